@@ -1,0 +1,212 @@
+"""One client, two transports.
+
+``mlplat.connect()`` returns a ``Client`` whose methods are the platform's
+verbs. Inside the hub it talks HTTP to the platform API with the user's
+JupyterHub token (the API resolves the user and their teams and authorizes);
+in tests, jobs and the local admin's CLI it calls the core in-process. Magics,
+widgets and the CLI use only this client.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any, Callable, Protocol, TypeVar
+
+import httpx
+
+from mlplat import errors
+from mlplat.config import Settings, load_settings
+from mlplat.identity import LOCAL_ADMIN, Identity
+from mlplat.lake import TableInfo
+from mlplat.platform import NewUser, Platform, SeedSummary, Team
+from mlplat.stack.components import ComponentStatus
+
+T = TypeVar("T")
+
+# verb -> (HTTP method, path template). Path parameters come from the call's keyword arguments.
+ROUTES: dict[str, tuple[str, str]] = {
+    "whoami": ("GET", "/v1/whoami"),
+    "teams": ("GET", "/v1/teams"),
+    "status": ("GET", "/v1/status"),
+    "add_user": ("POST", "/v1/users"),
+    "lake_tables": ("GET", "/v1/lake/tables"),
+    "lake_table": ("GET", "/v1/lake/tables/{name}"),
+    "register_table": ("PUT", "/v1/lake/tables/{name}"),
+    "seed_lake": ("POST", "/v1/lake/seed"),
+}
+
+_ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {
+    400: errors.ValidationError,
+    401: errors.AuthenticationError,
+    403: errors.PermissionDenied,
+    404: errors.NotFoundError,
+    409: errors.ConflictError,
+    422: errors.ValidationError,
+    503: errors.ServiceUnavailable,
+}
+
+
+class Transport(Protocol):
+    def call(self, verb: str, **kwargs: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessTransport:
+    """Calls the core directly as ``identity``; results are domain objects."""
+
+    def __init__(self, platform: Platform, identity: Identity) -> None:
+        self.platform = platform
+        self.identity = identity
+
+    def call(self, verb: str, **kwargs: Any) -> Any:
+        return getattr(self.platform, verb)(self.identity, **kwargs)
+
+    def close(self) -> None:
+        if "db" in self.platform.__dict__:
+            self.platform.db.dispose()
+
+
+class HttpTransport:
+    """Calls the platform API with a bearer token; results are JSON."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, headers={"Authorization": f"token {token}"}
+        )
+
+    def call(self, verb: str, **kwargs: Any) -> Any:
+        method, template = ROUTES[verb]
+        kwargs.pop("progress", None)  # progress is shown by the server's log, not streamed
+        params = {k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in template}
+        path = template.format(**params)
+        payload = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in kwargs.items() if v is not None}
+        try:
+            if method == "GET":
+                response = self._http.request(method, path, params=payload)
+            else:
+                response = self._http.request(method, path, json=payload)
+        except httpx.HTTPError as exc:
+            raise errors.ServiceUnavailable(
+                f"the platform API at {self.base_url} does not answer ({exc}); is `mlplat up` running?"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message = body.get("message") or body.get("detail") or response.text
+            except ValueError:
+                message = response.text
+            cls = _ERRORS_BY_STATUS.get(response.status_code, errors.MlplatError)
+            raise cls(str(message))
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _one(factory: Callable[[dict[str, Any]], T], value: Any) -> T:
+    return value if not isinstance(value, dict) else factory(value)
+
+
+def _many(factory: Callable[[dict[str, Any]], T], values: Any) -> list[T]:
+    return [_one(factory, v) for v in values]
+
+
+class Client:
+    """The platform's verbs. Build it with ``mlplat.connect()``."""
+
+    def __init__(self, transport: Transport, settings: Settings) -> None:
+        self.transport = transport
+        self.settings = settings
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    @property
+    def mode(self) -> str:
+        return "http" if isinstance(self.transport, HttpTransport) else "in-process"
+
+    # -- identity -----------------------------------------------------------
+    def whoami(self) -> Identity:
+        return _one(Identity.from_dict, self.transport.call("whoami"))
+
+    def teams(self) -> list[Team]:
+        return _many(Team.from_dict, self.transport.call("teams"))
+
+    def add_user(
+        self, name: str, teams: list[str] | None = None, admin: bool = False, password: str | None = None
+    ) -> NewUser:
+        return _one(NewUser.from_dict, self.transport.call("add_user", name=name, teams=teams, admin=admin, password=password))
+
+    # -- stack --------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        return _many(ComponentStatus.from_dict, self.transport.call("status"))
+
+    # -- lake ---------------------------------------------------------------
+    def lake_tables(self) -> list[TableInfo]:
+        return _many(TableInfo.from_dict, self.transport.call("lake_tables"))
+
+    def lake_table(self, name: str) -> TableInfo:
+        return _one(TableInfo.from_dict, self.transport.call("lake_table", name=name))
+
+    def register_table(
+        self,
+        name: str,
+        url: str,
+        *,
+        format: str | None = None,
+        team: str = "",
+        description: str = "",
+        partition_by: list[str] | None = None,
+    ) -> TableInfo:
+        return _one(
+            TableInfo.from_dict,
+            self.transport.call(
+                "register_table", name=name, url=url, format=format, team=team, description=description,
+                partition_by=partition_by,
+            ),
+        )
+
+    def seed_lake(
+        self,
+        users: int = 5000,
+        days: int = 14,
+        seed: int = 0,
+        end: date | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ) -> SeedSummary:
+        return _one(
+            SeedSummary.from_dict,
+            self.transport.call("seed_lake", users=users, days=days, seed=seed, end=end, progress=progress),
+        )
+
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    settings: Settings | None = None,
+    user: Identity | None = None,
+) -> Client:
+    """The platform client.
+
+    With a token (argument, ``MLPLAT_TOKEN`` or the ``JUPYTERHUB_API_TOKEN`` a
+    hub-spawned server and its kernels carry) it talks HTTP to the platform
+    API at ``url`` (default: the configured API URL). Without one it runs the
+    core in-process as ``user``, by default the local admin: whoever can read
+    this home's metadata database is its administrator already.
+    """
+    settings = settings or load_settings()
+    if user is None:
+        token = token or os.environ.get("MLPLAT_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN")
+    if token and user is None:
+        return Client(HttpTransport(url or settings.api, token, timeout=max(30.0, settings.http_timeout)), settings)
+    return Client(InProcessTransport(Platform(settings), user or LOCAL_ADMIN), settings)

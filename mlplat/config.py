@@ -1,0 +1,205 @@
+"""Typed settings, read once at the entry point.
+
+Precedence, highest first: an explicit argument, an ``MLPLAT_<FIELD>``
+environment variable, the ``mlplat.toml`` file, the default. Every location
+(lake, metadata database, online store, MLflow tracking, Spark) is a URL so the
+same code runs on one machine and on a cluster by configuration alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlplat.errors import ConfigError
+
+ENV_PREFIX = "MLPLAT_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where everything lives and how the local stack listens.
+
+    Empty URLs mean "the embedded default under ``home``"; use the resolved
+    properties (``lake``, ``metadata``, ...) rather than the raw fields.
+    """
+
+    home: Path = field(default_factory=lambda: Path.home() / ".mlplat")
+    host: str = "127.0.0.1"
+    lake_url: str = ""
+    metadata_url: str = ""
+    online_store_url: str = ""
+    mlflow_tracking_uri: str = ""
+    spark_master: str = "local[*]"
+    spark_remote: str = ""
+    spark_ui: bool = False
+    spark_shuffle_partitions: int = 8
+    spark_driver_memory: str = "4g"
+    hub_port: int = 8800
+    hub_api_port: int = 8801
+    proxy_api_port: int = 8802
+    api_port: int = 8810
+    mlflow_port: int = 8820
+    redis_port: int = 6390
+    api_url: str = ""
+    hub_url: str = ""
+    proxy_command: str = ""
+    cull_idle_seconds: int = 3600
+    start_timeout: float = 120.0
+    http_timeout: float = 10.0
+
+    # -- resolved locations -------------------------------------------------
+    @property
+    def lake(self) -> str:
+        return self.lake_url or (self.home / "lake").as_uri()
+
+    @property
+    def metadata(self) -> str:
+        return self.metadata_url or f"sqlite:///{self.home / 'metadata.db'}"
+
+    @property
+    def online_store(self) -> str:
+        return self.online_store_url or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.online_store_url
+
+    @property
+    def mlflow(self) -> str:
+        return self.mlflow_tracking_uri or f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def embedded_mlflow(self) -> bool:
+        return not self.mlflow_tracking_uri
+
+    @property
+    def api(self) -> str:
+        return (self.api_url or f"http://{self.host}:{self.api_port}").rstrip("/")
+
+    @property
+    def hub(self) -> str:
+        return (self.hub_url or f"http://{self.host}:{self.hub_port}").rstrip("/")
+
+    @property
+    def hub_api(self) -> str:
+        return f"http://{self.host}:{self.hub_api_port}/hub/api"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ``MLPLAT_*`` variables, for child processes."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            env[ENV_PREFIX + f.name.upper()] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+        return env
+
+
+PORT_SETTINGS = ("hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "redis_port")
+
+
+def _coerce(name: str, kind: Any, raw: Any, source: str) -> Any:
+    if kind is Path or kind == "Path":
+        return Path(str(raw)).expanduser()
+    if kind is bool or kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name} from {source} must be true or false, got {raw!r}")
+    if kind is int or kind == "int":
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} from {source} must be an integer, got {raw!r}") from None
+    if kind is float or kind == "float":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} from {source} must be a number, got {raw!r}") from None
+    return str(raw)
+
+
+def _config_file(env: Mapping[str, str], home: Path, explicit: str | Path | None) -> Path | None:
+    for candidate in (explicit, env.get(ENV_PREFIX + "CONFIG")):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.exists():
+                raise ConfigError(f"config file {path} does not exist")
+            return path
+    for path in (Path.cwd() / "mlplat.toml", home / "mlplat.toml"):
+        if path.exists():
+            return path
+    return None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings: argument > ``MLPLAT_*`` environment > ``mlplat.toml`` > default."""
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(Settings)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+
+    home_raw = overrides.get("home") or env.get(ENV_PREFIX + "HOME")
+    home = Path(str(home_raw)).expanduser() if home_raw else Settings().home
+
+    values: dict[str, Any] = {}
+    path = _config_file(env, home, config_file)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        section = data.get("mlplat", data)
+        for key, raw in section.items():
+            if key not in fields:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = _coerce(key, hints[key], raw, str(path))
+    for name in fields:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, hints[name], raw, ENV_PREFIX + name.upper())
+    for name, raw in overrides.items():
+        if raw is not None:
+            values[name] = _coerce(name, hints[name], raw, "argument")
+    values["home"] = Path(values.get("home", home)).expanduser().resolve()
+    return Settings(**values)
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped with the project (kernels, hub_config, notebooks)."""
+    for candidate in (REPO_ROOT / name, Path(__file__).resolve().parent / "_data" / name):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"the {name}/ folder is missing from this installation; reinstall mlplat")

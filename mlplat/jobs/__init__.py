@@ -1,0 +1,5 @@
+"""Notebook jobs: the one notebook-execution path (papermill)."""
+
+from mlplat.jobs.runner import run_notebook
+
+__all__ = ["run_notebook"]

@@ -1,0 +1,54 @@
+"""Kernel specs: "Python (mlplat)" with the magics and the platform configuration preloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from mlplat.config import Settings, resource_dir
+
+SPECS = ("mlplat", "pyspark")
+
+
+def _render(value: object, python: str) -> object:
+    if isinstance(value, str):
+        return value.replace("{python}", python)
+    if isinstance(value, list):
+        return [_render(v, python) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(v, python) for k, v in value.items()}
+    return value
+
+
+def install_kernels(dest: Path, settings: Settings, python: str | None = None) -> list[Path]:
+    """Write the kernel specs into ``dest`` (a ``.../kernels`` folder).
+
+    The platform's settings are written into each spec's environment so a
+    kernel started from any Jupyter finds the same lake, database and stack.
+    """
+    python = python or sys.executable
+    written = []
+    for name in SPECS:
+        src = resource_dir("kernels") / name
+        spec = _render(json.loads((src / "kernel.json").read_text()), python)
+        assert isinstance(spec, dict)
+        spec["env"] = {**settings.as_env(), **spec.get("env", {})}
+        target = dest / f"mlplat-{name}" if name != "mlplat" else dest / "mlplat"
+        target.mkdir(parents=True, exist_ok=True)
+        for extra in src.iterdir():
+            if extra.name != "kernel.json":
+                shutil.copy2(extra, target / extra.name)
+        (target / "kernel.json").write_text(json.dumps(spec, indent=1))
+        written.append(target)
+    return written
+
+
+def default_kernel_dir(where: str) -> Path:
+    """``sys-prefix`` (this environment), ``user`` (~/.local/share/jupyter) or a folder."""
+    if where == "sys-prefix":
+        return Path(sys.prefix) / "share" / "jupyter" / "kernels"
+    if where == "user":
+        return Path.home() / ".local" / "share" / "jupyter" / "kernels"
+    return Path(where)

@@ -1,0 +1,1 @@
+"""Outer layer: the HTTP services (platform API, later inference), one ``create_app`` each."""

@@ -1,0 +1,5 @@
+"""The platform API (ASGI)."""
+
+from mlplat.services.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,123 @@
+"""JupyterHub configuration for the local stack, and its local-accounts authenticator.
+
+``hub_config/jupyterhub_config.py`` calls ``configure(c, settings)``; keeping
+the logic here makes it importable and testable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.auth import Authenticator
+
+from mlplat import accounts
+from mlplat.config import Settings, load_settings
+from mlplat.metadata import Database
+from mlplat.stack.components import find_proxy
+
+
+class LocalAccountsAuthenticator(Authenticator):
+    """Logins checked against the platform's accounts (salted scrypt, metadata DB)."""
+
+    async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:
+        username = (data.get("username") or "").strip().lower()
+        password = data.get("password") or ""
+        if not username or not password:
+            return None
+        settings = load_settings()
+        db = Database(settings.metadata)
+        try:
+            # scrypt is deliberately slow: keep it off the hub's event loop.
+            ok = await asyncio.get_running_loop().run_in_executor(None, accounts.verify, db, username, password)
+            if not ok:
+                self.log.warning("failed login for %s", username)
+                return None
+            admin = username in accounts.admin_names(db)
+        finally:
+            db.dispose()
+        return {"name": username, "admin": admin or None}
+
+
+def configure(c: Any, settings: Settings) -> None:
+    """Fill a JupyterHub config object for ``settings``."""
+    home = settings.home
+    secrets = settings.secrets_dir
+    bin_dir = Path(sys.executable).parent
+    python = sys.executable
+    child_env = settings.as_env()
+    api_token = (secrets / "api_token").read_text().strip()
+    culler_token = (secrets / "culler_token").read_text().strip()
+
+    c.JupyterHub.bind_url = f"http://{settings.host}:{settings.hub_port}"
+    c.JupyterHub.hub_bind_url = f"http://{settings.host}:{settings.hub_api_port}"
+    c.JupyterHub.db_url = f"sqlite:///{home / 'hub' / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(secrets / "hub_cookie_secret")
+    c.JupyterHub.pid_file = str(settings.run_dir / "hub.pid")
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.cleanup_proxy = True
+    c.JupyterHub.log_level = "INFO"
+
+    c.ConfigurableHTTPProxy.api_url = f"http://{settings.host}:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = [find_proxy(settings)]
+    c.ConfigurableHTTPProxy.auth_token = (secrets / "proxy_token").read_text().strip()
+    c.ConfigurableHTTPProxy.pid_file = str(settings.run_dir / "proxy.pid")
+
+    c.JupyterHub.authenticator_class = LocalAccountsAuthenticator
+    c.Authenticator.allow_all = True  # every platform account may log in
+    c.Authenticator.admin_users = {accounts.ADMIN_NAME}
+
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(home / "users" / "{username}")
+    c.Spawner.cmd = [str(bin_dir / "jupyterhub-singleuser")]
+    c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+    c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = 120
+    c.Spawner.http_timeout = 120
+    c.Spawner.environment = {
+        **child_env,
+        # The mlplat kernels installed by `mlplat up` for this home.
+        "JUPYTER_PATH": str(home / "jupyter"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    # A server's token may call the platform API as its user.
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=api",
+    ]
+
+    c.JupyterHub.load_roles = [
+        {"name": "user", "scopes": ["self", "access:services!service=api"]},
+        {
+            "name": "platform-api",
+            "description": "The platform API: resolves callers, manages users and teams",
+            "scopes": ["admin:users", "admin:groups", "read:users", "read:groups", "tokens", "read:hub"],
+            "services": ["api"],
+        },
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
+    ]
+    c.JupyterHub.services = [
+        {
+            "name": "api",
+            "url": settings.api,
+            "api_token": api_token,
+            "command": [python, "-m", "mlplat.services.api"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+            "display": True,
+            "oauth_no_confirm": True,
+        },
+        {
+            "name": "idle-culler",
+            "api_token": culler_token,
+            "command": [python, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_idle_seconds}"],
+            "environment": {"HOME": str(home / "hub")},
+        },
+    ]

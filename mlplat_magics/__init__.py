@@ -1,0 +1,13 @@
+"""IPython magics and widgets over the platform client: ``%load_ext mlplat_magics``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["load_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from mlplat_magics.magics import MlplatMagics
+
+    ipython.register_magics(MlplatMagics(ipython))

@@ -1,0 +1,67 @@
+"""Shared fixtures: free ports, temporary homes, and one real local stack per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlplat.config import PORT_SETTINGS, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MLPLAT = [sys.executable, "-m", "mlplat.cli"]
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def stack_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `mlplat` subprocess on its own home and free ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_") and k != "JUPYTERHUB_API_TOKEN"}
+    env["MLPLAT_HOME"] = str(home)
+    for setting, port in zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS))):
+        env[f"MLPLAT_{setting.upper()}"] = str(port)
+    env.update(extra)
+    return env
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    return load_settings(env=env)
+
+
+def mlplat(env: dict[str, str], *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*MLPLAT, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mlplat {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on an empty temporary home (no services)."""
+    return load_settings(env={}, home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real `mlplat up` (Redis, MLflow, JupyterHub, platform API) for the whole session."""
+    env = stack_env(tmp_path_factory.mktemp("stack") / "home")
+    mlplat(env, "up", timeout=400)
+    try:
+        yield env
+    finally:
+        mlplat(env, "down", check=False)
