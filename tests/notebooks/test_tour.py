@@ -1,0 +1,40 @@
+"""`mlplat demo` end to end: the stack, a seeded lake, the tour notebook under papermill."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+
+from conftest import ROOT, mlplat, settings_from
+
+pytestmark = pytest.mark.notebooks
+
+
+def test_demo_runs_the_tour(stack, tmp_path) -> None:
+    out = tmp_path / "tour.ipynb"
+    proc = mlplat(stack, "demo", "--users", "400", "--days", "7", "--output", str(out), timeout=600)
+    assert f"executed notebook: {out}" in proc.stdout
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
+    status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
+    assert status["data"]["text/plain"].count(" yes ") == 4
+    tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
+    assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
+
+
+def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:
+    from mlplat.jobs import run_notebook
+    from mlplat.jobs.runner import NotebookFailed
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("%mlplat no-such-command")]
+    src = tmp_path / "bad.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(NotebookFailed, match="failed in cell 2: MagicError: unknown command 'no-such-command'"):
+        run_notebook(settings_from(stack), src, tmp_path / "bad.out.ipynb", progress=False)
+    assert (tmp_path / "bad.out.ipynb").exists()
