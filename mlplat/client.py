@@ -17,6 +17,7 @@ import httpx
 
 from mlplat import errors
 from mlplat.config import Settings, load_settings
+from mlplat.features.client import FeaturesClient
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.lake import TableInfo
 from mlplat.platform import NewUser, Platform, SeedSummary, Team
@@ -34,6 +35,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "lake_table": ("GET", "/v1/lake/tables/{name}"),
     "register_table": ("PUT", "/v1/lake/tables/{name}"),
     "seed_lake": ("POST", "/v1/lake/seed"),
+    "features.plan": ("POST", "/v1/features/plan"),
+    "features.apply": ("POST", "/v1/features"),
+    "features.delete": ("DELETE", "/v1/features/{kind}/{name}"),
+    "features.list": ("GET", "/v1/features"),
+    "features.search": ("GET", "/v1/features/search"),
+    "features.show": ("GET", "/v1/features/{name}"),
 }
 
 _ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {
@@ -61,7 +68,11 @@ class InProcessTransport:
         self.identity = identity
 
     def call(self, verb: str, **kwargs: Any) -> Any:
-        return getattr(self.platform, verb)(self.identity, **kwargs)
+        # "features.apply" -> platform.features.apply(identity, ...)
+        target: Any = self.platform
+        for part in verb.split("."):
+            target = getattr(target, part)
+        return target(self.identity, **kwargs)
 
     def close(self) -> None:
         if "db" in self.platform.__dict__:
@@ -82,9 +93,9 @@ class HttpTransport:
         kwargs.pop("progress", None)  # progress is shown by the server's log, not streamed
         params = {k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in template}
         path = template.format(**params)
-        payload = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in kwargs.items() if v is not None}
+        payload = {k: _jsonable(v) for k, v in kwargs.items() if v is not None}
         try:
-            if method == "GET":
+            if method in ("GET", "DELETE"):
                 response = self._http.request(method, path, params=payload)
             else:
                 response = self._http.request(method, path, json=payload)
@@ -100,10 +111,18 @@ class HttpTransport:
                 message = response.text
             cls = _ERRORS_BY_STATUS.get(response.status_code, errors.MlplatError)
             raise cls(str(message))
-        return response.json()
+        return response.json() if response.content else None
 
     def close(self) -> None:
         self._http.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return value
 
 
 def _one(factory: Callable[[dict[str, Any]], T], value: Any) -> T:
@@ -120,6 +139,7 @@ class Client:
     def __init__(self, transport: Transport, settings: Settings) -> None:
         self.transport = transport
         self.settings = settings
+        self.features = FeaturesClient(transport)
 
     def __enter__(self) -> "Client":
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 from mlplat import accounts
 from mlplat.config import Settings
@@ -76,9 +76,11 @@ class SeedSummary:
 class Platform:
     """Core services bound to one configuration. Cheap to build; connects lazily."""
 
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None, spark: Any = None) -> None:
         self.settings = settings
         self._db = db
+        if spark is not None:  # a session the caller already has (tests share one per run)
+            self.__dict__["spark"] = spark
 
     @cached_property
     def db(self) -> Database:
@@ -89,6 +91,19 @@ class Platform:
     @cached_property
     def lake(self) -> Lake:
         return Lake(self.settings.lake, self.db)
+
+    @cached_property
+    def spark(self) -> Any:
+        """The process's SparkSession (started on first use: it takes seconds)."""
+        from mlplat.spark import spark_session
+
+        return spark_session(self.settings, register_tables=False)
+
+    @cached_property
+    def features(self) -> Any:
+        from mlplat.features.service import FeatureService
+
+        return FeatureService(self)
 
     @cached_property
     def hub(self) -> HubDirectory:

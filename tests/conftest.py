@@ -65,3 +65,46 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         yield env
     finally:
         mlplat(env, "down", check=False)
+
+
+SEED_END = "2026-11-20"
+
+
+@pytest.fixture(scope="session")
+def lake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A home with a small seeded lake (400 users, 10 days to SEED_END), no services."""
+    from datetime import date
+
+    from mlplat.identity import LOCAL_ADMIN
+    from mlplat.platform import Platform
+
+    s = load_settings(env={}, home=tmp_path_factory.mktemp("lake") / "home")
+    platform = Platform(s)
+    platform.seed_lake(LOCAL_ADMIN, users=400, days=10, seed=3, end=date.fromisoformat(SEED_END))
+    platform.db.dispose()
+    return s
+
+
+@pytest.fixture(scope="session")
+def spark(lake_settings: Settings):  # type: ignore[no-untyped-def]
+    """One local SparkSession for the whole test run (it takes seconds to start)."""
+    from mlplat.spark import spark_session
+
+    session = spark_session(lake_settings, register_tables=False)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def platform(lake_settings: Settings, spark, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A Platform on the seeded lake with a fresh metadata DB per test (the lake is shared)."""
+    import shutil
+
+    from mlplat.platform import Platform
+
+    db_file = tmp_path / "metadata.db"
+    shutil.copy(lake_settings.home / "metadata.db", db_file)
+    s = lake_settings.replace(metadata_url=f"sqlite:///{db_file}")
+    p = Platform(s, spark=spark)
+    yield p
+    p.db.dispose()

@@ -6,9 +6,21 @@ Every change here ships with an Alembic migration in ``migrations/versions``;
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import enum
+from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, DateTime, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,3 +57,117 @@ class LakeTable(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SetKind(str, enum.Enum):
+    features = "features"
+    labels = "labels"
+
+
+class RunStatus(str, enum.Enum):
+    running = "running"
+    succeeded = "succeeded"
+    quality_failed = "quality_failed"
+    failed = "failed"
+
+
+class FeatureSet(Base):
+    """A feature or label set: one row per (name, kind); its definitions are versions."""
+
+    __tablename__ = "feature_sets"
+    __table_args__ = (UniqueConstraint("name", "kind", name="uq_feature_sets_name_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[SetKind] = mapped_column(Enum(SetKind, name="set_kind", native_enum=False, length=16))
+    team: Mapped[str] = mapped_column(String(128))
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class FeatureSetVersion(Base):
+    """One immutable query/column definition of a set (metadata edits update it in place)."""
+
+    __tablename__ = "feature_set_versions"
+    __table_args__ = (UniqueConstraint("set_id", "version", name="uq_feature_set_versions_set_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("feature_sets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict] = mapped_column(JSON)
+    output_schema: Mapped[list] = mapped_column(JSON)
+    sql_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeatureRun(Base):
+    """One computation of a set version for one date, with its metadata and quality."""
+
+    __tablename__ = "feature_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("feature_sets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    ds: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[RunStatus] = mapped_column(Enum(RunStatus, name="run_status", native_enum=False, length=16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    checks: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    materialized: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class Alert(Base):
+    """Something a team should look at: a failed quality check, drift, a failed job."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(256), index=True)
+    team: Mapped[str] = mapped_column(String(128), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExampleSet(Base):
+    """A point-in-time-correct training set written to the Example Store."""
+
+    __tablename__ = "example_sets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_example_sets_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(128), default="")
+    url: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[dict] = mapped_column(JSON)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Transformer(Base):
+    """A named, versioned, fitted transform a model refers to by id (``name:vN``)."""
+
+    __tablename__ = "transformers"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_transformers_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(128), default="")
+    spec: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[dict] = mapped_column(JSON)
+    example_set: Mapped[str] = mapped_column(String(256), default="")
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

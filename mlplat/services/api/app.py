@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -26,7 +25,9 @@ from mlplat.errors import MlplatError
 from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
+from mlplat.services.api import features as features_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
+from mlplat.services.api.encode import out
 
 log = logging.getLogger("mlplat.api")
 
@@ -51,15 +52,6 @@ class SeedRequest(BaseModel):
     days: int = 14
     seed: int = 0
     end: date | None = None
-
-
-def _out(value: Any) -> Any:
-    """Domain objects to JSON-able data (each has ``to_dict``)."""
-    if isinstance(value, list):
-        return [_out(v) for v in value]
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return jsonable_encoder(value)
 
 
 class _StripServicePrefix:
@@ -136,35 +128,36 @@ def create_app(
 
     @app.get("/v1/whoami", tags=["identity"])
     def whoami(user: Identity = Depends(caller)) -> Any:
-        return _out(platform.whoami(user))
+        return out(platform.whoami(user))
 
     @app.get("/v1/teams", tags=["identity"])
     def teams(user: Identity = Depends(caller)) -> Any:
-        return _out(platform.teams(user))
+        return out(platform.teams(user))
 
     @app.post("/v1/users", tags=["identity"], status_code=201)
     def add_user(body: AddUserRequest, user: Identity = Depends(caller)) -> Any:
-        return _out(platform.add_user(user, body.name, teams=body.teams, admin=body.admin, password=body.password))
+        return out(platform.add_user(user, body.name, teams=body.teams, admin=body.admin, password=body.password))
 
     @app.get("/v1/status", tags=["ops"])
     def status(user: Identity = Depends(caller)) -> Any:
-        return _out(platform.status(user))
+        return out(platform.status(user))
 
     @app.get("/v1/lake/tables", tags=["lake"])
     def lake_tables(user: Identity = Depends(caller)) -> Any:
-        return _out(platform.lake_tables(user))
+        return out(platform.lake_tables(user))
 
     @app.get("/v1/lake/tables/{name}", tags=["lake"])
     def lake_table(name: str, user: Identity = Depends(caller)) -> Any:
-        return _out(platform.lake_table(user, name))
+        return out(platform.lake_table(user, name))
 
     @app.put("/v1/lake/tables/{name}", tags=["lake"])
     def register_table(name: str, body: RegisterTableRequest, user: Identity = Depends(caller)) -> Any:
-        return _out(platform.register_table(user, name, body.url, format=body.format, team=body.team,
+        return out(platform.register_table(user, name, body.url, format=body.format, team=body.team,
                                             description=body.description, partition_by=body.partition_by))
 
     @app.post("/v1/lake/seed", tags=["lake"])
     def seed(body: SeedRequest, user: Identity = Depends(caller)) -> Any:
-        return _out(platform.seed_lake(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
+        return out(platform.seed_lake(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
 
+    app.include_router(features_routes.router(platform, caller))
     return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]

@@ -1,0 +1,54 @@
+"""``client.features``: the Feature Store's verbs on the platform client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlplat.features.registry import Plan, SetVersion
+from mlplat.features.service import SetDetail
+from mlplat.features.spec import FeatureSetSpec
+
+Definition = FeatureSetSpec | dict[str, Any] | str
+
+
+def _one(factory: Any, value: Any) -> Any:
+    return factory(value) if isinstance(value, dict) else value
+
+
+def _definition(definition: Definition) -> Any:
+    return definition.to_dict() if isinstance(definition, FeatureSetSpec) else definition
+
+
+class FeaturesClient:
+    def __init__(self, transport: Any) -> None:
+        self._t = transport
+
+    def plan(self, definition: Definition) -> Plan:
+        """What applying ``definition`` (a spec, a dict or YAML text) would change."""
+        return _one(Plan.from_dict, self._t.call("features.plan", definition=_definition(definition)))
+
+    def apply(self, definition: Definition) -> Plan:
+        """Register a set (new version when its query or columns changed)."""
+        return _one(Plan.from_dict, self._t.call("features.apply", definition=_definition(definition)))
+
+    def delete(self, name: str, kind: str = "features") -> None:
+        self._t.call("features.delete", name=name, kind=kind)
+
+    def list(self, kind: str | None = None) -> list[SetVersion]:
+        return [_one(SetVersion.from_dict, v) for v in self._t.call("features.list", kind=kind)]
+
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        kind: str | None = None,
+        team: str | None = None,
+        tag: str | None = None,
+        entity: str | None = None,
+        column: str | None = None,
+    ) -> list[SetVersion]:
+        found = self._t.call("features.search", text=text, kind=kind, team=team, tag=tag, entity=entity, column=column)
+        return [_one(SetVersion.from_dict, v) for v in found]
+
+    def show(self, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
+        return _one(SetDetail.from_dict, self._t.call("features.show", name=name, kind=kind, version=version))

@@ -1,0 +1,117 @@
+"""The Feature Store's verbs, run as a caller (``platform.features.<verb>(caller, ...)``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from mlplat.features.registry import Plan, Registry, SetVersion
+from mlplat.features.schema import output_schema
+from mlplat.features.spec import FeatureSetSpec
+from mlplat.identity import Identity
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.platform import Platform
+
+
+@dataclass(frozen=True)
+class SetDetail:
+    """Everything ``show`` tells about a set: versions, lineage, quality history."""
+
+    current: SetVersion
+    versions: list[int]
+    reads: list[str]
+    consumers: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    offline_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.current.to_dict(),
+            "versions": list(self.versions),
+            "lineage": {"reads": list(self.reads), "consumers": list(self.consumers)},
+            "runs": list(self.runs),
+            "offline_url": self.offline_url,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SetDetail":
+        return cls(
+            current=SetVersion.from_dict(data),
+            versions=list(data["versions"]),
+            reads=list(data["lineage"]["reads"]),
+            consumers=list(data["lineage"]["consumers"]),
+            runs=list(data["runs"]),
+            offline_url=data["offline_url"],
+        )
+
+
+def as_spec(definition: FeatureSetSpec | dict[str, Any] | str) -> FeatureSetSpec:
+    """A spec from a spec, a dict (JSON over HTTP) or YAML text."""
+    if isinstance(definition, FeatureSetSpec):
+        return definition
+    if isinstance(definition, dict):
+        return FeatureSetSpec.from_dict(definition)
+    return FeatureSetSpec.from_yaml(definition)
+
+
+class FeatureService:
+    def __init__(self, platform: "Platform") -> None:
+        self.platform = platform
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.platform.db, self.platform.lake)
+
+    def _schema(self, spec: FeatureSetSpec) -> list:
+        return output_schema(self.platform.spark, self.platform.lake, spec)
+
+    # -- definitions ----------------------------------------------------------
+    def plan(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
+        spec = as_spec(definition)
+        return self.registry.plan(spec, self._schema(spec))
+
+    def apply(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
+        spec = as_spec(definition)
+        caller.require_team(spec.team, f"apply {spec.kind} set {spec.name!r} for team {spec.team!r}")
+        return self.registry.apply(spec, self._schema(spec), caller)
+
+    def delete(self, caller: Identity, name: str, kind: str = "features") -> None:
+        self.registry.delete(name, kind, caller)
+
+    # -- find and share -------------------------------------------------------
+    def list(self, caller: Identity, kind: str | None = None) -> list[SetVersion]:
+        return self.registry.all(kind)
+
+    def search(
+        self,
+        caller: Identity,
+        text: str | None = None,
+        kind: str | None = None,
+        team: str | None = None,
+        tag: str | None = None,
+        entity: str | None = None,
+        column: str | None = None,
+    ) -> list[SetVersion]:
+        return self.registry.search(text, kind=kind, team=team, tag=tag, entity=entity, column=column)
+
+    def show(self, caller: Identity, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
+        from mlplat.features.schema import check_tables
+
+        sv = self.registry.get(name, kind, version)
+        return SetDetail(
+            current=sv,
+            versions=[v.version for v in self.registry.versions(name, sv.kind)],
+            reads=check_tables(sv.spec, self.platform.lake),
+            consumers=self._consumers(sv),
+            runs=self._runs(sv),
+            offline_url=self.registry.offline_url(sv),
+        )
+
+    def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
+        # Filled in by the Example Store (example sets record their sources).
+        return []
+
+    def _runs(self, sv: SetVersion) -> list[dict[str, Any]]:
+        return []
