@@ -41,6 +41,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "features.list": ("GET", "/v1/features"),
     "features.search": ("GET", "/v1/features/search"),
     "features.show": ("GET", "/v1/features/{name}"),
+    "features.preview": ("GET", "/v1/features/{name}/preview"),
+    "features.duplicates": ("GET", "/v1/features/duplicates"),
 }
 
 _ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {

@@ -6,10 +6,13 @@ Connect remote by configuration. Logs are quiet and the UI is off unless asked.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from mlplat.config import Settings, load_settings
 from mlplat.errors import require
+
+LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -41,7 +44,10 @@ def spark_session(
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
             .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={settings.home / 'spark-derby'}")
+            .config(
+                "spark.driver.extraJavaOptions",
+                f"-Dderby.system.home={settings.home / 'spark-derby'} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
+            )
             .config("spark.ui.showConsoleProgress", "false")
         )
     for key, value in (conf or {}).items():

@@ -8,6 +8,10 @@ __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from mlplat_magics.base import Session
+    from mlplat_magics.features import FeatureMagics
     from mlplat_magics.magics import MlplatMagics
 
-    ipython.register_magics(MlplatMagics(ipython))
+    session = Session()
+    for magics in (MlplatMagics, FeatureMagics):
+        ipython.register_magics(magics(ipython, session))

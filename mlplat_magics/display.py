@@ -45,3 +45,102 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "NO"
     return "" if value is None else str(value)
+
+
+def plan_view(plan: Any, applied: bool) -> "Text":
+    """A plan (or what apply did) as text, warnings included."""
+    prefix = "applied:\n" if applied and plan.action != "unchanged" else ""
+    return Text(prefix + str(plan), warn=bool(plan.warnings))
+
+
+@dataclass
+class Text:
+    text: str
+    warn: bool = False
+
+    def _repr_html_(self) -> str:
+        color = "#9a6700" if self.warn else "inherit"
+        return f"<pre style='color:{color}'>{html.escape(self.text)}</pre>"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def png_html(fig: Any) -> str:
+    """A matplotlib figure as an inline <img>, so one HTML object carries its plots."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>"
+
+
+def quality_figure(runs: list[dict[str, Any]]) -> Any:
+    """Rows and total missing % per computed date, failed runs marked in red."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ordered = sorted((r for r in runs if r.get("rows") is not None), key=lambda r: (r["ds"], r.get("id", 0)))
+    latest: dict[str, dict[str, Any]] = {}
+    for r in ordered:
+        latest[r["ds"]] = r
+    points = list(latest.values())
+    days = [r["ds"] for r in points]
+    colors = ["#1a7f37" if r["status"] == "succeeded" else "#cf222e" for r in points]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
+    ax1.bar(days, [r["rows"] for r in points], color=colors)
+    ax1.set_title("rows per run (red: failed a check)")
+    ax2.plot(days, [r.get("missing_pct_total") or 0 for r in points], marker="o")
+    ax2.set_title("missing values, % of all cells")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class SetCard:
+    """``%feature show``: a set's metadata, schema, lineage and quality history."""
+
+    detail: Any
+
+    def _repr_html_(self) -> str:
+        d = self.detail
+        sv, spec = d.current, d.current.spec
+        meta = Table(
+            ["field", "value"],
+            [
+                ["kind / version", f"{sv.kind} v{sv.version} (versions: {', '.join(map(str, d.versions))})"],
+                ["team", spec.team], ["description", spec.description], ["entity", ", ".join(spec.entity)],
+                ["timestamp", spec.timestamp], ["schedule", spec.schedule], ["ttl", spec.to_dict()["ttl"]],
+                ["online", spec.online], ["tags", ", ".join(spec.tags)], ["reads", ", ".join(d.reads)],
+                ["used by", ", ".join(f"{c.get('kind', 'example set')} {c['name']} v{c['version']}"
+                                      for c in d.consumers) or "-"],
+                ["offline table", d.offline_url],
+            ],
+            title=f"{sv.name}",
+        )
+        schema = Table(["column", "type", "description"],
+                       [[c.name, c.type, spec.columns.get(c.name, "")] for c in sv.schema], title="schema")
+        parts = [meta._repr_html_(), schema._repr_html_(), f"<pre>{html.escape(spec.sql)}</pre>"]
+        if d.runs:
+            runs = Table(["ds", "status", "rows", "missing %", "failed checks"],
+                         [[r["ds"], r["status"], r.get("rows"), _pct(r.get("missing_pct_total")),
+                           ", ".join(c["check"] for c in r.get("checks") or [] if not c["passed"]) or "-"]
+                          for r in d.runs[:20]], title="quality history (newest first)")
+            parts += [png_html(quality_figure(d.runs)), runs._repr_html_()]
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        d = self.detail
+        return f"{d.current.kind} set {d.current.name} v{d.current.version} ({len(d.runs)} runs)"
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.2f}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlplat.features.registry import Plan, SetVersion
-from mlplat.features.service import SetDetail
+from mlplat.features.duplicates import Duplicate
+from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
 
 Definition = FeatureSetSpec | dict[str, Any] | str
@@ -52,3 +53,10 @@ class FeaturesClient:
 
     def show(self, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
         return _one(SetDetail.from_dict, self._t.call("features.show", name=name, kind=kind, version=version))
+
+    def preview(self, name: str, *, kind: str | None = None, ds: str | None = None, limit: int = 20) -> Preview:
+        """The set's query run for ``ds`` (default: yesterday), first ``limit`` rows; nothing is written."""
+        return _one(Preview.from_dict, self._t.call("features.preview", name=name, kind=kind, ds=ds, limit=limit))
+
+    def duplicates(self, name: str | None = None, *, kind: str | None = None) -> list[Duplicate]:
+        return [_one(Duplicate.from_dict, d) for d in self._t.call("features.duplicates", name=name, kind=kind)]

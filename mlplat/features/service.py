@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,36 @@ class SetDetail:
         )
 
 
+@dataclass(frozen=True)
+class Preview:
+    """The first rows a set's query gives for one date."""
+
+    name: str
+    ds: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+    @classmethod
+    def from_frame(cls, name: str, ds: str, frame: Any) -> "Preview":
+        import json
+
+        # JSON round trip through pandas turns timestamps and numpy scalars into plain values.
+        records = json.loads(frame.to_json(orient="values", date_format="iso", date_unit="us"))
+        return cls(name=name, ds=ds, columns=[str(c) for c in frame.columns], rows=records)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ds": self.ds, "columns": self.columns, "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Preview":
+        return cls(name=data["name"], ds=data["ds"], columns=list(data["columns"]), rows=list(data["rows"]))
+
+
 def as_spec(definition: FeatureSetSpec | dict[str, Any] | str) -> FeatureSetSpec:
     """A spec from a spec, a dict (JSON over HTTP) or YAML text."""
     if isinstance(definition, FeatureSetSpec):
@@ -70,12 +100,30 @@ class FeatureService:
     # -- definitions ----------------------------------------------------------
     def plan(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
         spec = as_spec(definition)
-        return self.registry.plan(spec, self._schema(spec))
+        schema = self._schema(spec)
+        plan = self.registry.plan(spec, schema)
+        return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema)])
 
     def apply(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
         spec = as_spec(definition)
         caller.require_team(spec.team, f"apply {spec.kind} set {spec.name!r} for team {spec.team!r}")
-        return self.registry.apply(spec, self._schema(spec), caller)
+        schema = self._schema(spec)
+        plan = self.registry.apply(spec, schema, caller)
+        return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema)])
+
+    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> list[str]:
+        from mlplat.features.duplicates import find_duplicates
+        from mlplat.features.sql import parse
+
+        probe = SetVersion(spec.name, spec.kind, 0, spec, schema, parse(spec.sql, spec.name).fingerprint, "", "")
+        return [f"possible duplicate: {d}" for d in find_duplicates(self.registry, None, probe)]
+
+    def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> list[Any]:
+        """Duplicated sets across the registry (or of one set), by SQL and by values."""
+        from mlplat.features.duplicates import find_duplicates
+
+        target = self.registry.get(name, kind) if name else None
+        return find_duplicates(self.registry, self.platform.spark, target)
 
     def delete(self, caller: Identity, name: str, kind: str = "features") -> None:
         self.registry.delete(name, kind, caller)
@@ -108,6 +156,22 @@ class FeatureService:
             runs=self._runs(sv),
             offline_url=self.registry.offline_url(sv),
         )
+
+    def preview(
+        self, caller: Identity, name: str, kind: str | None = None, ds: str | None = None, limit: int = 20
+    ) -> "Preview":
+        """Run a set's query for one date and return its first rows (nothing is written)."""
+        from datetime import date, timedelta
+
+        from mlplat.features.schema import check_tables
+        from mlplat.features.sql import render
+        from mlplat.spark import register_views
+
+        sv = self.registry.get(name, kind)
+        day = date.fromisoformat(ds) if ds else date.today() - timedelta(days=1)
+        register_views(self.platform.spark, self.platform.lake, check_tables(sv.spec, self.platform.lake))
+        frame = self.platform.spark.sql(render(sv.spec.sql, day, sv.name)).limit(max(1, min(limit, 1000))).toPandas()
+        return Preview.from_frame(sv.name, day.isoformat(), frame)
 
     def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
         # Filled in by the Example Store (example sets record their sources).

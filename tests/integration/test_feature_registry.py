@@ -127,3 +127,17 @@ def test_bad_definitions_get_errors_naming_the_culprit(platform, change, message
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         alice.features.apply(ACTIVITY.replace(*change, 1))
     assert alice.features.list() == []  # nothing half-registered
+
+
+def test_duplicates_by_sql_are_warned_about(platform) -> None:
+    client_as(platform, ALICE).features.apply(ACTIVITY)
+    bob = client_as(platform, BOB)
+    copy = ACTIVITY.replace("name: user_activity_7d", "name: ads_activity").replace("team: growth", "team: ads")
+    copy = copy.replace("SELECT user_id,", "select user_id ,")  # formatting does not hide it
+    plan = bob.features.apply(copy)
+    assert plan.action == "create"
+    assert plan.warnings == [
+        "possible duplicate: features/ads_activity (team ads) duplicates features/user_activity_7d (team growth): same SQL"
+    ]
+    found = platform.features.duplicates(BOB)
+    assert [(d.a, d.b, d.reason) for d in found] == [("features/ads_activity", "features/user_activity_7d", "same SQL")]

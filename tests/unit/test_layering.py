@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mlplat"
 FORBIDDEN = {"IPython", "ipywidgets", "tornado", "jupyter_server", "starlette", "fastapi", "click"}
-OUTER = {PACKAGE / "services", PACKAGE / "cli.py"}
+OUTER = {PACKAGE / "services", PACKAGE / "cli"}
 
 
 def core_files() -> list[Path]:

@@ -44,6 +44,16 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     ) -> Any:
         return out(features.search(user, text=text, kind=kind, team=team, tag=tag, entity=entity, column=column))
 
+    @api.get("/duplicates")
+    def duplicates(name: str | None = None, kind: str | None = None, user: Identity = Depends(caller)) -> Any:
+        return out(features.duplicates(user, name=name, kind=kind))
+
+    @api.get("/{name}/preview")
+    def preview(
+        name: str, kind: str | None = None, ds: str | None = None, limit: int = 20, user: Identity = Depends(caller)
+    ) -> Any:
+        return out(features.preview(user, name, kind=kind, ds=ds, limit=limit))
+
     @api.get("/{name}")
     def show(name: str, kind: str | None = None, version: int | None = None, user: Identity = Depends(caller)) -> Any:
         return out(features.show(user, name, kind=kind, version=version))

@@ -1,0 +1,158 @@
+"""`mlplat feature ...` and `mlplat examples ...`: the Feature Store on the command line.
+
+The names and ``--json`` outputs are used by scripts and acceptance checks: keep them stable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlplat.cli import _client, _emit_json, _table, main
+from mlplat.errors import ValidationError
+
+KIND = click.option("--kind", type=click.Choice(["features", "labels"]), default=None, help="features or labels")
+
+
+def _sets_rows(sets: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": s.name, "kind": s.kind, "version": s.version, "team": s.spec.team,
+         "entity": ",".join(s.spec.entity), "online": s.spec.online, "description": s.spec.description}
+        for s in sets
+    ]
+
+
+@main.group()
+def feature() -> None:
+    """Feature and label sets."""
+
+
+@feature.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--plan", "plan_only", is_flag=True, help="Show what would change; apply nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_apply(ctx: click.Context, file: Path, plan_only: bool, as_json: bool) -> None:
+    """Register the set defined in a YAML file (a new version when its query or columns changed)."""
+    with _client(ctx) as client:
+        verb = client.features.plan if plan_only else client.features.apply
+        plan = verb(file.read_text())
+    if as_json:
+        _emit_json(plan.to_dict())
+    else:
+        click.echo(str(plan))
+
+
+@feature.command("list")
+@KIND
+@click.option("--team")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_list(ctx: click.Context, kind: str | None, team: str | None, as_json: bool) -> None:
+    """Every set (current versions)."""
+    with _client(ctx) as client:
+        sets = [s for s in client.features.list(kind=kind) if not team or s.spec.team == team]
+    if as_json:
+        _emit_json([s.to_dict() for s in sets])
+    else:
+        _table(_sets_rows(sets), ["name", "kind", "version", "team", "entity", "online", "description"])
+
+
+@feature.command("search")
+@click.argument("text", required=False)
+@KIND
+@click.option("--team")
+@click.option("--tag")
+@click.option("--entity")
+@click.option("--column")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_search(ctx: click.Context, text: str | None, kind: str | None, team: str | None, tag: str | None,
+                   entity: str | None, column: str | None, as_json: bool) -> None:
+    """Find sets by text, team, tag, entity or column."""
+    with _client(ctx) as client:
+        found = client.features.search(text, kind=kind, team=team, tag=tag, entity=entity, column=column)
+    if as_json:
+        _emit_json([s.to_dict() for s in found])
+    else:
+        _table(_sets_rows(found), ["name", "kind", "version", "team", "entity", "online", "description"])
+
+
+@feature.command("show")
+@click.argument("name")
+@KIND
+@click.option("--version", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_show(ctx: click.Context, name: str, kind: str | None, version: int | None, as_json: bool) -> None:
+    """A set with its versions, schema, lineage and quality history."""
+    with _client(ctx) as client:
+        detail = client.features.show(name, kind=kind, version=version)
+    if as_json:
+        _emit_json(detail.to_dict())
+        return
+    sv = detail.current
+    click.echo(f"{sv.kind} set {sv.name} v{sv.version} (versions {detail.versions}), team {sv.spec.team}")
+    click.echo(f"  {sv.spec.description}")
+    click.echo(f"  entity {', '.join(sv.spec.entity)}; timestamp {sv.spec.timestamp}; reads {', '.join(detail.reads)}")
+    _table([{"column": c.name, "type": c.type, "description": sv.spec.columns.get(c.name, "")} for c in sv.schema],
+           ["column", "type", "description"])
+    if detail.runs:
+        _table([{"ds": r["ds"], "status": r["status"], "rows": r.get("rows")} for r in detail.runs[:10]],
+               ["ds", "status", "rows"])
+
+
+@feature.command("preview")
+@click.argument("name")
+@KIND
+@click.option("--ds", help="Date to run the query for (default: yesterday).")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_preview(ctx: click.Context, name: str, kind: str | None, ds: str | None, limit: int, as_json: bool) -> None:
+    """Run a set's query for one date; print the first rows (nothing is written)."""
+    with _client(ctx) as client:
+        preview = client.features.preview(name, kind=kind, ds=ds, limit=limit)
+    if as_json:
+        _emit_json(preview.to_dict())
+    else:
+        click.echo(preview.to_frame().to_string(index=False))
+
+
+@feature.command("delete")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["features", "labels"]), default="features", show_default=True)
+@click.pass_context
+def feature_delete(ctx: click.Context, name: str, kind: str) -> None:
+    """Delete a set (owner team or admin)."""
+    with _client(ctx) as client:
+        client.features.delete(name, kind=kind)
+    click.echo(f"deleted {kind} set {name}")
+
+
+@feature.command("duplicates")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_duplicates(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Sets computing the same thing (same SQL, or the same values on a sample), across teams."""
+    with _client(ctx) as client:
+        found = client.features.duplicates(name)
+    if as_json:
+        _emit_json([d.to_dict() for d in found])
+    else:
+        _table([{"set": d.a, "team": d.team_a, "duplicates": d.b, "their_team": d.team_b, "reason": d.reason}
+                for d in found], ["set", "team", "duplicates", "their_team", "reason"])
+
+
+def parse_dates(date: str | None, start: str | None, end: str | None) -> tuple[str, str]:
+    """``--date D`` or ``--start D --end D`` (inclusive)."""
+    if date and (start or end):
+        raise ValidationError("give either --date or --start/--end, not both")
+    if date:
+        return date, date
+    if not (start and end):
+        raise ValidationError("give --date D, or --start D and --end D")
+    return start, end

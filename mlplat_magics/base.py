@@ -1,0 +1,77 @@
+"""What every magic shares: the session's client, sub-command dispatch and one-line errors."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics
+
+from mlplat.errors import MlplatError
+
+
+class MagicError(Exception):
+    """Shown as one line; the cell still fails, so papermill sees it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"mlplat: {self}"]
+
+
+class Session:
+    """The kernel's platform client, created on first use and shared by all magics."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlplat.client import connect
+
+            self._client = connect()
+        return self._client
+
+
+class ClientMagics(Magics):
+    """A magics class whose sub-commands are methods listed in ``SUBCOMMANDS``."""
+
+    SUBCOMMANDS: dict[str, str] = {}
+    NAME = ""
+
+    def __init__(self, shell: Any, session: Session) -> None:
+        super().__init__(shell)
+        self.session = session
+
+    @property
+    def client(self) -> Any:
+        return self.session.client
+
+    def help_text(self) -> str:
+        lines = [f"%{self.NAME} <command> [options]   (%{self.NAME} <command> -h for its options)", ""]
+        for name, attr in self.SUBCOMMANDS.items():
+            doc = (getattr(self, attr).__doc__ or "").strip().splitlines()[0]
+            lines.append(f"  {name:<12} {doc}")
+        return "\n".join(lines)
+
+    def dispatch(self, line: str) -> Any:
+        words = shlex.split(line)
+        if not words or words[0] in ("help", "-h", "--help"):
+            print(self.help_text())
+            return None
+        command = words[0]
+        rest = line.split(None, 1)[1] if len(words) > 1 else ""
+        attr = self.SUBCOMMANDS.get(command)
+        if attr is None:
+            raise MagicError(f"unknown command {command!r}; one of: {', '.join(self.SUBCOMMANDS)}")
+        return run(getattr(self, attr), rest)
+
+
+def run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a sub-command, turning platform and usage errors into one-line magic errors."""
+    try:
+        return fn(*args)
+    except MlplatError as exc:
+        raise MagicError(exc.message) from None
+    except UsageError as exc:
+        raise MagicError(str(exc)) from None

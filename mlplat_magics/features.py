@@ -1,0 +1,178 @@
+"""``%%feature``, ``%feature ...`` and ``%examples ...``: the Feature Store in a notebook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from mlplat_magics.base import ClientMagics, MagicError, run
+from mlplat_magics.display import SetCard, Table, plan_view
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+
+
+def _describe(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise MagicError(f"--describe takes COLUMN=TEXT, got {pair!r}")
+        key, _, text = pair.partition("=")
+        out[key.strip()] = text.strip()
+    return out
+
+
+def _sets_table(sets: list[Any], title: str = "") -> Table:
+    return Table(
+        ["name", "kind", "version", "team", "entity", "columns", "online", "description"],
+        [
+            [s.name, s.kind, s.version, s.spec.team, ",".join(s.spec.entity),
+             ", ".join(c.name for c in s.value_columns), s.spec.online, s.spec.description]
+            for s in sets
+        ],
+        title=title,
+    )
+
+
+@magics_class
+class FeatureMagics(ClientMagics):
+    NAME = "feature"
+    SUBCOMMANDS = {
+        "list": "_list",
+        "search": "_search",
+        "show": "_show",
+        "preview": "_preview",
+        "plan": "_plan",
+        "delete": "_delete",
+        "duplicates": "_duplicates",
+        "browse": "_browse",
+    }
+
+    # -- %%feature: define a set -----------------------------------------------
+    @magic_arguments()
+    @argument("--name", help="set name (omit when the cell body is a YAML definition)")
+    @argument("--kind", default="features", choices=["features", "labels"])
+    @argument("--entity", help="entity key column(s), comma-separated")
+    @argument("--timestamp", help="event-timestamp column")
+    @argument("--team", help="owner team")
+    @argument("--description", default="")
+    @argument("--describe", action="append", help="COLUMN=TEXT, repeatable")
+    @argument("--tag", action="append", help="repeatable")
+    @argument("--schedule", default="@daily")
+    @argument("--ttl", default=None, help="e.g. 7d")
+    @argument("--online", action="store_true", help="serve it from Online Serving")
+    @argument("--plan", action="store_true", help="show what would change; do not apply")
+    def _define(self, line: str, cell: str) -> Any:
+        """Define (apply) a feature or label set: options on the first line, SQL in the body."""
+        args = parse_argstring(self._define, line)
+        if args.name:
+            missing = [o for o in ("entity", "timestamp", "team") if not getattr(args, o)]
+            if missing:
+                raise MagicError(f"%%feature needs --{', --'.join(missing)} (or a YAML body)")
+            definition: Any = {
+                "name": args.name, "kind": args.kind, "sql": cell, "entity": _csv(args.entity),
+                "timestamp": args.timestamp, "team": args.team, "description": args.description,
+                "columns": _describe(args.describe), "tags": args.tag or [], "schedule": args.schedule,
+                "ttl": args.ttl, "online": args.online,
+            }
+        else:
+            definition = cell  # a YAML definition
+        verb = self.client.features.plan if args.plan else self.client.features.apply
+        return plan_view(verb(definition), applied=not args.plan)
+
+    @line_cell_magic
+    def feature(self, line: str, cell: str | None = None) -> Any:
+        """Feature Store: %%feature [options] + SQL defines a set; %feature <command> for the rest."""
+        if cell is not None:
+            return run(self._define, line, cell)
+        return self.dispatch(line)
+
+    # -- %feature <command> -----------------------------------------------------
+    @magic_arguments()
+    @argument("--kind", choices=["features", "labels"])
+    @argument("--team")
+    def _list(self, line: str) -> Table:
+        """All feature and label sets (newest versions)."""
+        args = parse_argstring(self._list, line)
+        sets = [s for s in self.client.features.list(kind=args.kind) if not args.team or s.spec.team == args.team]
+        return _sets_table(sets, f"{len(sets)} set(s)")
+
+    @magic_arguments()
+    @argument("text", nargs="*")
+    @argument("--kind", choices=["features", "labels"])
+    @argument("--team")
+    @argument("--tag")
+    @argument("--entity")
+    @argument("--column")
+    def _search(self, line: str) -> Table:
+        """Find sets by text (names, descriptions, columns), team, tag, entity or column."""
+        args = parse_argstring(self._search, line)
+        found = self.client.features.search(
+            " ".join(args.text) or None, kind=args.kind, team=args.team, tag=args.tag, entity=args.entity,
+            column=args.column,
+        )
+        return _sets_table(found, f"{len(found)} match(es)")
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--kind", choices=["features", "labels"])
+    @argument("--version", type=int)
+    def _show(self, line: str) -> SetCard:
+        """A set: versions, schema and descriptions, lineage, quality history (with plots)."""
+        args = parse_argstring(self._show, line)
+        return SetCard(self.client.features.show(args.name, kind=args.kind, version=args.version))
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--kind", choices=["features", "labels"])
+    @argument("--ds", help="the date to run the query for (default: yesterday)")
+    @argument("--limit", type=int, default=20)
+    def _preview(self, line: str) -> Any:
+        """Run a set's query for one date and show the first rows (nothing is written)."""
+        args = parse_argstring(self._preview, line)
+        return self.client.features.preview(args.name, kind=args.kind, ds=args.ds, limit=args.limit).to_frame()
+
+    @magic_arguments()
+    @argument("path", help="a YAML file")
+    def _plan(self, line: str) -> Any:
+        """What applying a YAML definition file would change."""
+        args = parse_argstring(self._plan, line)
+        try:
+            with open(args.path) as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise MagicError(f"cannot read {args.path}: {exc.strerror}") from None
+        return plan_view(self.client.features.plan(text), applied=False)
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--kind", default="features", choices=["features", "labels"])
+    def _delete(self, line: str) -> str:
+        """Delete a set (owner team or admin)."""
+        args = parse_argstring(self._delete, line)
+        self.client.features.delete(args.name, kind=args.kind)
+        return f"deleted {args.kind} set {args.name}"
+
+    @magic_arguments()
+    @argument("name", nargs="?")
+    def _duplicates(self, line: str) -> Table:
+        """Sets that compute the same thing (same SQL or same values), across teams."""
+        args = parse_argstring(self._duplicates, line)
+        found = self.client.features.duplicates(args.name)
+        return Table(
+            ["set", "team", "duplicates", "their team", "reason"],
+            [[d.a, d.team_a, d.b, d.team_b, d.reason] for d in found],
+            title=f"{len(found)} duplicate pair(s)",
+        )
+
+    @magic_arguments()
+    def _browse(self, line: str) -> Any:
+        """A search-and-inspect panel (widget) over the registry."""
+        parse_argstring(self._browse, line)
+        from mlplat_magics.widgets import FeatureBrowser
+
+        return FeatureBrowser(self.client).widget
+
