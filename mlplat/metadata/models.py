@@ -171,3 +171,64 @@ class Transformer(Base):
     example_set: Mapped[str] = mapped_column(String(256), default="")
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    timed_out = "timed_out"
+    cancelled = "cancelled"
+
+
+class Job(Base):
+    """A scheduled notebook: what to run, when, as whom, with which limits."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    notebook: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    owner: Mapped[str] = mapped_column(String(128))
+    team: Mapped[str] = mapped_column(String(128), default="")
+    kernel: Mapped[str] = mapped_column(String(128), default="mlplat")
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retry_backoff_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    max_concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    after: Mapped[list] = mapped_column(JSON, default=list)  # names of jobs that must succeed first for the same ds
+    catch_up: Mapped[bool] = mapped_column(default=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    notify: Mapped[dict] = mapped_column(JSON, default=dict)  # {"email": [...], "webhook": url}
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class JobRun(Base):
+    """One execution of a job for one ``ds``; (job, ds, attempt) is unique, so a day runs once."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_job_runs_idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    ds: Mapped[date] = mapped_column(Date, index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="job_status", native_enum=False, length=16), index=True
+    )
+    trigger: Mapped[str] = mapped_column(String(32), default="schedule")  # schedule | manual | backfill | retry
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    output_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
