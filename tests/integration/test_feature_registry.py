@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from mlplat.client import Client, InProcessTransport
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
 from mlplat.features import FeatureSetSpec
+from mlplat.features.sql import render
 from mlplat.identity import Identity
 
 pytestmark = pytest.mark.integration
@@ -141,3 +144,39 @@ def test_duplicates_by_sql_are_warned_about(platform) -> None:
     ]
     found = platform.features.duplicates(BOB)
     assert [(d.a, d.b, d.reason) for d in found] == [("features/ads_activity", "features/user_activity_7d", "same SQL")]
+
+
+def write_offline(platform, name: str, days: list[str]) -> None:
+    """Write a set's offline partitions straight from its query (compute has its own tests)."""
+    sv = platform.features.registry.get(name)
+    for ds in days:
+        frame = platform.spark.sql(render(sv.spec.sql, date.fromisoformat(ds)))
+        frame.write.mode("overwrite").parquet(f"{platform.features.registry.offline_url(sv)}/ds={ds}")
+
+
+def test_duplicates_by_values_across_teams(platform) -> None:
+    """Different SQL, same numbers: found on a sample of shared entities and dates."""
+    client_as(platform, ALICE).features.apply(ACTIVITY)
+    scaled = (
+        ACTIVITY.replace("name: user_activity_7d", "name: ads_events_x2").replace("team: growth", "team: ads")
+        .replace("COUNT(*) AS events_7d", "2 * COUNT(1) + 0 AS events_7d")
+        .replace("SUM(CASE WHEN event_type = 'product_view' THEN 1 ELSE 0 END)",
+                 "COUNT(CASE WHEN event_type = 'product_view' THEN 1 END)")
+    )
+    assert client_as(platform, BOB).features.apply(scaled).warnings == []  # the SQL differs
+    for name in ("user_activity_7d", "ads_events_x2"):
+        write_offline(platform, name, ["2026-11-18", "2026-11-19"])
+    found = platform.features.duplicates(BOB, "ads_events_x2")
+    assert [(d.a, d.b, d.reason) for d in found] == [("features/ads_events_x2", "features/user_activity_7d", "same values")]
+    pairs = {(a, b): c for a, b, c in found[0].columns}
+    assert set(pairs) == {("events_7d", "events_7d"), ("product_views_7d", "product_views_7d")}
+    assert pairs[("product_views_7d", "product_views_7d")] == 1.0  # equal values
+    assert 0.999 <= pairs[("events_7d", "events_7d")] <= 1.0  # doubled: correlated
+    # an unrelated set is not a duplicate
+    other = ACTIVITY.replace("name: user_activity_7d", "name: searches").replace(
+        "COUNT(*) AS events_7d", "SUM(CASE WHEN event_type = 'search' THEN 1 ELSE 0 END) AS events_7d"
+    ).replace("SUM(CASE WHEN event_type = 'product_view' THEN 1 ELSE 0 END) AS product_views_7d",
+              "COUNT(DISTINCT session_id) AS product_views_7d")
+    client_as(platform, ALICE).features.apply(other)
+    write_offline(platform, "searches", ["2026-11-18"])
+    assert platform.features.duplicates(ALICE, "searches") == []
