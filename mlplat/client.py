@@ -43,6 +43,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "features.show": ("GET", "/v1/features/{name}"),
     "features.preview": ("GET", "/v1/features/{name}/preview"),
     "features.duplicates": ("GET", "/v1/features/duplicates"),
+    "features.compute": ("POST", "/v1/features/{name}/compute"),
+    "features.runs": ("GET", "/v1/features/{name}/runs"),
 }
 
 _ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {

@@ -43,6 +43,8 @@ def spark_session(
             .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+            # Microsecond timestamps, as the lake writes them, readable by pyarrow and pandas alike.
+            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
             .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
             .config(
                 "spark.driver.extraJavaOptions",

@@ -144,3 +144,25 @@ class SetCard:
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f}"
+
+
+class progress_bar:  # noqa: N801 - used as a context manager like tqdm
+    """A notebook progress bar fed by the core's ``progress(message, fraction)`` callbacks."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._bar: Any = None
+
+    def __enter__(self) -> "progress_bar":
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=100, desc=self.title, bar_format="{l_bar}{bar}| {postfix}")
+        return self
+
+    def __call__(self, message: str, fraction: float) -> None:
+        self._bar.n = int(round(max(0.0, min(1.0, fraction)) * 100))
+        self._bar.set_postfix_str(message)
+        self._bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()

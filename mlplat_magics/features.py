@@ -8,7 +8,7 @@ from IPython.core.magic import line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from mlplat_magics.base import ClientMagics, MagicError, run
-from mlplat_magics.display import SetCard, Table, plan_view
+from mlplat_magics.display import SetCard, Table, plan_view, progress_bar
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -49,6 +49,8 @@ class FeatureMagics(ClientMagics):
         "delete": "_delete",
         "duplicates": "_duplicates",
         "browse": "_browse",
+        "compute": "_compute",
+        "runs": "_runs",
     }
 
     # -- %%feature: define a set -----------------------------------------------
@@ -167,6 +169,35 @@ class FeatureMagics(ClientMagics):
             [[d.a, d.team_a, d.b, d.team_b, d.reason] for d in found],
             title=f"{len(found)} duplicate pair(s)",
         )
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--kind", choices=["features", "labels"])
+    @argument("--date", help="one date")
+    @argument("--start", help="first date of a backfill")
+    @argument("--end", help="last date (inclusive)")
+    def _compute(self, line: str) -> Table:
+        """Compute a set on Spark for a date or a date range (a progress bar shows each date)."""
+        args = parse_argstring(self._compute, line)
+        if args.date and (args.start or args.end) or not (args.date or (args.start and args.end)):
+            raise MagicError("give --date D, or --start D and --end D")
+        first, last = (args.date, args.date) if args.date else (args.start, args.end)
+        with progress_bar(f"compute {args.name}") as bar:
+            runs = self.client.features.compute(args.name, first, last, kind=args.kind, progress=bar)
+        return Table(
+            ["ds", "status", "rows", "missing %", "failed checks"],
+            [[r.ds, r.status, r.rows, r.missing_pct_total, ", ".join(c["check"] for c in r.checks if not c["passed"])
+              or "-"] for r in runs],
+            title=f"{args.name}: {sum(r.ok for r in runs)}/{len(runs)} date(s) passed their checks",
+        )
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--kind", choices=["features", "labels"])
+    def _runs(self, line: str) -> Any:
+        """Quality history of a set: rows and missing values per run, as plots and a table."""
+        args = parse_argstring(self._runs, line)
+        return SetCard(self.client.features.show(args.name, kind=args.kind))
 
     @magic_arguments()
     def _browse(self, line: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mlplat.cli import _client, _emit_json, _table, main
+from mlplat.cli import _client, _emit_json, _progress_line, _table, main
 from mlplat.errors import ValidationError
 
 KIND = click.option("--kind", type=click.Choice(["features", "labels"]), default=None, help="features or labels")
@@ -145,6 +145,47 @@ def feature_duplicates(ctx: click.Context, name: str | None, as_json: bool) -> N
     else:
         _table([{"set": d.a, "team": d.team_a, "duplicates": d.b, "their_team": d.team_b, "reason": d.reason}
                 for d in found], ["set", "team", "duplicates", "their_team", "reason"])
+
+
+@feature.command("compute")
+@click.argument("name")
+@KIND
+@click.option("--date", "day", help="One date (YYYY-MM-DD).")
+@click.option("--start", help="First date of a backfill.")
+@click.option("--end", help="Last date of a backfill (inclusive).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_compute(ctx: click.Context, name: str, kind: str | None, day: str | None, start: str | None,
+                    end: str | None, as_json: bool) -> None:
+    """Compute a set on Spark for a date or a date range; one atomic partition per date."""
+    first, last = parse_dates(day, start, end)
+    with _client(ctx) as client:
+        runs = client.features.compute(name, first, last, kind=kind, progress=None if as_json else _progress_line)
+    if as_json:
+        _emit_json([r.to_dict() for r in runs])
+    else:
+        _table([{"ds": r.ds, "status": r.status, "rows": r.rows, "bytes": r.bytes,
+                 "failed_checks": ", ".join(c["check"] for c in r.checks if not c["passed"]) or "-"} for r in runs],
+               ["ds", "status", "rows", "bytes", "failed_checks"])
+    if any(r.status != "succeeded" for r in runs):
+        ctx.exit(3)
+
+
+@feature.command("runs")
+@click.argument("name")
+@KIND
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_runs(ctx: click.Context, name: str, kind: str | None, limit: int, as_json: bool) -> None:
+    """A set's runs, newest first, with their metadata and quality checks."""
+    with _client(ctx) as client:
+        runs = client.features.runs(name, kind=kind, limit=limit)
+    if as_json:
+        _emit_json([r.to_dict() for r in runs])
+    else:
+        _table([{"ds": r.ds, "version": r.version, "status": r.status, "rows": r.rows,
+                 "missing_pct": r.missing_pct_total} for r in runs], ["ds", "version", "status", "rows", "missing_pct"])
 
 
 def parse_dates(date: str | None, start: str | None, end: str | None) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlplat.features.registry import Plan, SetVersion
 from mlplat.features.duplicates import Duplicate
+from mlplat.features.quality import RunInfo
 from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
 
@@ -60,3 +61,16 @@ class FeaturesClient:
 
     def duplicates(self, name: str | None = None, *, kind: str | None = None) -> list[Duplicate]:
         return [_one(Duplicate.from_dict, d) for d in self._t.call("features.duplicates", name=name, kind=kind)]
+
+    def compute(
+        self, name: str, start: str, end: str | None = None, *, kind: str | None = None, version: int | None = None,
+        progress: Any = None,
+    ) -> list[RunInfo]:
+        """Compute a set for ``start``..``end`` (inclusive) on Spark: one atomic partition per date."""
+        found = self._t.call("features.compute", name=name, start=str(start), end=str(end) if end else None,
+                             kind=kind, version=version, progress=progress)
+        return [_one(RunInfo.from_dict, r) for r in found]
+
+    def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """The set's runs, newest first, with their metadata and quality checks."""
+        return [_one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]

@@ -66,6 +66,11 @@ def validate_columns(spec: FeatureSetSpec, columns: list[Column]) -> None:
     if len(by_name) != len(columns):
         dupes = sorted({c.name for c in columns if sum(x.name == c.name for x in columns) > 1})
         raise ValidationError(f"{spec.name}: the query outputs duplicate column names: {', '.join(dupes)}")
+    if "ds" in by_name:
+        raise ValidationError(
+            f"{spec.name}: the query outputs a column named 'ds'; that name is the offline table's date partition: "
+            "rename it"
+        )
     for key in spec.entity:
         col = by_name.get(key)
         if col is None:

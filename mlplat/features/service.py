@@ -77,6 +77,24 @@ class Preview:
         return cls(name=data["name"], ds=data["ds"], columns=list(data["columns"]), rows=list(data["rows"]))
 
 
+def date_range(start: str, end: str | None = None) -> list[Any]:
+    """Every date from ``start`` to ``end`` inclusive (ISO strings)."""
+    from datetime import date, timedelta
+
+    from mlplat.errors import ValidationError
+
+    try:
+        first = date.fromisoformat(str(start))
+        last = date.fromisoformat(str(end)) if end else first
+    except ValueError:
+        raise ValidationError(f"dates must be YYYY-MM-DD, got {start!r} .. {end!r}") from None
+    if last < first:
+        raise ValidationError(f"the end {last} is before the start {first}")
+    if (last - first).days > 3660:
+        raise ValidationError("a backfill covers at most ten years at a time")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def as_spec(definition: FeatureSetSpec | dict[str, Any] | str) -> FeatureSetSpec:
     """A spec from a spec, a dict (JSON over HTTP) or YAML text."""
     if isinstance(definition, FeatureSetSpec):
@@ -174,8 +192,35 @@ class FeatureService:
         return Preview.from_frame(sv.name, day.isoformat(), frame)
 
     def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
-        # Filled in by the Example Store (example sets record their sources).
-        return []
+        from mlplat.features.examples import consumers_of
+
+        return consumers_of(self.platform.db, sv.name, sv.kind)
 
     def _runs(self, sv: SetVersion) -> list[dict[str, Any]]:
-        return []
+        from mlplat.features.quality import runs
+
+        return [r.to_dict() for r in runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=50)]
+
+    # -- compute --------------------------------------------------------------
+    def compute(
+        self,
+        caller: Identity,
+        name: str,
+        start: str,
+        end: str | None = None,
+        kind: str | None = None,
+        version: int | None = None,
+        progress: Any = None,
+    ) -> list[Any]:
+        """Run a set on Spark for ``start``..``end`` (inclusive; one day when ``end`` is omitted)."""
+        from mlplat.features.compute import compute
+
+        sv = self.registry.get(name, kind, version)
+        return compute(self.platform.spark, self.registry, sv, date_range(start, end), caller, progress)
+
+    def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
+        """A set's runs, newest first: the quality history."""
+        from mlplat.features.quality import runs
+
+        sv = self.registry.get(name, kind)
+        return runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=limit)

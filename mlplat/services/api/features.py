@@ -16,6 +16,13 @@ class DefinitionRequest(BaseModel):
     definition: dict[str, Any] | str  # the set as fields, or its YAML text
 
 
+class ComputeRequest(BaseModel):
+    start: str
+    end: str | None = None
+    kind: str | None = None
+    version: int | None = None
+
+
 def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(prefix="/v1/features", tags=["features"])
     features = platform.features
@@ -53,6 +60,14 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
         name: str, kind: str | None = None, ds: str | None = None, limit: int = 20, user: Identity = Depends(caller)
     ) -> Any:
         return out(features.preview(user, name, kind=kind, ds=ds, limit=limit))
+
+    @api.post("/{name}/compute")
+    def compute(name: str, body: ComputeRequest, user: Identity = Depends(caller)) -> Any:
+        return out(features.compute(user, name, body.start, body.end, kind=body.kind, version=body.version))
+
+    @api.get("/{name}/runs")
+    def runs(name: str, kind: str | None = None, limit: int = 50, user: Identity = Depends(caller)) -> Any:
+        return out(features.runs(user, name, kind=kind, limit=limit))
 
     @api.get("/{name}")
     def show(name: str, kind: str | None = None, version: int | None = None, user: Identity = Depends(caller)) -> Any:

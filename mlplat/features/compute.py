@@ -1,0 +1,373 @@
+"""Computing a feature or label set on Spark into its offline table, with its metadata and quality.
+
+One run is one set version for one date. It is recorded before anything
+happens, so the history shows failures and crashes as well as successes.
+
+A partition is replaced atomically, so readers never see half a day:
+
+1. Spark writes the query's output into ``<offline>/_tmp/<token>/data``.
+   Spark and pyarrow skip folders whose names start with ``_``.
+2. The staged files are measured (one aggregation pass) and checked.
+3. Two renames swap them in. The old ``ds=...`` folder goes to
+   ``<token>/old`` and the new one takes its place. Then ``<token>`` is deleted.
+
+A run that fails, or is interrupted before step 3, leaves the old partition
+alone. A process that dies between the two renames leaves the old partition in
+``<token>/old``. The next run of the set puts it back. The token names the run,
+host and process, so the next run can tell a dead run's leftovers from a live
+one's. Renames go through Hadoop's FileSystem in the Spark JVM, so this works
+the same on file://, hdfs:// and s3a://. On s3a:// a rename is a copy, so the
+swap is short but not instantaneous there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from sqlalchemy import select
+
+from mlplat.errors import ConfigError, MlplatError, ValidationError
+from mlplat.features import quality
+from mlplat.features.quality import RunInfo, latest_run, mark_materialized, runs  # the run history, re-exported
+from mlplat.features.registry import Registry, SetVersion
+from mlplat.features.schema import Column, check_tables
+from mlplat.features.spec import format_duration
+from mlplat.features.sql import render
+from mlplat.identity import Identity
+from mlplat.lake import join
+from mlplat.metadata import Database
+from mlplat.metadata.models import Alert, FeatureRun, FeatureSet, RunStatus, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+__all__ = ["RunInfo", "compute", "latest_run", "mark_materialized", "partitions", "runs"]
+
+TMP = "_tmp"
+# A run on another host that is still "running" after this long is taken for dead.
+STALE_AFTER = timedelta(hours=24)
+# Tells this process's staging folders from those of an earlier process that had the same pid.
+_PROCESS = uuid.uuid4().hex[:8]
+
+
+# -- public verbs ---------------------------------------------------------------
+def compute(
+    spark: "SparkSession",
+    registry: Registry,
+    sv: SetVersion,
+    dates: list[date],
+    caller: Identity,
+    progress: Callable[[str, float], None] | None = None,
+) -> list[RunInfo]:
+    """Compute ``sv`` for each date (oldest first) into its offline table; one recorded run per date.
+
+    Failed quality checks do not stop the loop: the partition is written, the
+    run is marked ``quality_failed`` and an alert is raised. A failing query
+    stops it: the run is recorded as ``failed``, then ``ValidationError`` is raised
+    (``MlplatError`` for storage errors).
+    """
+    caller.require_team(sv.spec.team, f"compute {sv.kind} set {sv.name!r}")
+    if "ds" in {c.name for c in sv.schema}:
+        raise ValidationError(
+            f"{sv.kind}/{sv.name} v{sv.version}: the query outputs a column named 'ds', which is the offline "
+            "table's partition column; rename it (e.g. AS day) and apply the set again"
+        )
+    days = sorted({_day(d) for d in dates})
+    if not days:
+        return []
+    from mlplat.spark import register_views
+
+    set_id = registry.set_id(sv.name, sv.kind)
+    register_views(spark, registry.lake, check_tables(sv.spec, registry.lake))
+    offline = registry.offline_url(sv)
+    fs = _Fs(spark, offline)
+    _clean_leftovers(fs, registry.db, set_id, offline)
+    done: list[RunInfo] = []
+    for i, ds in enumerate(days):
+        info = _run_one(spark, fs, registry.db, set_id, sv, offline, ds, caller)
+        done.append(info)
+        if progress is not None:
+            progress(f"{sv.kind}/{sv.name} v{sv.version} ds={ds}: {info.status} ({info.rows} rows)", (i + 1) / len(days))
+    return done
+
+
+def partitions(spark: "SparkSession", registry: Registry, sv: SetVersion) -> list[date]:
+    """The dates present in a version's offline table (staging folders are not partitions)."""
+    offline = registry.offline_url(sv)
+    found = []
+    for name, is_dir in _Fs(spark, offline).children(offline):
+        if is_dir and name.startswith("ds="):
+            try:
+                found.append(date.fromisoformat(name[3:]))
+            except ValueError:
+                continue
+    return sorted(found)
+
+
+# -- one run --------------------------------------------------------------------
+def _run_one(
+    spark: "SparkSession", fs: "_Fs", db: Database, set_id: int, sv: SetVersion, offline: str, ds: date,
+    caller: Identity,
+) -> RunInfo:
+    from pyspark.errors import PySparkException
+
+    subject = f"{sv.kind}/{sv.name}"
+    with db.session() as s:
+        row = FeatureRun(set_id=set_id, version=sv.version, ds=ds, status=RunStatus.running, started_at=utcnow(),
+                         created_by=caller.name)
+        s.add(row)
+        s.flush()
+        run_id = row.id
+    staging = join(offline, TMP, _token(ds, run_id))
+    target = join(offline, f"ds={ds.isoformat()}")
+    swapped = False
+    try:
+        fs.fs.mkdirs(fs.path(staging))
+        spark.sparkContext.setJobDescription(f"mlplat compute {subject} v{sv.version} ds={ds}")
+        frame = spark.sql(render(sv.spec.sql, ds, sv.name))
+        schema = [Column(f.name, f.dataType.simpleString(), f.nullable) for f in frame.schema.fields]
+        _check_schema(sv, schema)
+        frame.write.option("compression", "zstd").parquet(join(staging, "data"))
+        staged = spark.read.schema(frame.schema).parquet(join(staging, "data"))  # known schema: no footer scan
+        rows, stats, newest = quality.measure(staged, sv.spec, schema)
+        checks = quality.evaluate(sv.spec.quality, ds=ds, rows=rows, stats=stats, newest=newest,
+                                  previous_rows=_previous_rows(db, set_id, sv.version, ds))
+        with db.session() as s:  # measured before the swap, so a crash after it can still be finished
+            row = s.get(FeatureRun, run_id)
+            row.rows, row.bytes, row.checks = rows, fs.size(join(staging, "data")), checks
+            row.stats = {
+                "columns": stats,
+                "schema": [c.to_dict() for c in schema],
+                "freshness": {"newest_event_ts": quality.plain(quality.as_event_time(newest)),
+                              "computed_at": utcnow().isoformat()},
+                "missing_pct_total": quality.total_missing_pct(stats, rows),
+            }
+        _swap(fs, join(staging, "data"), target, join(staging, "old"))
+        swapped = True
+        with db.session() as s:
+            return _finish(s, s.get(FeatureRun, run_id))
+    except BaseException as exc:
+        if swapped:  # the new data is in: record what it is (never "failed", which means "wrote nothing")
+            with db.session() as s:
+                _finish(s, s.get(FeatureRun, run_id))
+            raise
+        error = exc.message if isinstance(exc, MlplatError) else _first_line(exc)
+        with db.session() as s:
+            row = s.get(FeatureRun, run_id)
+            row.status, row.error, row.finished_at = RunStatus.failed, error, utcnow()
+        if isinstance(exc, MlplatError) or not isinstance(exc, Exception):
+            raise
+        details = {"run_id": run_id, "set": subject, "version": sv.version, "ds": ds.isoformat()}
+        message = f"{subject} v{sv.version} ds={ds}: the computation failed: {error}"
+        if isinstance(exc, PySparkException):
+            raise ValidationError(message, **details) from exc
+        raise MlplatError(message, **details) from exc
+    finally:
+        spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+        try:
+            _settle(fs, staging, target)
+        except Exception:  # noqa: BLE001
+            # Deliberately not raised: the run's outcome is already recorded (or its
+            # own error is on its way up), and whatever is left in _tmp, an old
+            # partition included, is settled by the next run of the set.
+            pass
+
+
+def _finish(s: Any, row: FeatureRun) -> RunInfo:
+    """Mark a measured, swapped-in run succeeded or quality_failed; alert the owner team on failure."""
+    fset = s.get(FeatureSet, row.set_id)
+    checks = list(row.checks or [])
+    bad = quality.failed(checks)
+    row.status = RunStatus.quality_failed if bad else RunStatus.succeeded
+    row.finished_at = utcnow()
+    if bad:
+        subject = f"{fset.kind.value}/{fset.name}"
+        s.add(Alert(source="feature_quality", subject=subject, team=fset.team, severity="warning",
+                    message=quality.alert_message(subject, row.version, row.ds, checks),
+                    details={"run_id": row.id, "version": row.version, "ds": row.ds.isoformat(), "failed": bad}))
+    s.flush()
+    return quality.run_info(row, fset)
+
+
+def _check_schema(sv: SetVersion, schema: list[Column]) -> None:
+    """A version's partitions must share one schema, or the offline table cannot be read as one."""
+    now = [(c.name, c.type) for c in schema]
+    registered = [(c.name, c.type) for c in sv.schema]
+    if now != registered:
+        show = lambda cols: ", ".join(f"{n} {t}" for n, t in cols)  # noqa: E731
+        raise ValidationError(
+            f"{sv.kind}/{sv.name} v{sv.version}: the query now outputs ({show(now)}) but v{sv.version} was "
+            f"registered with ({show(registered)}); the tables it reads changed: apply the set again for a new version"
+        )
+
+
+def _previous_rows(db: Database, set_id: int, version: int, ds: date) -> int | None:
+    """Rows of the last successful run of an earlier date (re-runs compare with the day before, not themselves)."""
+    with db.session() as s:
+        return s.scalar(
+            select(FeatureRun.rows)
+            .where(FeatureRun.set_id == set_id, FeatureRun.version == version, FeatureRun.ds < ds,
+                   FeatureRun.status == RunStatus.succeeded)
+            .order_by(FeatureRun.ds.desc(), FeatureRun.id.desc())
+            .limit(1)
+        )
+
+
+# -- storage ----------------------------------------------------------------------
+class _Fs:
+    """Hadoop's FileSystem for a URL, through the Spark JVM: one code path for file://, hdfs://, s3a://."""
+
+    def __init__(self, spark: "SparkSession", url: str) -> None:
+        if getattr(spark, "_jvm", None) is None:
+            raise ConfigError("computing sets needs a classic SparkSession (Hadoop FileSystem), not Spark Connect; "
+                              "unset spark_remote for the process that computes")
+        self._path = spark._jvm.org.apache.hadoop.fs.Path
+        self.fs = self._path(url).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def path(self, url: str) -> Any:
+        return self._path(url)
+
+    def exists(self, url: str) -> bool:
+        return bool(self.fs.exists(self.path(url)))
+
+    def delete(self, url: str) -> None:
+        self.fs.delete(self.path(url), True)
+
+    def children(self, url: str) -> list[tuple[str, bool]]:
+        if not self.exists(url):
+            return []
+        return sorted((st.getPath().getName(), bool(st.isDirectory())) for st in self.fs.listStatus(self.path(url)))
+
+    def size(self, url: str) -> int:
+        """Bytes of the data files (not _SUCCESS markers or .crc checksums)."""
+        total, files = 0, self.fs.listFiles(self.path(url), True)
+        while files.hasNext():
+            st = files.next()
+            if not st.getPath().getName().startswith(("_", ".")):
+                total += int(st.getLen())
+        return total
+
+
+def _rename(fs: _Fs, src: str, dst: str) -> None:
+    # Hadoop moves src *into* dst when dst is a folder, so a rename onto something is refused here.
+    if fs.exists(dst):
+        raise MlplatError(f"cannot move {src} to {dst}: the destination exists")
+    if not fs.fs.rename(fs.path(src), fs.path(dst)):
+        raise MlplatError(f"could not move {src} to {dst}")
+
+
+def _swap(fs: _Fs, staged: str, target: str, aside: str) -> None:
+    """Old partition aside, new one in; the old one goes back if the second rename fails."""
+    had_old = fs.exists(target)
+    if had_old:
+        _rename(fs, target, aside)
+    try:
+        _rename(fs, staged, target)
+    except BaseException:
+        if had_old and not fs.exists(target):
+            _rename(fs, aside, target)
+        raise
+
+
+def _settle(fs: _Fs, staging: str, target: str) -> None:
+    """Restore an old partition a swap left aside (if the new one is not in), then delete the staging folder."""
+    aside = join(staging, "old")
+    if fs.exists(aside) and not fs.exists(target):
+        _rename(fs, aside, target)
+    fs.delete(staging)
+    try:  # not recursive: another run's staging folder keeps _tmp, as it should
+        fs.fs.delete(fs.path(staging).getParent(), False)
+    except Exception:  # noqa: BLE001 - "directory not empty"
+        pass
+
+
+def _token(ds: date, run_id: int) -> str:
+    return f"{ds.isoformat()}.{run_id}.{os.getpid()}.{_PROCESS}.{socket.gethostname()}"
+
+
+def _parse_token(name: str) -> tuple[date, int, int, str, str] | None:
+    parts = name.split(".", 4)
+    try:
+        return date.fromisoformat(parts[0]), int(parts[1]), int(parts[2]), parts[3], parts[4]
+    except (ValueError, IndexError):
+        return None
+
+
+def _alive(token: tuple[date, int, int, str, str], row: FeatureRun) -> bool:
+    """Whether the run that owns a staging folder may still be working on it."""
+    _, _, pid, process, host = token
+    if row.status != RunStatus.running:
+        return False
+    if host == socket.gethostname():
+        if pid == os.getpid():
+            return process == _PROCESS  # another thread of this process; else an earlier process with our pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return quality.as_utc(row.started_at) > utcnow() - STALE_AFTER
+
+
+def _clean_leftovers(fs: _Fs, db: Database, set_id: int, offline: str) -> list[str]:
+    """Settle the staging folders of dead runs of a set and close their runs; returns the folders cleaned.
+
+    A dead run whose new partition was already swapped in (its staged data is
+    gone and its checks are recorded) is finished as it would have been. Any
+    other dead run is marked failed, and the old partition it moved aside is put back.
+    """
+    root, cleaned = join(offline, TMP), []
+    for name, _ in fs.children(root):
+        token = _parse_token(name)
+        staging = join(root, name)
+        with db.session() as s:
+            row = s.get(FeatureRun, token[1]) if token else None
+            if row is not None and (row.set_id != set_id or row.ds != token[0]):  # type: ignore[index]
+                row = None  # another metadata database wrote this folder: not ours to close
+            if token is not None and row is not None and _alive(token, row):
+                continue
+            target = join(offline, f"ds={token[0].isoformat()}") if token else None
+            swapped = target is not None and not fs.exists(join(staging, "data")) and fs.exists(target)
+            if target is not None:
+                _settle(fs, staging, target)
+            else:
+                fs.delete(staging)
+            if row is not None and row.status == RunStatus.running:
+                if swapped and row.checks is not None:
+                    _finish(s, row)
+                else:
+                    row.status, row.finished_at = RunStatus.failed, utcnow()
+                    row.error = "interrupted: the process computing this run stopped before it finished"
+        cleaned.append(name)
+    with db.session() as s:  # runs that died before making a staging folder
+        for row in s.scalars(select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.status == RunStatus.running)):
+            if quality.as_utc(row.started_at) < utcnow() - STALE_AFTER:
+                row.status, row.finished_at = RunStatus.failed, utcnow()
+                row.error = f"interrupted: still running after {format_duration(STALE_AFTER)}"
+    return cleaned
+
+
+# -- small conversions --------------------------------------------------------------
+def _day(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a date: write YYYY-MM-DD") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """Spark's first line of an error (the JVM's own text for raw Py4J errors), not its stack trace."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None and type(exc).__name__ == "Py4JJavaError" else str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

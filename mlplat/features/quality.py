@@ -1,0 +1,392 @@
+"""What is known about computed partitions: their stats (one Spark pass), quality checks and run history.
+
+``measure`` is the only function here that touches Spark. Compute calls it once
+on the staged partition and hands the numbers to the checks, which are pure
+functions. Keeping the decisions apart from Spark makes every threshold
+testable at its boundary in milliseconds. Anything that has the stats (a
+dashboard, a re-check with new thresholds) can re-run the same rules. Each
+check returns one plain dict
+``{"check", "passed", "value", "threshold", "message"}`` because that is what
+the run history stores and every surface shows.
+
+Boundaries: a limit is inclusive. ``rows == min_rows`` passes, a missing share
+equal to ``max_missing_pct`` passes, and so do a row change equal to
+``max_row_change_pct`` and an age equal to ``max_staleness``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from mlplat.errors import NotFoundError
+from mlplat.features.schema import Column
+from mlplat.features.spec import FeatureSetSpec, QualityThresholds, format_duration
+from mlplat.metadata import Database
+from mlplat.metadata.models import FeatureRun, FeatureSet, RunStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+CHECKS = ("min_rows", "max_missing_pct", "row_change_pct", "freshness")
+
+_WROTE = (RunStatus.succeeded, RunStatus.quality_failed)  # statuses whose data is in the partition
+NUMERIC = {"tinyint", "smallint", "int", "bigint", "float", "double"}
+FLOATING = {"float", "double"}
+TEMPORAL = {"date", "timestamp", "timestamp_ntz"}
+
+
+# -- column kinds and JSON-safe values ---------------------------------------
+def column_kind(spark_type: str) -> str:
+    """How a column is summarized: numeric, boolean, string, temporal or other (no min/max/mean)."""
+    if spark_type in NUMERIC or spark_type.startswith("decimal"):
+        return "numeric"
+    if spark_type == "boolean":
+        return "boolean"
+    if spark_type in ("string", "varchar", "char") or spark_type.startswith(("varchar(", "char(")):
+        return "string"
+    if spark_type in TEMPORAL:
+        return "temporal"
+    return "other"
+
+
+def plain(value: Any) -> Any:
+    """A stats value as strict JSON: ISO text for times, float for decimals, None for NaN/inf."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return plain(float(value))
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes in the platform are UTC (Spark runs with the UTC session time zone)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def from_unix_micros(micros: int | None) -> datetime | None:
+    if micros is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(micros))
+
+
+def as_event_time(value: Any) -> datetime | None:
+    """The newest event time as an aware datetime; a date counts from its start (00:00 UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=timezone.utc)
+    raise TypeError(f"not an event time: {value!r}")
+
+
+def missing_pct(missing: int, rows: int) -> float:
+    return 100.0 * missing / rows if rows else 0.0
+
+
+def total_missing_pct(stats: dict[str, dict[str, Any]], rows: int) -> float | None:
+    """Missing cells over all cells of all columns, in %; None for an empty partition."""
+    if not rows or not stats:
+        return None
+    return 100.0 * sum(int(s["missing"]) for s in stats.values()) / (rows * len(stats))
+
+
+def end_of(ds: date) -> datetime:
+    """The end of a partition's day: its data may be as fresh as ``ds + 1 day 00:00 UTC``."""
+    return datetime.combine(ds + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+
+# -- measuring (Spark) ----------------------------------------------------------
+def measure(frame: "DataFrame", spec: FeatureSetSpec, schema: list[Column]) -> tuple[int, dict[str, dict[str, Any]], Any]:
+    """Rows, per-column stats and the newest event time of a written partition, in one Spark pass.
+
+    Entity columns get missing counts and distinct counts, the timestamp column
+    missing counts and min/max, value columns everything.
+
+    Variance is the sample variance (ddof=1, like pandas). NaN counts as missing
+    and is left out of mean, variance, min, max and distinct counts, as pandas does.
+    """
+    from pyspark.sql import functions as F
+
+    roles = {**{e: "entity" for e in spec.entity}, spec.timestamp: "timestamp"}
+    exprs = [F.count(F.lit(1)).alias("rows")]
+    wanted: list[tuple[str, str, str]] = []  # (column, stat, alias)
+    for col in schema:
+        c = F.col("`" + col.name.replace("`", "``") + "`")
+        kind, role = column_kind(col.type), roles.get(col.name, "value")
+        valid = F.when(~F.isnan(c), c) if col.type in FLOATING else c
+        aggs: dict[str, Any] = {"missing": F.count(F.lit(1)) - F.count(valid)}
+        if kind != "other" and role in ("value", "entity"):
+            aggs["approx_distinct"] = F.approx_count_distinct(valid)
+        if kind in ("numeric", "boolean") and role == "value":
+            aggs["mean"] = F.avg(valid.cast("double"))
+            aggs["variance"] = F.var_samp(valid.cast("double"))
+        if kind != "other" and role in ("value", "timestamp"):
+            low, high = F.min(valid), F.max(valid)
+            if col.type == "timestamp":  # exact instants, whatever the session or Python time zone
+                low, high = F.unix_micros(low), F.unix_micros(high)
+            elif col.type == "timestamp_ntz":
+                low, high = low.cast("string"), high.cast("string")
+            aggs["min"], aggs["max"] = low, high
+        for stat, expr in aggs.items():
+            exprs.append(expr.alias(f"s{len(wanted)}"))
+            wanted.append((col.name, stat, f"s{len(wanted)}"))
+    result = frame.agg(*exprs).collect()[0].asDict()
+    rows = int(result["rows"])
+    types = {c.name: c.type for c in schema}
+    out: dict[str, dict[str, Any]] = {c.name: {} for c in schema}
+    for name, stat, alias in wanted:
+        value = result[alias]
+        if stat in ("min", "max") and types[name] == "timestamp":
+            value = from_unix_micros(value)
+        elif stat in ("min", "max") and types[name] == "timestamp_ntz" and value is not None:
+            value = datetime.fromisoformat(value)
+        out[name][stat] = value
+    for name, stats in out.items():
+        stats["missing"] = int(stats["missing"])
+        stats["missing_pct"] = missing_pct(stats["missing"], rows)
+        if roles.get(name, "value") == "value":
+            for key in ("mean", "variance", "min", "max", "approx_distinct"):
+                stats.setdefault(key, None)
+    newest = out.get(spec.timestamp, {}).get("max")
+    columns = {name: {k: plain(v) for k, v in stats.items()} for name, stats in out.items()}
+    return rows, columns, newest
+
+
+# -- the checks ----------------------------------------------------------------
+def _check(name: str, passed: bool, value: Any, threshold: Any, message: str, **extra: Any) -> dict[str, Any]:
+    return {"check": name, "passed": bool(passed), "value": value, "threshold": threshold, "message": message, **extra}
+
+
+def check_min_rows(rows: int, min_rows: int) -> dict[str, Any]:
+    passed = rows >= min_rows
+    relation = ">=" if passed else "<"
+    return _check("min_rows", passed, rows, min_rows, f"{rows} rows {relation} min_rows {min_rows}")
+
+
+def check_missing(stats: dict[str, dict[str, Any]], max_missing_pct: float) -> dict[str, Any]:
+    """The worst column decides; the message names every column over the limit."""
+    if not stats:
+        return _check("max_missing_pct", True, None, max_missing_pct, "no columns to check")
+    worst = max(stats, key=lambda c: (float(stats[c]["missing_pct"]), c))
+    worst_pct = float(stats[worst]["missing_pct"])
+    over = [(c, float(s["missing_pct"])) for c, s in stats.items() if float(s["missing_pct"]) > max_missing_pct]
+    if over:
+        listed = ", ".join(f"{c} {pct:.2f}%" for c, pct in sorted(over, key=lambda x: -x[1]))
+        message = f"missing values over {max_missing_pct:g}%: {listed}"
+    else:
+        message = f"every column has at most {max_missing_pct:g}% missing (worst: {worst} {worst_pct:.2f}%)"
+    return _check("max_missing_pct", not over, worst_pct, max_missing_pct, message, column=worst)
+
+
+def row_change_pct(rows: int, previous_rows: int) -> float | None:
+    """|rows - previous| / previous in %; None when the previous run had no rows and this one has."""
+    if previous_rows == 0:
+        return 0.0 if rows == 0 else None
+    return 100.0 * abs(rows - previous_rows) / previous_rows
+
+
+def check_row_change(rows: int, previous_rows: int | None, max_change_pct: float | None) -> dict[str, Any] | None:
+    """None when the check is switched off; passes (skipped) when there is no previous successful run."""
+    if max_change_pct is None:
+        return None
+    if previous_rows is None:
+        return _check("row_change_pct", True, None, max_change_pct, "skipped: no previous successful run to compare with")
+    pct = row_change_pct(rows, previous_rows)
+    if pct is None:
+        return _check("row_change_pct", False, None, max_change_pct,
+                      f"row count went from 0 to {rows} (an unbounded change)", previous_rows=previous_rows)
+    passed = pct <= max_change_pct
+    relation = "<=" if passed else ">"
+    return _check("row_change_pct", passed, pct, max_change_pct,
+                  f"row count {previous_rows} -> {rows}: {pct:.2f}% change {relation} {max_change_pct:g}%",
+                  previous_rows=previous_rows)
+
+
+def check_freshness(newest: datetime | date | None, ds: date, max_staleness: timedelta | None) -> dict[str, Any] | None:
+    """The newest event must lie within ``max_staleness`` of the end of ``ds``; value and threshold in seconds."""
+    if max_staleness is None:
+        return None
+    limit = max_staleness.total_seconds()
+    newest_at = as_event_time(newest)
+    if newest_at is None:
+        return _check("freshness", False, None, limit, f"no event timestamps in ds {ds} (limit {format_duration(max_staleness)})")
+    age = end_of(ds) - newest_at
+    passed = age <= max_staleness
+    where = f"{_human(age)} before" if age >= timedelta(0) else f"{_human(-age)} after"
+    relation = "within" if passed else "older than"
+    return _check("freshness", passed, age.total_seconds(), limit,
+                  f"newest event {newest_at.isoformat()} is {where} the end of ds {ds}, "
+                  f"{relation} {format_duration(max_staleness)}", newest_event_ts=newest_at.isoformat())
+
+
+def _human(age: timedelta) -> str:
+    seconds = age.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:g}s"
+
+
+def evaluate(
+    quality: QualityThresholds,
+    *,
+    ds: date,
+    rows: int,
+    stats: dict[str, dict[str, Any]],
+    newest: datetime | date | None,
+    previous_rows: int | None,
+) -> list[dict[str, Any]]:
+    """Every enabled check of a set's thresholds, in the order of ``CHECKS``."""
+    found = [
+        check_min_rows(rows, quality.min_rows),
+        check_missing(stats, quality.max_missing_pct),
+        check_row_change(rows, previous_rows, quality.max_row_change_pct),
+        check_freshness(newest, ds, quality.max_staleness),
+    ]
+    return [c for c in found if c is not None]
+
+
+def failed(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in checks if not c["passed"]]
+
+
+def alert_message(subject: str, version: int, ds: date | str, checks: list[dict[str, Any]]) -> str:
+    """One line naming each failed check with its value and limit, for the Alert row."""
+    bad = failed(checks)
+    names = ", ".join(c["check"] for c in bad)
+    details = "; ".join(f"{c['check']}: {c['message']}" for c in bad)
+    return f"{subject} v{version} ds={ds}: quality check(s) failed ({names}): {details}"
+
+
+# -- run history ------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunInfo:
+    """One computation of one set version for one date: outcome, size, schema, stats and checks."""
+
+    id: int
+    name: str
+    kind: str
+    version: int
+    ds: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    rows: int | None
+    bytes: int | None
+    columns: int | None
+    schema: list[dict[str, Any]]
+    freshness: dict[str, Any]
+    stats: dict[str, dict[str, Any]]
+    missing_pct_total: float | None
+    checks: list[dict[str, Any]]
+    error: str | None
+    materialized: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.succeeded.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunInfo":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+def runs(db: Database, set_id: int, limit: int = 50) -> list[RunInfo]:
+    """A set's runs, newest first (its quality history), with stats and checks."""
+    with db.session() as s:
+        fset = s.get(FeatureSet, set_id)
+        rows = s.scalars(select(FeatureRun).where(FeatureRun.set_id == set_id).order_by(FeatureRun.id.desc()).limit(limit))
+        return [run_info(r, fset) for r in rows] if fset is not None else []
+
+
+def latest_run(
+    db: Database, set_id: int, version: int, ds: date | str | None = None, only_ok: bool = False
+) -> RunInfo | None:
+    """The last run of a set version (for ``ds`` if given).
+
+    With ``only_ok=False`` this is the newest run of any status. With
+    ``only_ok=True`` it is the run whose data the partition holds now, for the
+    newest date where that run succeeded. A later ``quality_failed`` run
+    overwrote the partition, so it hides an earlier success for the same date.
+    A ``failed`` run wrote nothing, so it hides nothing. This is what Online
+    Serving needs, so that it never loads a partition that failed its checks.
+    """
+    with db.session() as s:
+        fset = s.get(FeatureSet, set_id)
+        query = select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.version == version)
+        if ds is not None:
+            query = query.where(FeatureRun.ds == _as_day(ds))
+        if fset is None:
+            return None
+        if not only_ok:
+            row = s.scalars(query.order_by(FeatureRun.id.desc()).limit(1)).first()
+            return run_info(row, fset) if row is not None else None
+        seen: set[date] = set()
+        for row in s.scalars(query.where(FeatureRun.status.in_(_WROTE)).order_by(FeatureRun.ds.desc(), FeatureRun.id.desc())):
+            if row.ds in seen:
+                continue
+            seen.add(row.ds)
+            if row.status == RunStatus.succeeded:
+                return run_info(row, fset)
+        return None
+
+
+def mark_materialized(db: Database, run_id: int, materialized: bool = True) -> None:
+    """Record that a run's partition was loaded into Online Serving (called by the online store)."""
+    with db.session() as s:
+        row = s.get(FeatureRun, run_id)
+        if row is None:
+            raise NotFoundError(f"no feature run with id {run_id}", run_id=run_id)
+        row.materialized = materialized
+
+
+def _as_day(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def run_info(row: FeatureRun, fset: FeatureSet) -> RunInfo:
+    """A run row as the history shows it (extra measures live in the stats JSON: no schema change needed)."""
+    stats = dict(row.stats or {})
+    schema = list(stats.get("schema") or [])
+    return RunInfo(
+        id=row.id,
+        name=fset.name,
+        kind=fset.kind.value,
+        version=row.version,
+        ds=row.ds.isoformat(),
+        status=row.status.value,
+        started_at=_iso(row.started_at) or "",
+        finished_at=_iso(row.finished_at),
+        rows=row.rows,
+        bytes=row.bytes,
+        columns=len(schema) if schema else None,
+        schema=schema,
+        freshness=dict(stats.get("freshness") or {"newest_event_ts": None, "computed_at": None}),
+        stats=dict(stats.get("columns") or {}),
+        missing_pct_total=stats.get("missing_pct_total"),
+        checks=list(row.checks or []),
+        error=row.error,
+        materialized=bool(row.materialized),
+    )
