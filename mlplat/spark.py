@@ -6,6 +6,8 @@ Connect remote by configuration. Logs are quiet and the UI is off unless asked.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -32,6 +34,9 @@ def spark_session(
     from pyspark.sql import SparkSession
 
     settings = settings or load_settings()
+    # Python workers (mapInPandas, UDFs) must run this interpreter, with this environment's packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if settings.spark_remote:
         builder = builder.remote(settings.spark_remote)
