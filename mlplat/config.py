@@ -53,6 +53,10 @@ class Settings:
     cull_idle_seconds: int = 3600
     start_timeout: float = 120.0
     http_timeout: float = 10.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "mlplat@localhost"
+    scheduler_workers: int = 2
 
     # -- resolved locations -------------------------------------------------
     @property

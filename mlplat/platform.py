@@ -106,6 +106,24 @@ class Platform:
         return FeatureService(self)
 
     @cached_property
+    def examples(self) -> Any:
+        from mlplat.features.example_service import ExampleService
+
+        return ExampleService(self)
+
+    @cached_property
+    def transformers(self) -> Any:
+        from mlplat.features.example_service import TransformerService
+
+        return TransformerService(self)
+
+    @cached_property
+    def jobs(self) -> Any:
+        from mlplat.jobs.service import JobService
+
+        return JobService(self)
+
+    @cached_property
     def hub(self) -> HubDirectory:
         token_file = self.settings.secrets_dir / "api_token"
         if not token_file.exists():

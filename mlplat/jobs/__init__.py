@@ -1,5 +1,25 @@
-"""Notebook jobs: the one notebook-execution path (papermill)."""
+"""Notebook jobs: the one notebook-execution path (papermill) and the scheduler that runs it."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from mlplat.jobs.runner import run_notebook
 
-__all__ = ["run_notebook"]
+__all__ = ["JobService", "JobSpec", "Scheduler", "SchedulerConfig", "export_airflow", "run_notebook"]
+
+_LAZY = {
+    "JobService": "mlplat.jobs.service",
+    "JobSpec": "mlplat.jobs.definitions",
+    "SchedulerConfig": "mlplat.jobs.definitions",
+    "Scheduler": "mlplat.jobs.scheduler",
+    "export_airflow": "mlplat.jobs.airflow",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlplat.jobs' has no attribute {name!r}")

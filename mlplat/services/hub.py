@@ -115,6 +115,12 @@ def configure(c: Any, settings: Settings) -> None:
             "oauth_no_confirm": True,
         },
         {
+            # Scheduled notebooks run whether or not their owners' servers are up.
+            "name": "scheduler",
+            "command": [python, "-m", "mlplat.jobs", "scheduler", "--workers", str(settings.scheduler_workers)],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
             "name": "idle-culler",
             "api_token": culler_token,
             "command": [python, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_idle_seconds}"],

@@ -158,8 +158,27 @@ def components(settings: Settings) -> list[Component]:
             health=lambda: http_ok(settings.api + "/healthz"),
             managed_by="hub",
         ),
+        Component(
+            name="scheduler",
+            url="",
+            ports=(),
+            command=[],
+            health=lambda: pid_file_alive(settings.run_dir / "scheduler.pid"),
+            managed_by="hub",
+        ),
     ]
     return items
+
+
+def pid_file_alive(path: Path) -> tuple[bool, str]:
+    """Health of a process without a port: its pid file names a live process."""
+    import psutil
+
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return False, f"no pid file {path.name}"
+    return (psutil.pid_exists(pid), f"pid {pid}")
 
 
 def port_free(host: str, port: int) -> bool:

@@ -195,8 +195,8 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
         for component, new_pid, t0 in pending:
             _wait_healthy(settings, component, new_pid, component.name)
             say(f"{component.name} healthy after {time.monotonic() - t0:.1f} s")
-        api = next(c for c in components(settings) if c.name == "api")
-        _wait_healthy(settings, api, None, "api")
+        for service in (c for c in components(settings) if c.managed_by == "hub"):
+            _wait_healthy(settings, service, None, service.name)
     except BaseException:
         if started:
             say("start-up failed; stopping what this call started")

@@ -1,0 +1,468 @@
+"""Jobs and their runs in the metadata database.
+
+Everyone reads; the job's owner team (or an admin) changes it, runs it by
+hand, backfills, pauses or deletes it. Run state moves only through
+compare-and-set UPDATEs (``WHERE status = ... AND worker = ...``) and inserts
+keyed by the unique idempotency key, so two schedulers, a worker and a user
+can act on the same run at once and exactly one of them wins. (SQLite through
+pysqlite does not isolate reads that precede a write, so nothing here relies
+on read-then-write inside one transaction.)
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from mlplat.errors import ConflictError, NotFoundError, ValidationError
+from mlplat.identity import Identity
+from mlplat.jobs.definitions import JobSpec, NotifySpec, backoff_seconds
+from mlplat.metadata import Database
+from mlplat.metadata.models import Job, JobRun, JobStatus
+
+MAX_BACKFILL_RUNS = 10_000
+FINAL = (JobStatus.succeeded, JobStatus.failed, JobStatus.timed_out, JobStatus.cancelled)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A stored job: its definition plus identity and timestamps."""
+
+    id: int
+    spec: JobSpec
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def team(self) -> str:
+        return self.spec.team
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, **self.spec.to_dict(), "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobInfo":
+        spec = {k: v for k, v in data.items() if k not in ("id", "created_at", "updated_at")}
+        return cls(int(data["id"]), JobSpec.from_dict(spec), _parse(data["created_at"]), _parse(data["updated_at"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One attempt of a job for one ds."""
+
+    id: int
+    job: str
+    job_id: int
+    ds: date
+    attempt: int
+    status: str
+    trigger: str
+    idempotency_key: str
+    scheduled_for: datetime
+    not_before: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    heartbeat_at: datetime | None
+    output_url: str | None
+    error: str | None
+
+    @property
+    def html_url(self) -> str | None:
+        return self.output_url[: -len(".ipynb")] + ".html" if self.output_url else None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["ds"] = self.ds.isoformat()
+        for name in ("scheduled_for", "not_before", "started_at", "finished_at", "heartbeat_at"):
+            data[name] = _iso(data[name])
+        return {**data, "html_url": self.html_url, "duration_seconds": self.duration_seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunInfo":
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["ds"] = date.fromisoformat(data["ds"])
+        for name in ("scheduled_for", "not_before", "started_at", "finished_at", "heartbeat_at"):
+            values[name] = _parse(data[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What finishing a run caused: a retry, or (after the last attempt) an alert."""
+
+    run: RunInfo
+    job: JobInfo
+    retry: RunInfo | None = None
+    alert_id: int | None = None
+
+
+def job_info(row: Job) -> JobInfo:
+    spec = JobSpec(
+        name=row.name, notebook=row.notebook, cron=row.cron, timezone=row.timezone, parameters=dict(row.parameters or {}),
+        owner=row.owner, team=row.team, kernel=row.kernel, timeout_seconds=row.timeout_seconds, retries=row.retries,
+        retry_backoff_seconds=row.retry_backoff_seconds, max_concurrency=row.max_concurrency,
+        after=tuple(row.after or ()), paused=row.paused, catch_up=row.catch_up, notify=NotifySpec.from_dict(row.notify),
+    )
+    return JobInfo(row.id, spec, as_utc(row.created_at), as_utc(row.updated_at))  # type: ignore[arg-type]
+
+
+def run_info(row: JobRun, job_name: str) -> RunInfo:
+    return RunInfo(
+        id=row.id, job=job_name, job_id=row.job_id, ds=row.ds, attempt=row.attempt, status=JobStatus(row.status).value,
+        trigger=row.trigger, idempotency_key=row.idempotency_key, scheduled_for=as_utc(row.scheduled_for),  # type: ignore[arg-type]
+        not_before=as_utc(row.not_before), started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
+        worker=row.worker, heartbeat_at=as_utc(row.heartbeat_at), output_url=row.output_url, error=row.error,
+    )
+
+
+def insert_runs(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert runs, skipping any whose idempotency key exists; the ids actually inserted."""
+    if not rows:
+        return []
+    table = cast(Table, JobRun.__table__)
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+        stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+        return [row[0] for row in session.execute(stmt, rows)]
+    ids = []
+    for row in rows:  # other databases: one savepoint per row
+        try:
+            with session.begin_nested():
+                ids.append(session.execute(insert(table).returning(table.c.id), row).scalar_one())
+        except IntegrityError:
+            continue
+    return ids
+
+
+def _cas(session: Session, run_id: int, statuses: Sequence[JobStatus], workers: Sequence[str] | None, **values: Any) -> bool:
+    """Compare-and-set one run: True when this caller won the transition."""
+    stmt = update(JobRun).where(JobRun.id == run_id, JobRun.status.in_(list(statuses)))
+    if workers is not None:
+        stmt = stmt.where(JobRun.worker.in_(list(workers)))
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+class JobStore:
+    """Job definitions, run records and every run state transition."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- reading ------------------------------------------------------------
+    def _row(self, s: Session, name: str) -> Job:
+        row = s.scalars(select(Job).where(Job.name == name)).one_or_none()
+        if row is None:
+            names = list(s.scalars(select(Job.name)))
+            hint = difflib.get_close_matches(name, names, n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else "; `mlplat jobs list` shows them"
+            raise NotFoundError(f"no job named {name!r}{suffix}", job=name)
+        return row
+
+    def get(self, name: str) -> JobInfo:
+        with self.db.session() as s:
+            return job_info(self._row(s, name))
+
+    def all(self, team: str | None = None) -> list[JobInfo]:
+        with self.db.session() as s:
+            query = select(Job).order_by(Job.name)
+            if team:
+                query = query.where(Job.team == team)
+            return [job_info(r) for r in s.scalars(query)]
+
+    def dependents(self, name: str) -> list[str]:
+        with self.db.session() as s:
+            return sorted(n for n, after in s.execute(select(Job.name, Job.after)) if name in (after or ()))
+
+    def run(self, run_id: int) -> RunInfo:
+        with self.db.session() as s:
+            found = s.execute(select(JobRun, Job.name).join(Job).where(JobRun.id == run_id)).one_or_none()
+            if found is None:
+                raise NotFoundError(f"no job run {run_id}", run_id=run_id)
+            return run_info(*found)
+
+    def runs(self, name: str, limit: int = 50, status: str | None = None, ds: date | None = None) -> list[RunInfo]:
+        with self.db.session() as s:
+            job = self._row(s, name)
+            query = select(JobRun).where(JobRun.job_id == job.id).order_by(JobRun.id.desc()).limit(limit)
+            if status:
+                query = query.where(JobRun.status == JobStatus(status))
+            if ds:
+                query = query.where(JobRun.ds == ds)
+            return [run_info(r, job.name) for r in s.scalars(query)]
+
+    # -- changing definitions -------------------------------------------------
+    def _check_graph(self, s: Session, spec: JobSpec) -> None:
+        """Dependencies exist and lead nowhere back to this job (walks only what ``after`` reaches)."""
+        frontier, seen = set(spec.after), set()
+        while frontier:
+            found: dict[str, list[str]] = {n: a for n, a in s.execute(select(Job.name, Job.after).where(Job.name.in_(frontier)))}
+            missing = sorted(frontier - set(found) - {spec.name})
+            if missing:
+                names = list(s.scalars(select(Job.name)))
+                hint = difflib.get_close_matches(missing[0], names, n=1)
+                suffix = f"; did you mean {hint[0]!r}?" if hint else "; create it first"
+                raise ValidationError(f"job {spec.name!r} runs after unknown job {missing[0]!r}{suffix}")
+            if spec.name in found or spec.name in frontier:
+                raise ValidationError(f"job {spec.name!r}: its 'after' dependencies form a cycle back to itself")
+            seen |= frontier
+            frontier = {d for after in found.values() for d in (after or ())} - seen
+
+    def _write(self, row: Job, spec: JobSpec) -> None:
+        row.notebook, row.cron, row.timezone, row.parameters = spec.notebook, spec.cron, spec.timezone, dict(spec.parameters)
+        row.owner, row.team, row.kernel, row.timeout_seconds = spec.owner, spec.team, spec.kernel, spec.timeout_seconds
+        row.retries, row.retry_backoff_seconds, row.max_concurrency = spec.retries, spec.retry_backoff_seconds, spec.max_concurrency
+        row.after, row.paused, row.catch_up, row.notify = list(spec.after), spec.paused, spec.catch_up, spec.notify.to_dict()
+
+    @staticmethod
+    def _check_spec(caller: Identity, spec: JobSpec) -> None:
+        if not spec.team:
+            raise ValidationError(f"job {spec.name!r} needs an owner team (team: ...)")
+        caller.require_team(spec.team, f"create or change jobs of team {spec.team!r}")
+        path = spec.notebook_path()
+        if not path.is_file():
+            raise ValidationError(f"notebook {path} does not exist; give an absolute path or one under notebooks/")
+
+    def create(self, caller: Identity, spec: JobSpec) -> JobInfo:
+        if not spec.owner:
+            spec = spec.merge({"owner": caller.name})
+        self._check_spec(caller, spec)
+        with self.db.session() as s:
+            if s.scalars(select(Job.id).where(Job.name == spec.name)).first() is not None:
+                raise ConflictError(f"job {spec.name!r} exists already; update it instead", job=spec.name)
+            self._check_graph(s, spec)
+            row = Job(name=spec.name)
+            self._write(row, spec)
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ConflictError(f"job {spec.name!r} was created concurrently; update it instead") from None
+            return job_info(row)
+
+    def update(self, caller: Identity, name: str, changes: dict[str, Any]) -> JobInfo:
+        current = self.get(name)
+        caller.require_team(current.team, f"change job {name!r}")
+        spec = current.spec.merge(changes)
+        self._check_spec(caller, spec)
+        with self.db.session() as s:
+            self._check_graph(s, spec)
+            row = self._row(s, name)
+            self._write(row, spec)
+            row.updated_at = utcnow()
+            s.flush()
+            return job_info(row)
+
+    def set_paused(self, caller: Identity, name: str, paused: bool) -> JobInfo:
+        with self.db.session() as s:
+            row = self._row(s, name)
+            caller.require_team(row.team, f"{'pause' if paused else 'resume'} job {name!r}")
+            row.paused, row.updated_at = paused, utcnow()
+            s.flush()
+            return job_info(row)
+
+    def delete(self, caller: Identity, name: str) -> None:
+        needed_by = self.dependents(name)
+        with self.db.session() as s:
+            row = self._row(s, name)
+            caller.require_team(row.team, f"delete job {name!r}")
+            if needed_by:
+                raise ConflictError(f"job {name!r} is needed by {', '.join(needed_by)}; remove it from their 'after' first")
+            running = s.scalar(select(func.count()).where(JobRun.job_id == row.id, JobRun.status == JobStatus.running))
+            if running:
+                raise ConflictError(f"job {name!r} has {running} running run(s); cancel them or wait, then delete")
+            s.execute(delete(JobRun).where(JobRun.job_id == row.id))
+            s.delete(row)
+
+    # -- enqueueing by hand -----------------------------------------------------
+    def run_now(self, caller: Identity, name: str, ds: date | None = None, now: datetime | None = None) -> RunInfo:
+        """Enqueue a manual run; a ds that already ran (or is queued) gets a ``:manual:<n>`` key."""
+        now = now or utcnow()
+        job = self.get(name)
+        caller.require_team(job.team, f"run job {name!r}")
+        schedule = job.spec.schedule
+        ds = ds or schedule.latest(now).ds
+        base = f"{job.id}:{ds.isoformat()}"
+        with self.db.session() as s:
+            active = s.scalars(
+                select(JobRun.id).where(JobRun.job_id == job.id, JobRun.ds == ds,
+                                        JobRun.status.in_([JobStatus.queued, JobStatus.running]))
+            ).first()
+            if active is not None:
+                raise ConflictError(f"job {name!r} already has run {active} queued or running for ds {ds}", run_id=active)
+            keys = set(s.scalars(select(JobRun.idempotency_key).where(JobRun.job_id == job.id, JobRun.ds == ds)))
+        for n in range(len(keys) + 2):
+            key = base if n == 0 and schedule.daily else f"{base}:manual:{max(n, 1)}"
+            if key in keys:
+                continue
+            with self.db.session() as s:
+                ids = insert_runs(s, [_new_run(job.id, ds, key, "manual", now)])
+            if ids:
+                return self.run(ids[0])
+        raise ConflictError(f"another request enqueued job {name!r} for ds {ds} at the same time; look at its runs")
+
+    def backfill(
+        self, caller: Identity, name: str, start: date, end: date, force: bool = False
+    ) -> tuple[list[RunInfo], list[date]]:
+        """Enqueue every scheduled ds in [start, end] once; ``force`` re-runs ds values that ran."""
+        job = self.get(name)
+        caller.require_team(job.team, f"backfill job {name!r}")
+        if end < start:
+            raise ValidationError(f"backfill end {end} is before its start {start}")
+        schedule = job.spec.schedule
+        fires = schedule.intervals(start, end)
+        if len(fires) > MAX_BACKFILL_RUNS:
+            raise ValidationError(f"{len(fires)} runs is too large a backfill; split it (at most {MAX_BACKFILL_RUNS})")
+        with self.db.session() as s:
+            existing = list(s.execute(select(JobRun.idempotency_key, JobRun.status).where(
+                JobRun.job_id == job.id, JobRun.ds >= start, JobRun.ds <= end)))
+        keys = {k for k, _ in existing}
+        busy = {k.split("#")[0].split(":backfill:")[0].split(":manual:")[0] for k, st in existing
+                if st in (JobStatus.queued, JobStatus.running)}
+        rows, skipped = [], []
+        for fire in fires:
+            key = schedule.key(job.id, fire)
+            if key in keys:
+                if not force or key in busy:
+                    skipped.append(fire.ds)
+                    continue
+                n = 1
+                while f"{key}:backfill:{n}" in keys:
+                    n += 1
+                key = f"{key}:backfill:{n}"
+            rows.append(_new_run(job.id, fire.ds, key, "backfill", fire.due_at))
+        with self.db.session() as s:
+            ids = insert_runs(s, rows)
+        runs = self.runs_by_id(ids)
+        inserted = {r.idempotency_key for r in runs}
+        skipped += [r["ds"] for r in rows if r["idempotency_key"] not in inserted]  # lost a race: enqueued elsewhere
+        return runs, sorted(skipped)
+
+    def runs_by_id(self, ids: Sequence[int]) -> list[RunInfo]:
+        out: list[RunInfo] = []
+        for i in range(0, len(ids), 500):
+            with self.db.session() as s:
+                found = s.execute(select(JobRun, Job.name).join(Job).where(JobRun.id.in_(list(ids[i:i + 500]))))
+                out += [run_info(*pair) for pair in found]
+        return sorted(out, key=lambda r: r.id)
+
+    def cancel(self, caller: Identity, run_id: int) -> RunInfo:
+        """Cancel a queued or running run (a running worker sees it on its next heartbeat and stops)."""
+        run = self.run(run_id)
+        caller.require_team(self.get(run.job).team, f"cancel runs of job {run.job!r}")
+        with self.db.session() as s:
+            ok = _cas(s, run_id, [JobStatus.queued, JobStatus.running], None, status=JobStatus.cancelled,
+                      finished_at=utcnow(), error=f"cancelled by {caller.name}")
+        if not ok:
+            raise ConflictError(f"run {run_id} is {self.run(run_id).status}; only queued or running runs can be cancelled")
+        return self.run(run_id)
+
+    # -- run state transitions (scheduler and workers) ----------------------------
+    def claim(self, run_id: int, job_id: int, max_concurrency: int, worker: str, now: datetime | None = None) -> bool:
+        """queued -> running, only while the job has fewer than ``max_concurrency`` running runs."""
+        now = now or utcnow()
+        other = aliased(JobRun)
+        running = (select(func.count()).select_from(other)
+                   .where(other.job_id == job_id, other.status == JobStatus.running).scalar_subquery())
+        with self.db.session() as s:
+            result = s.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id, JobRun.status == JobStatus.queued, running < max_concurrency)
+                .values(status=JobStatus.running, worker=worker, started_at=now, heartbeat_at=now, error=None)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def attach(self, run_id: int, claimed_by: str, worker: str) -> bool:
+        """The worker process takes over the claim the scheduler made for it."""
+        with self.db.session() as s:
+            return _cas(s, run_id, [JobStatus.running], [claimed_by], worker=worker, heartbeat_at=utcnow())
+
+    def heartbeat(self, run_id: int, worker: str) -> bool:
+        """False when the run is no longer this worker's (cancelled, or declared lost): stop then."""
+        with self.db.session() as s:
+            return _cas(s, run_id, [JobStatus.running], [worker], heartbeat_at=utcnow())
+
+    def requeue(self, run_id: int, workers: Sequence[str]) -> bool:
+        """running -> queued without spending an attempt (graceful shutdown)."""
+        with self.db.session() as s:
+            return _cas(s, run_id, [JobStatus.running], workers, status=JobStatus.queued, worker=None,
+                        started_at=None, heartbeat_at=None)
+
+    def finish(
+        self, run_id: int, workers: Sequence[str], status: JobStatus, error: str | None = None,
+        output_url: str | None = None, now: datetime | None = None,
+    ) -> Finished | None:
+        """Record a final status; a failure enqueues the next attempt or, after the last, an Alert row."""
+        from mlplat.jobs.notify import alert_row
+
+        now = now or utcnow()
+        values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
+        if output_url is not None:
+            values["output_url"] = output_url
+        with self.db.session() as s:
+            if not _cas(s, run_id, [JobStatus.running], workers, **values):
+                return None
+            row = s.get(JobRun, run_id)
+            job_row = s.get(Job, row.job_id) if row is not None else None
+            assert row is not None and job_row is not None
+            job, retry_id, alert_id = job_info(job_row), None, None
+            if status in (JobStatus.failed, JobStatus.timed_out):
+                if row.attempt <= job_row.retries:
+                    wait = timedelta(seconds=backoff_seconds(job_row.retry_backoff_seconds, row.attempt))
+                    key = f"{row.idempotency_key.split('#')[0]}#{row.attempt + 1}"
+                    new = _new_run(row.job_id, row.ds, key, "retry", as_utc(row.scheduled_for), now + wait)  # type: ignore[arg-type]
+                    retry_id = next(iter(insert_runs(s, [{**new, "attempt": row.attempt + 1}])), None)
+                else:
+                    alert = alert_row(job, run_info(row, job.name))
+                    s.add(alert)
+                    s.flush()
+                    alert_id = alert.id
+            finished = run_info(row, job.name)
+        retry = self.run(retry_id) if retry_id else None
+        return Finished(finished, job, retry, alert_id)
+
+
+def _new_run(job_id: int, ds: date, key: str, trigger: str, scheduled_for: datetime,
+             not_before: datetime | None = None) -> dict[str, Any]:
+    return {"job_id": job_id, "ds": ds, "idempotency_key": key, "attempt": 1, "status": JobStatus.queued,
+            "trigger": trigger, "scheduled_for": scheduled_for, "not_before": not_before, "created_at": utcnow()}
