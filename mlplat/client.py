@@ -17,8 +17,9 @@ import httpx
 
 from mlplat import errors
 from mlplat.config import Settings, load_settings
-from mlplat.features.client import FeaturesClient
+from mlplat.features.client import ExamplesClient, FeaturesClient, TransformersClient
 from mlplat.identity import LOCAL_ADMIN, Identity
+from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
 from mlplat.platform import NewUser, Platform, SeedSummary, Team
 from mlplat.stack.components import ComponentStatus
@@ -45,6 +46,23 @@ ROUTES: dict[str, tuple[str, str]] = {
     "features.duplicates": ("GET", "/v1/features/duplicates"),
     "features.compute": ("POST", "/v1/features/{name}/compute"),
     "features.runs": ("GET", "/v1/features/{name}/runs"),
+    "examples.build": ("POST", "/v1/examples"),
+    "examples.list": ("GET", "/v1/examples"),
+    "examples.show": ("GET", "/v1/examples/{name}"),
+    "transformers.fit": ("POST", "/v1/transformers"),
+    "transformers.list": ("GET", "/v1/transformers"),
+    "transformers.show": ("GET", "/v1/transformers/{ref}"),
+    "jobs.create": ("POST", "/v1/jobs"),
+    "jobs.list": ("GET", "/v1/jobs"),
+    "jobs.show": ("GET", "/v1/jobs/{name}"),
+    "jobs.update": ("PATCH", "/v1/jobs/{name}"),
+    "jobs.delete": ("DELETE", "/v1/jobs/{name}"),
+    "jobs.run_now": ("POST", "/v1/jobs/{name}/run"),
+    "jobs.pause": ("POST", "/v1/jobs/{name}/pause"),
+    "jobs.resume": ("POST", "/v1/jobs/{name}/resume"),
+    "jobs.backfill": ("POST", "/v1/jobs/{name}/backfill"),
+    "jobs.runs": ("GET", "/v1/jobs/{name}/runs"),
+    "jobs.cancel": ("POST", "/v1/jobs/runs/{run_id}/cancel"),
 }
 
 _ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {
@@ -144,6 +162,9 @@ class Client:
         self.transport = transport
         self.settings = settings
         self.features = FeaturesClient(transport)
+        self.examples = ExamplesClient(transport)
+        self.transformers = TransformersClient(transport)
+        self.jobs = JobsClient(transport)
 
     def __enter__(self) -> "Client":
         return self

@@ -9,9 +9,9 @@ __all__ = ["load_ipython_extension"]
 
 def load_ipython_extension(ipython: Any) -> None:
     from mlplat_magics.base import Session
-    from mlplat_magics.features import FeatureMagics
+    from mlplat_magics.features import ExampleMagics, FeatureMagics
     from mlplat_magics.magics import MlplatMagics
 
     session = Session()
-    for magics in (MlplatMagics, FeatureMagics):
+    for magics in (MlplatMagics, FeatureMagics, ExampleMagics):
         ipython.register_magics(magics(ipython, session))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic import line_cell_magic, magics_class
+from IPython.core.magic import line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from mlplat_magics.base import ClientMagics, MagicError, run
@@ -207,3 +207,64 @@ class FeatureMagics(ClientMagics):
 
         return FeatureBrowser(self.client).widget
 
+
+
+@magics_class
+class ExampleMagics(ClientMagics):
+    NAME = "examples"
+    SUBCOMMANDS = {"build": "_build", "show": "_show", "list": "_list"}
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--labels", required=True, help="label set (name or name:vN)")
+    @argument("--features", required=True, help="feature sets, comma-separated")
+    @argument("--team")
+    @argument("--start")
+    @argument("--end")
+    def _build(self, line: str) -> Table:
+        """Join a label set with feature sets point in time into a new example set version."""
+        args = parse_argstring(self._build, line)
+        with progress_bar(f"examples {args.name}") as bar:
+            info = self.client.examples.build(args.name, args.labels, _csv(args.features) or [], team=args.team,
+                                              start=args.start, end=args.end, progress=bar)
+        return _example_table(info)
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--version", type=int)
+    @argument("--head", type=int, default=5, help="rows to show")
+    def _show(self, line: str) -> Any:
+        """An example set's manifest and its first rows."""
+        args = parse_argstring(self._show, line)
+        info = self.client.examples.show(args.name, args.version)
+        from IPython.display import display
+
+        display(_example_table(info))
+        return self.client.examples.read(info.name, info.version).head(args.head)
+
+    @magic_arguments()
+    def _list(self, line: str) -> Table:
+        """Every example set (newest versions)."""
+        parse_argstring(self._list, line)
+        found = self.client.examples.list()
+        return Table(["name", "version", "team", "rows", "url"],
+                     [[e.name, e.version, e.team, e.rows, e.url] for e in found])
+
+    @line_magic
+    def examples(self, line: str) -> Any:
+        """Example Store: %examples build | show | list."""
+        return self.dispatch(line)
+
+
+def _example_table(info: Any) -> Table:
+    m = info.manifest
+    sources = [f"labels {m['labels']['name']} v{m['labels']['version']}"] + [
+        f"features {f['name']} v{f['version']}" for f in m.get("features", [])
+    ]
+    return Table(
+        ["field", "value"],
+        [["rows", info.rows], ["sources", "; ".join(sources)], ["label columns", ", ".join(m.get("label_columns", []))],
+         ["time range", f"{m.get('time_range', {}).get('start')} .. {m.get('time_range', {}).get('end')}"],
+         ["files", info.url]],
+        title=f"example set {info.ref}",
+    )

@@ -197,3 +197,108 @@ def parse_dates(date: str | None, start: str | None, end: str | None) -> tuple[s
     if not (start and end):
         raise ValidationError("give --date D, or --start D and --end D")
     return start, end
+
+
+def _example_row(info: Any) -> dict[str, Any]:
+    return {"name": info.name, "version": info.version, "team": info.team, "rows": info.rows, "url": info.url}
+
+
+@main.group()
+def examples() -> None:
+    """Example sets: point-in-time-correct training data in the Example Store."""
+
+
+@examples.command("build")
+@click.argument("name")
+@click.option("--labels", required=True, help="Label set (name or name:vN).")
+@click.option("--features", "feature_sets", required=True, help="Feature sets, comma-separated (name or name:vN).")
+@click.option("--team", help="Owner team (default: the label set's).")
+@click.option("--start", help="First label date (ds) to use.")
+@click.option("--end", help="Last label date (ds) to use.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def examples_build(ctx: click.Context, name: str, labels: str, feature_sets: str, team: str | None,
+                   start: str | None, end: str | None, as_json: bool) -> None:
+    """Join a label set with feature sets point in time; writes examples/<name>/v<k>/."""
+    sets = [f.strip() for f in feature_sets.split(",") if f.strip()]
+    with _client(ctx) as client:
+        info = client.examples.build(name, labels, sets, team=team, start=start, end=end,
+                                     progress=None if as_json else _progress_line)
+    if as_json:
+        _emit_json(info.to_dict())
+    else:
+        click.echo(f"built {info.ref}: {info.rows} rows -> {info.url}")
+
+
+@examples.command("show")
+@click.argument("name")
+@click.option("--version", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def examples_show(ctx: click.Context, name: str, version: int | None, as_json: bool) -> None:
+    """An example set's manifest, with the lake path of its Parquet files."""
+    with _client(ctx) as client:
+        info = client.examples.show(name, version)
+    if as_json:
+        _emit_json(info.to_dict())
+    else:
+        click.echo(f"{info.ref} ({info.rows} rows, team {info.team}) at {info.url}")
+        for col in info.manifest.get("schema", []):
+            click.echo(f"  {col['name']}: {col['type']}")
+
+
+@examples.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def examples_list(ctx: click.Context, as_json: bool) -> None:
+    """Every example set (newest versions)."""
+    with _client(ctx) as client:
+        found = client.examples.list()
+    if as_json:
+        _emit_json([e.to_dict() for e in found])
+    else:
+        _table([_example_row(e) for e in found], ["name", "version", "team", "rows", "url"])
+
+
+@main.group()
+def transformer() -> None:
+    """Transformers: fitted transforms a model refers to by id (name:vN)."""
+
+
+@transformer.command("fit")
+@click.argument("name")
+@click.option("--examples", "example_set", required=True, help="Example set to fit on (name or name:vN).")
+@click.option("--steps", "steps_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML list of steps, e.g. - {op: fill_missing, columns: [a], strategy: median}")
+@click.option("--team")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def transformer_fit(ctx: click.Context, name: str, example_set: str, steps_file: Path, team: str | None,
+                    as_json: bool) -> None:
+    """Fit steps on an example set and save the next version."""
+    import yaml
+
+    steps = yaml.safe_load(steps_file.read_text())
+    if not isinstance(steps, list):
+        raise ValidationError(f"{steps_file} must hold a YAML list of steps")
+    with _client(ctx) as client:
+        fitted = client.transformers.fit(name, steps, example_set, team=team)
+    if as_json:
+        _emit_json(fitted.to_dict())
+    else:
+        click.echo(f"saved transformer {fitted.id}: {len(fitted.input_columns)} inputs -> "
+                   f"{len(fitted.output_columns)} outputs")
+
+
+@transformer.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def transformer_list(ctx: click.Context, as_json: bool) -> None:
+    """Every transformer (newest versions)."""
+    with _client(ctx) as client:
+        found = client.transformers.list()
+    if as_json:
+        _emit_json(found)
+    else:
+        _table([{k: t.get(k) for k in ("name", "version", "team", "example_set")} for t in found],
+               ["name", "version", "team", "example_set"])

@@ -74,3 +74,57 @@ class FeaturesClient:
     def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> list[RunInfo]:
         """The set's runs, newest first, with their metadata and quality checks."""
         return [_one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]
+
+
+class ExamplesClient:
+    """``client.examples``: point-in-time training sets in the Example Store."""
+
+    def __init__(self, transport: Any) -> None:
+        self._t = transport
+
+    def build(
+        self, name: str, labels: str, features: list[str], *, team: str | None = None, start: str | None = None,
+        end: str | None = None, progress: Any = None,
+    ) -> Any:
+        from mlplat.features.examples import ExampleSetInfo
+
+        found = self._t.call("examples.build", name=name, labels=labels, features=list(features), team=team,
+                             start=start, end=end, progress=progress)
+        return _one(ExampleSetInfo.from_dict, found)
+
+    def show(self, name: str, version: int | None = None) -> Any:
+        from mlplat.features.examples import ExampleSetInfo
+
+        return _one(ExampleSetInfo.from_dict, self._t.call("examples.show", name=name, version=version))
+
+    def list(self) -> list[Any]:
+        from mlplat.features.examples import ExampleSetInfo
+
+        return [_one(ExampleSetInfo.from_dict, e) for e in self._t.call("examples.list")]
+
+    def read(self, name: str, version: int | None = None, columns: list[str] | None = None) -> Any:
+        """The example set as a pandas DataFrame, read where you work (straight from the lake)."""
+        from mlplat.features.examples import to_pandas
+
+        return to_pandas(self.show(name, version), columns)
+
+
+class TransformersClient:
+    """``client.transformers``: fitted transforms a model refers to by id (``name:vN``)."""
+
+    def __init__(self, transport: Any) -> None:
+        self._t = transport
+
+    def fit(self, name: str, steps: list[dict[str, Any]], examples: str, *, team: str | None = None) -> Any:
+        from mlplat.features.transforms import Transformer
+
+        return _one(Transformer.from_dict, self._t.call("transformers.fit", name=name, steps=steps,
+                                                        examples=examples, team=team))
+
+    def show(self, ref: str) -> Any:
+        from mlplat.features.transforms import Transformer
+
+        return _one(Transformer.from_dict, self._t.call("transformers.show", ref=ref))
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self._t.call("transformers.list"))

@@ -50,6 +50,8 @@ def run_notebook(
             str(output),
             parameters=parameters or {},
             kernel_name=kernel,
+            # Every platform kernel is Python; a notebook saved without language metadata still runs.
+            language="python",
             progress_bar=progress,
             execution_timeout=timeout,
             cwd=str(output.parent),

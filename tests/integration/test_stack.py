@@ -136,3 +136,31 @@ def test_a_component_that_fails_stops_what_was_started(tmp_path) -> None:
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", s.redis_port)) != 0  # redis was stopped again
     assert json.loads((s.run_dir / "state.json").read_text()) == {}
+
+
+def test_the_hub_managed_scheduler_runs_a_job(stack, tmp_path) -> None:
+    """A job created by the CLI is executed by the scheduler service the hub runs."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("ds = None\ngreeting = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("assert greeting == 'it\\'s \"quoted\"'\nprint('ran', ds)"),
+    ]
+    path = tmp_path / "hello.ipynb"
+    nbformat.write(nb, path)
+    mlplat(stack, "job", "create", "hello", "--notebook", str(path), "--cron", "@daily", "--team", "growth",
+           "--param", "greeting=it's \"quoted\"")
+    queued = json.loads(mlplat(stack, "job", "run", "hello", "--ds", "2026-11-20", "--json").stdout)
+    assert queued["status"] == "queued" and queued["ds"] == "2026-11-20"
+    deadline = time.monotonic() + 180
+    run: dict = {}
+    while time.monotonic() < deadline:
+        runs = json.loads(mlplat(stack, "job", "runs", "hello", "--json").stdout)
+        run = next(r for r in runs if r["id"] == queued["id"])
+        if run["status"] not in ("queued", "running"):
+            break
+        time.sleep(2)
+    assert run["status"] == "succeeded", run["error"]
+    executed = nbformat.read(run["output_url"].removeprefix("file://"), as_version=4)
+    assert "ran 2026-11-20" in executed.cells[-1].outputs[0]["text"]

@@ -25,7 +25,9 @@ from mlplat.errors import MlplatError
 from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
+from mlplat.services.api import examples as examples_routes
 from mlplat.services.api import features as features_routes
+from mlplat.services.api import jobs as jobs_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
 from mlplat.services.api.encode import out
 
@@ -160,4 +162,6 @@ def create_app(
         return out(platform.seed_lake(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
 
     app.include_router(features_routes.router(platform, caller))
+    app.include_router(examples_routes.router(platform, caller))
+    app.include_router(jobs_routes.router(platform, caller))
     return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]
