@@ -46,6 +46,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "features.duplicates": ("GET", "/v1/features/duplicates"),
     "features.compute": ("POST", "/v1/features/{name}/compute"),
     "features.runs": ("GET", "/v1/features/{name}/runs"),
+    "features.materialize": ("POST", "/v1/features/{name}/materialize"),
+    "features.online": ("POST", "/v1/online/{entity}"),
     "examples.build": ("POST", "/v1/examples"),
     "examples.list": ("GET", "/v1/examples"),
     "examples.show": ("GET", "/v1/examples/{name}"),

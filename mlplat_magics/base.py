@@ -75,3 +75,13 @@ def run(fn: Callable[..., Any], *args: Any) -> Any:
         raise MagicError(exc.message) from None
     except UsageError as exc:
         raise MagicError(str(exc)) from None
+
+
+def parse(magic: Callable[..., Any], line: str) -> Any:
+    """Parse a sub-command's options with shell quoting (``--describe col="two words"`` is one value).
+
+    IPython's own ``parse_argstring`` splits without POSIX rules and keeps the quotes.
+    """
+    from IPython.utils.process import arg_split
+
+    return magic.parser.parse_args(arg_split(line, posix=True))  # type: ignore[attr-defined]

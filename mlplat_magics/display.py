@@ -35,9 +35,9 @@ class Table:
 
 def _cell_html(value: Any) -> str:
     if value is True:
-        return "<span style='color:#1a7f37'>&#10004; healthy</span>"
+        return "<span style='color:#1a7f37'>&#10004; yes</span>"
     if value is False:
-        return "<span style='color:#cf222e'>&#10008; down</span>"
+        return "<span style='color:#cf222e'>&#10008; no</span>"
     return html.escape("" if value is None else str(value))
 
 
@@ -81,9 +81,6 @@ def png_html(fig: Any) -> str:
 
 def quality_figure(runs: list[dict[str, Any]]) -> Any:
     """Rows and total missing % per computed date, failed runs marked in red."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     ordered = sorted((r for r in runs if r.get("rows") is not None), key=lambda r: (r["ds"], r.get("id", 0)))

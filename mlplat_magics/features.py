@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlplat_magics.base import ClientMagics, MagicError, run
+from mlplat_magics.base import ClientMagics, MagicError, parse, run
 from mlplat_magics.display import SetCard, Table, plan_view, progress_bar
 
 
@@ -51,6 +51,8 @@ class FeatureMagics(ClientMagics):
         "browse": "_browse",
         "compute": "_compute",
         "runs": "_runs",
+        "materialize": "_materialize",
+        "get": "_get",
     }
 
     # -- %%feature: define a set -----------------------------------------------
@@ -69,7 +71,7 @@ class FeatureMagics(ClientMagics):
     @argument("--plan", action="store_true", help="show what would change; do not apply")
     def _define(self, line: str, cell: str) -> Any:
         """Define (apply) a feature or label set: options on the first line, SQL in the body."""
-        args = parse_argstring(self._define, line)
+        args = parse(self._define, line)
         if args.name:
             missing = [o for o in ("entity", "timestamp", "team") if not getattr(args, o)]
             if missing:
@@ -98,7 +100,7 @@ class FeatureMagics(ClientMagics):
     @argument("--team")
     def _list(self, line: str) -> Table:
         """All feature and label sets (newest versions)."""
-        args = parse_argstring(self._list, line)
+        args = parse(self._list, line)
         sets = [s for s in self.client.features.list(kind=args.kind) if not args.team or s.spec.team == args.team]
         return _sets_table(sets, f"{len(sets)} set(s)")
 
@@ -111,7 +113,7 @@ class FeatureMagics(ClientMagics):
     @argument("--column")
     def _search(self, line: str) -> Table:
         """Find sets by text (names, descriptions, columns), team, tag, entity or column."""
-        args = parse_argstring(self._search, line)
+        args = parse(self._search, line)
         found = self.client.features.search(
             " ".join(args.text) or None, kind=args.kind, team=args.team, tag=args.tag, entity=args.entity,
             column=args.column,
@@ -124,7 +126,7 @@ class FeatureMagics(ClientMagics):
     @argument("--version", type=int)
     def _show(self, line: str) -> SetCard:
         """A set: versions, schema and descriptions, lineage, quality history (with plots)."""
-        args = parse_argstring(self._show, line)
+        args = parse(self._show, line)
         return SetCard(self.client.features.show(args.name, kind=args.kind, version=args.version))
 
     @magic_arguments()
@@ -134,14 +136,14 @@ class FeatureMagics(ClientMagics):
     @argument("--limit", type=int, default=20)
     def _preview(self, line: str) -> Any:
         """Run a set's query for one date and show the first rows (nothing is written)."""
-        args = parse_argstring(self._preview, line)
+        args = parse(self._preview, line)
         return self.client.features.preview(args.name, kind=args.kind, ds=args.ds, limit=args.limit).to_frame()
 
     @magic_arguments()
     @argument("path", help="a YAML file")
     def _plan(self, line: str) -> Any:
         """What applying a YAML definition file would change."""
-        args = parse_argstring(self._plan, line)
+        args = parse(self._plan, line)
         try:
             with open(args.path) as fh:
                 text = fh.read()
@@ -154,7 +156,7 @@ class FeatureMagics(ClientMagics):
     @argument("--kind", default="features", choices=["features", "labels"])
     def _delete(self, line: str) -> str:
         """Delete a set (owner team or admin)."""
-        args = parse_argstring(self._delete, line)
+        args = parse(self._delete, line)
         self.client.features.delete(args.name, kind=args.kind)
         return f"deleted {args.kind} set {args.name}"
 
@@ -162,7 +164,7 @@ class FeatureMagics(ClientMagics):
     @argument("name", nargs="?")
     def _duplicates(self, line: str) -> Table:
         """Sets that compute the same thing (same SQL or same values), across teams."""
-        args = parse_argstring(self._duplicates, line)
+        args = parse(self._duplicates, line)
         found = self.client.features.duplicates(args.name)
         return Table(
             ["set", "team", "duplicates", "their team", "reason"],
@@ -178,7 +180,7 @@ class FeatureMagics(ClientMagics):
     @argument("--end", help="last date (inclusive)")
     def _compute(self, line: str) -> Table:
         """Compute a set on Spark for a date or a date range (a progress bar shows each date)."""
-        args = parse_argstring(self._compute, line)
+        args = parse(self._compute, line)
         if args.date and (args.start or args.end) or not (args.date or (args.start and args.end)):
             raise MagicError("give --date D, or --start D and --end D")
         first, last = (args.date, args.date) if args.date else (args.start, args.end)
@@ -196,13 +198,37 @@ class FeatureMagics(ClientMagics):
     @argument("--kind", choices=["features", "labels"])
     def _runs(self, line: str) -> Any:
         """Quality history of a set: rows and missing values per run, as plots and a table."""
-        args = parse_argstring(self._runs, line)
+        args = parse(self._runs, line)
         return SetCard(self.client.features.show(args.name, kind=args.kind))
+
+    @magic_arguments()
+    @argument("name")
+    @argument("--version", type=int)
+    @argument("--ds")
+    def _materialize(self, line: str) -> Any:
+        """Load the newest value per entity of an online set into Online Serving."""
+        args = parse(self._materialize, line)
+        with progress_bar(f"materialize {args.name}") as bar:
+            result = self.client.features.materialize(args.name, version=args.version, ds=args.ds, progress=bar)
+        return Table(["set", "rows", "written", "skipped (older)", "seconds"],
+                     [[args.name, result.rows, result.written, result.skipped_older, round(result.seconds, 2)]])
+
+    @magic_arguments()
+    @argument("entity")
+    @argument("ids", nargs="+")
+    @argument("--features", help="set.col, set or set:v2.col, comma-separated")
+    def _get(self, line: str) -> Table:
+        """Online values of entity ids, one round trip per call."""
+        args = parse(self._get, line)
+        results = self.client.features.get_online(args.entity, args.ids, _csv(args.features))
+        keys = sorted({k for r in results for k in r["features"]})
+        return Table([args.entity, "found", *keys],
+                     [[r["id"], r["found"], *[r["features"].get(k) for k in keys]] for r in results])
 
     @magic_arguments()
     def _browse(self, line: str) -> Any:
         """A search-and-inspect panel (widget) over the registry."""
-        parse_argstring(self._browse, line)
+        parse(self._browse, line)
         from mlplat_magics.widgets import FeatureBrowser
 
         return FeatureBrowser(self.client).widget
@@ -223,7 +249,7 @@ class ExampleMagics(ClientMagics):
     @argument("--end")
     def _build(self, line: str) -> Table:
         """Join a label set with feature sets point in time into a new example set version."""
-        args = parse_argstring(self._build, line)
+        args = parse(self._build, line)
         with progress_bar(f"examples {args.name}") as bar:
             info = self.client.examples.build(args.name, args.labels, _csv(args.features) or [], team=args.team,
                                               start=args.start, end=args.end, progress=bar)
@@ -235,7 +261,7 @@ class ExampleMagics(ClientMagics):
     @argument("--head", type=int, default=5, help="rows to show")
     def _show(self, line: str) -> Any:
         """An example set's manifest and its first rows."""
-        args = parse_argstring(self._show, line)
+        args = parse(self._show, line)
         info = self.client.examples.show(args.name, args.version)
         from IPython.display import display
 
@@ -245,7 +271,7 @@ class ExampleMagics(ClientMagics):
     @magic_arguments()
     def _list(self, line: str) -> Table:
         """Every example set (newest versions)."""
-        parse_argstring(self._list, line)
+        parse(self._list, line)
         found = self.client.examples.list()
         return Table(["name", "version", "team", "rows", "url"],
                      [[e.name, e.version, e.team, e.rows, e.url] for e in found])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlplat_magics.base import ClientMagics
+from mlplat_magics.base import ClientMagics, parse
 from mlplat_magics.display import Table
 
 
@@ -19,7 +19,7 @@ class MlplatMagics(ClientMagics):
     @magic_arguments()
     def _status(self, line: str) -> Table:
         """Components of the platform and their health."""
-        parse_argstring(self._status, line)
+        parse(self._status, line)
         rows = self.client.status()
         return Table(
             ["component", "healthy", "url", "pid", "managed by"],
@@ -30,7 +30,7 @@ class MlplatMagics(ClientMagics):
     @magic_arguments()
     def _whoami(self, line: str) -> Table:
         """Who this notebook runs as, and their teams."""
-        parse_argstring(self._whoami, line)
+        parse(self._whoami, line)
         me = self.client.whoami()
         return Table(["user", "teams", "admin"], [[me.name, ", ".join(me.teams) or "-", me.admin]])
 
@@ -38,7 +38,7 @@ class MlplatMagics(ClientMagics):
     @argument("--json", action="store_true", help="return the list of dicts instead of a table")
     def _tables(self, line: str) -> Any:
         """Tables registered in the data lake."""
-        args = parse_argstring(self._tables, line)
+        args = parse(self._tables, line)
         rows = self.client.lake_tables()
         if args.json:
             return [t.to_dict() for t in rows]

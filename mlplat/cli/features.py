@@ -171,6 +171,43 @@ def feature_compute(ctx: click.Context, name: str, kind: str | None, day: str | 
         ctx.exit(3)
 
 
+@feature.command("materialize")
+@click.argument("name")
+@click.option("--version", type=int)
+@click.option("--ds", help="Use partitions up to this date (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_materialize(ctx: click.Context, name: str, version: int | None, ds: str | None, as_json: bool) -> None:
+    """Load the newest value per entity into Online Serving (partitions that passed their checks)."""
+    with _client(ctx) as client:
+        result = client.features.materialize(name, version=version, ds=ds,
+                                             progress=None if as_json else _progress_line)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(str(result))
+
+
+@feature.command("get")
+@click.argument("entity")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--features", help="set.col, set or set:v2.col, comma-separated (default: every online set).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feature_get(ctx: click.Context, entity: str, ids: tuple[str, ...], features: str | None, as_json: bool) -> None:
+    """Online values of entity ids (e.g. `mlplat feature get user_id u1 --features user_views_7d`)."""
+    wanted = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    with _client(ctx) as client:
+        results = client.features.get_online(entity, list(ids), wanted)
+    if as_json:
+        _emit_json(results[0] if len(results) == 1 else results)
+        return
+    for r in results:
+        click.echo(f"{entity}={r['id']} ({'found' if r['found'] else 'not found'})")
+        for key, value in r["features"].items():
+            click.echo(f"  {key} = {value}")
+
+
 @feature.command("runs")
 @click.argument("name")
 @KIND

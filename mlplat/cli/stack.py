@@ -75,10 +75,11 @@ def logs(ctx: click.Context, name: str, lines: int) -> None:
 @main.command()
 @click.option("--users", default=5000, show_default=True, help="Users to seed when the lake is empty.")
 @click.option("--days", default=14, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False), help="Where to write the executed notebook.")
+@click.option("--chapter-days", default=5, show_default=True, help="Days the feature chapter computes.")
+@click.option("--output", type=click.Path(file_okay=False), help="Folder for the executed notebooks.")
 @click.pass_context
-def demo(ctx: click.Context, users: int, days: int, output: str | None) -> None:
-    """Bring the stack up, seed the lake if empty, run the tour notebook."""
+def demo(ctx: click.Context, users: int, days: int, chapter_days: int, output: str | None) -> None:
+    """Bring the stack up, seed the lake if empty, run the tour and its chapters."""
     from mlplat import stack
     from mlplat.demo import run_tour
 
@@ -91,8 +92,10 @@ def demo(ctx: click.Context, users: int, days: int, output: str | None) -> None:
         if not client.lake_tables():
             click.echo(f"seeding the lake ({users} users, {days} days)", err=True)
             client.seed_lake(users=users, days=days, progress=_progress_line)
-    out = run_tour(settings, Path(output) if output else None, progress=_progress_line)
-    click.echo(f"executed notebook: {out}")
+    written = run_tour(settings, Path(output) if output else None, progress=_progress_line,
+                       parameters={"01_features.ipynb": {"days": chapter_days}})
+    for path in written:
+        click.echo(f"executed notebook: {path}")
     click.echo(f"JupyterHub: {settings.hub}  (user 'admin', password in {settings.secrets_dir / 'admin_password'})")
 
 

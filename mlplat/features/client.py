@@ -71,6 +71,32 @@ class FeaturesClient:
                              kind=kind, version=version, progress=progress)
         return [_one(RunInfo.from_dict, r) for r in found]
 
+    def materialize(self, name: str, *, version: int | None = None, ds: str | None = None, progress: Any = None) -> Any:
+        """Load the newest value per entity of an online set into Online Serving."""
+        from mlplat.features.online.materialize import MaterializeResult
+
+        found = self._t.call("features.materialize", name=name, version=version, ds=ds, progress=progress)
+        return _one(MaterializeResult.from_dict, found)
+
+    def get_online(self, entity: str, ids: list[str] | str, features: list[str] | None = None) -> list[dict[str, Any]]:
+        """Online values for entity ids: ``features`` are ``set.col``, ``set`` or ``set:v2.col``."""
+        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        result = self._t.call("features.online", entity=entity, ids=ids, features=features)
+        return list(result["results"] if isinstance(result, dict) else result)
+
+    def read_offline(self, name: str, *, kind: str | None = None, ds: str | None = None) -> Any:
+        """A set's offline table (one ``ds`` partition, or all) as pandas, read where you work."""
+        import pyarrow.dataset as pads
+
+        from mlplat.lake import join, local_path
+
+        url = self.show(name, kind=kind).offline_url
+        if ds:
+            url = join(url, f"ds={ds}")
+        path = local_path(url)
+        source = str(path) if path is not None else url
+        return pads.dataset(source, format="parquet", partitioning="hive").to_table().to_pandas()
+
     def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> list[RunInfo]:
         """The set's runs, newest first, with their metadata and quality checks."""
         return [_one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]

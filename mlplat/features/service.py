@@ -218,6 +218,56 @@ class FeatureService:
         sv = self.registry.get(name, kind, version)
         return compute(self.platform.spark, self.registry, sv, date_range(start, end), caller, progress)
 
+    # -- online serving -------------------------------------------------------
+    @cached_property
+    def online_store(self) -> Any:
+        from mlplat.features.online import open_store
+
+        return open_store(self.platform.settings.online_store, self.platform.settings.http_timeout)
+
+    @cached_property
+    def resolver(self) -> Any:
+        from mlplat.features.online.read import FeatureResolver
+
+        return FeatureResolver(self.registry)
+
+    def materialize(
+        self, caller: Identity, name: str, version: int | None = None, ds: str | None = None, progress: Any = None
+    ) -> Any:
+        """Load the newest value per entity into Online Serving.
+
+        Only partitions whose latest run passed its quality checks are read
+        when the set's ``quality.block_online`` is on (the default).
+        """
+        from datetime import date
+
+        from mlplat.features.compute import partitions
+        from mlplat.features.online.materialize import materialize
+        from mlplat.features.quality import latest_run
+
+        sv = self.registry.get(name, "features", version)
+        caller.require_team(sv.spec.team, f"materialize features set {name!r}")
+        allowed = None
+        if sv.spec.quality.block_online:
+            set_id = self.registry.set_id(sv.name, sv.kind)
+            allowed = set()
+            for day in partitions(self.platform.spark, self.registry, sv):
+                run = latest_run(self.platform.db, set_id, sv.version, ds=day)
+                if run is not None and run.ok:
+                    allowed.add(day)
+        return materialize(
+            self.platform.spark, self.registry, self.online_store, sv,
+            ds=date.fromisoformat(ds) if ds else None, allowed_partitions=allowed, progress=progress,
+        )
+
+    def online(
+        self, caller: Identity, entity: str, ids: list[str], features: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest online values of ``features`` for each id (one round trip to the store)."""
+        from mlplat.features.online.read import get_online
+
+        return get_online(self.resolver, self.online_store, entity, ids, features)
+
     def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
         """A set's runs, newest first: the quality history."""
         from mlplat.features.quality import runs

@@ -13,9 +13,10 @@ from conftest import ROOT, mlplat, settings_from
 pytestmark = pytest.mark.notebooks
 
 
-def test_demo_runs_the_tour(stack, tmp_path) -> None:
-    out = tmp_path / "tour.ipynb"
-    proc = mlplat(stack, "demo", "--users", "400", "--days", "7", "--output", str(out), timeout=600)
+def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
+    proc = mlplat(stack, "demo", "--users", "400", "--days", "7", "--chapter-days", "3", "--output", str(tmp_path),
+                  timeout=900)
+    out = tmp_path / "00_tour.ipynb"
     assert f"executed notebook: {out}" in proc.stdout
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -25,6 +26,20 @@ def test_demo_runs_the_tour(stack, tmp_path) -> None:
     assert status["data"]["text/plain"].count(" yes ") == 5
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
+
+    # Chapter 1 ran too: its sets, example set and online values are there.
+    chapter = nbformat.read(tmp_path / "01_features.ipynb", as_version=4)
+    chapter_outputs = [o for c in chapter.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in chapter_outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in chapter_outputs) >= 1
+    texts = "\n".join(str(o.get("text", "")) for o in chapter_outputs)
+    assert "online == offline" in texts
+    sets = {s["name"] for s in json.loads(mlplat(stack, "feature", "list", "--json").stdout)}
+    assert {"user_views_7d", "user_profile", "purchased_today"} <= sets
+    shown = json.loads(mlplat(stack, "examples", "show", "purchase_examples", "--json").stdout)
+    assert shown["rows"] > 0 and shown["url"].endswith("/examples/purchase_examples/v1")
+    got = json.loads(mlplat(stack, "feature", "get", "user_id", "u1", "--features", "user_profile", "--json").stdout)
+    assert got["id"] == "u1" and set(got["features"]) == {"user_profile.device", "user_profile.country"}
 
 
 def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:

@@ -26,7 +26,7 @@ def test_status_renders_a_table_of_components(shell) -> None:
     table = result.result
     assert [row[0] for row in table.rows] == ["redis", "mlflow", "hub", "api", "scheduler"]
     assert all(row[1] is False for row in table.rows)  # nothing is running in this home
-    assert "&#10008; down" in table._repr_html_()
+    assert "&#10008; no" in table._repr_html_()
     assert "NO" in repr(table)
 
 

@@ -23,6 +23,11 @@ class ComputeRequest(BaseModel):
     version: int | None = None
 
 
+class MaterializeRequest(BaseModel):
+    version: int | None = None
+    ds: str | None = None
+
+
 def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(prefix="/v1/features", tags=["features"])
     features = platform.features
@@ -64,6 +69,10 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     @api.post("/{name}/compute")
     def compute(name: str, body: ComputeRequest, user: Identity = Depends(caller)) -> Any:
         return out(features.compute(user, name, body.start, body.end, kind=body.kind, version=body.version))
+
+    @api.post("/{name}/materialize")
+    def materialize(name: str, body: MaterializeRequest, user: Identity = Depends(caller)) -> Any:
+        return out(features.materialize(user, name, version=body.version, ds=body.ds))
 
     @api.get("/{name}/runs")
     def runs(name: str, kind: str | None = None, limit: int = 50, user: Identity = Depends(caller)) -> Any:
