@@ -10,8 +10,9 @@ __all__ = ["load_ipython_extension"]
 def load_ipython_extension(ipython: Any) -> None:
     from mlplat_magics.base import Session
     from mlplat_magics.features import ExampleMagics, FeatureMagics
+    from mlplat_magics.jobs import ScheduleMagics
     from mlplat_magics.magics import MlplatMagics
 
     session = Session()
-    for magics in (MlplatMagics, FeatureMagics, ExampleMagics):
+    for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics):
         ipython.register_magics(magics(ipython, session))

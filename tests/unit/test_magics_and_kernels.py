@@ -54,3 +54,30 @@ def test_kernel_specs_preload_the_magics_and_the_configuration(settings, tmp_pat
     assert spec["env"]["MLPLAT_HOME"] == str(settings.home)
     pyspark = json.loads((tmp_path / "kernels" / "mlplat-pyspark" / "kernel.json").read_text())
     assert any("spark_session" in a for a in pyspark["argv"])
+
+
+def test_schedule_this_notebook_and_see_its_runs(shell, tmp_path) -> None:
+    import nbformat
+
+    from mlplat.identity import Identity
+
+    nb = tmp_path / "report.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), nb)
+    shell.user_ns["__session__"] = str(nb)  # what JupyterLab tells the kernel
+    out = shell.run_cell("%schedule create nightly --cron '0 3 * * *' --team growth --param 'title=a b' --param n=3")
+    assert out.success, out.error_in_exec
+    assert out.result.startswith(f"scheduled nightly: {nb} (0 3 * * * UTC, team growth)")
+    table = shell.run_cell("%schedule list").result
+    assert table.rows == [["nightly", "0 3 * * *", "growth", False, str(nb)]]
+    assert "queued run" in shell.run_cell("%schedule run nightly --ds 2026-11-20").result
+    runs = shell.run_cell("%schedule runs nightly").result
+    assert [(str(r[1]), r[3], r[4]) for r in runs.rows] == [("2026-11-20", "queued", "manual")]
+    # the job is data, with the parameters typed as given
+    from mlplat.client import connect
+
+    job = connect(user=Identity("alice", teams=("growth",))).jobs.show("nightly")
+    assert job.to_dict()["parameters"] == {"title": "a b", "n": 3}
+    assert not shell.run_cell("%schedule create other --team growth --cron 'every day'").success  # bad cron
+    del shell.user_ns["__session__"]
+    orphan = shell.run_cell("%schedule create orphan --team growth")
+    assert "cannot tell which notebook this is: pass --notebook PATH" in str(orphan.error_in_exec)
