@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,21 +9,9 @@ from typing import Any
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from mlplat.jobs.definitions import parse_params
 from mlplat_magics.base import ClientMagics, MagicError, parse
 from mlplat_magics.display import Table
-
-
-def _params(pairs: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise MagicError(f"--param takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
 
 
 def current_notebook(shell: Any) -> str | None:
@@ -71,7 +58,7 @@ class ScheduleMagics(ClientMagics):
             team = teams[0]
         info = self.client.jobs.create({
             "name": args.name, "notebook": str(Path(notebook).expanduser().resolve()), "cron": args.cron,
-            "timezone": args.timezone, "parameters": _params(args.param), "after": args.after or [], "team": team,
+            "timezone": args.timezone, "parameters": parse_params(args.param), "after": args.after or [], "team": team,
             "retries": args.retries, "notify": {"email": args.email or []},
         })
         return f"scheduled {info.name}: {info.spec.notebook} ({info.spec.cron} {info.spec.timezone}, team {team})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,20 +9,7 @@ import click
 
 from mlplat.cli import _client, _emit_json, _table, main
 from mlplat.errors import ValidationError
-
-
-def _param(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``k=v`` pairs; values are JSON when they parse as JSON (numbers, lists), else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--param takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
+from mlplat.jobs.definitions import parse_params
 
 
 def _run_rows(runs: list[Any]) -> list[dict[str, Any]]:
@@ -64,7 +50,7 @@ def job_create(ctx: click.Context, name: str, notebook: str, cron: str, timezone
             team = me.teams[0]
         info = client.jobs.create({
             "name": name, "notebook": str(Path(notebook).expanduser().resolve()), "cron": cron, "timezone": timezone,
-            "parameters": _param(params), "after": list(after), "team": team, "retries": retries,
+            "parameters": parse_params(params), "after": list(after), "team": team, "retries": retries,
             "timeout_seconds": timeout_seconds, "paused": paused,
             "notify": {"email": list(email), "webhook": webhook},
         })
