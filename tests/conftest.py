@@ -52,8 +52,9 @@ def mlplat(env: dict[str, str], *args: str, check: bool = True, timeout: float =
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings on an empty temporary home (no services)."""
-    return load_settings(env={}, home=tmp_path / "home")
+    """Settings on an empty temporary home (no services), on free ports so a running stack never answers."""
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS))))
+    return load_settings(env={}, home=tmp_path / "home", **ports)
 
 
 @pytest.fixture(scope="session")
