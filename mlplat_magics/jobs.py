@@ -32,7 +32,7 @@ def _runs_table(runs: list[Any], title: str) -> Table:
 class ScheduleMagics(ClientMagics):
     NAME = "schedule"
     SUBCOMMANDS = {"create": "_create", "list": "_list", "runs": "_runs", "run": "_run", "pause": "_pause",
-                   "resume": "_resume", "backfill": "_backfill"}
+                   "resume": "_resume", "backfill": "_backfill", "panel": "_panel"}
 
     @magic_arguments()
     @argument("name")
@@ -112,6 +112,15 @@ class ScheduleMagics(ClientMagics):
         args = parse(self._backfill, line)
         result = self.client.jobs.backfill(args.name, args.start, args.end)
         return f"queued {len(result.enqueued)} run(s); {len(result.skipped)} date(s) already done"
+
+    @magic_arguments()
+    @argument("--team")
+    def _panel(self, line: str) -> Any:
+        """A panel (widget) of jobs and their runs, with links to the executed notebooks."""
+        args = parse(self._panel, line)
+        from mlplat_magics.widgets import JobsPanel
+
+        return JobsPanel(self.client, team=args.team).widget
 
     @line_magic
     def schedule(self, line: str) -> Any:

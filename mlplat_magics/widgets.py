@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -48,3 +49,57 @@ class FeatureBrowser:
             self.detail.value = SetCard(self.client.features.show(key[0], kind=key[1]))._repr_html_()
         except MlplatError as exc:
             self.detail.value = f"<span style='color:#cf222e'>{exc.message}</span>"
+
+
+class JobsPanel:
+    """Jobs with their schedules, and the selected job's runs with links to the executed notebooks."""
+
+    def __init__(self, client: Any, team: str | None = None) -> None:
+        self.client = client
+        self.team = team
+        self.jobs = w.Select(options=[], rows=10, description="Jobs", layout=w.Layout(width="40%"))
+        self.runs = w.HTML(layout=w.Layout(width="60%"))
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.message = w.HTML()
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.jobs.observe(lambda change: self.select(change["new"]), names="value")
+        self.widget = w.VBox([w.HBox([self.refresh_button, self.message]), w.HBox([self.jobs, self.runs])])
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            jobs = self.client.jobs.list(team=self.team)
+        except MlplatError as exc:
+            self.message.value = f"<span style='color:#cf222e'>{exc.message}</span>"
+            return
+        self.message.value = f"{len(jobs)} job(s)"
+        self.jobs.options = [
+            (f"{j.name} ({j.spec.cron}{', paused' if j.spec.paused else ''})", j.name) for j in jobs
+        ]
+        self.select(self.jobs.value)
+
+    def select(self, name: str | None) -> None:
+        if not name:
+            self.runs.value = ""
+            return
+        try:
+            runs = self.client.jobs.runs(name, limit=20)
+        except MlplatError as exc:
+            self.runs.value = f"<span style='color:#cf222e'>{exc.message}</span>"
+            return
+        colors = {"succeeded": "#1a7f37", "failed": "#cf222e", "timed_out": "#cf222e", "running": "#0969da"}
+        rows = "".join(
+            f"<tr><td>{r.id}</td><td>{r.ds}</td><td style='color:{colors.get(r.status, 'inherit')}'>{r.status}</td>"
+            f"<td>{r.attempt}</td><td>{_link(r.output_url)}</td><td>{html.escape((r.error or '')[:80])}</td></tr>"
+            for r in runs
+        )
+        self.runs.value = (
+            "<table><thead><tr><th>run</th><th>ds</th><th>status</th><th>attempt</th><th>executed notebook</th>"
+            f"<th>error</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+
+def _link(url: str | None) -> str:
+    if not url:
+        return "-"
+    return f"<a href='{html.escape(url)}' target='_blank'>{html.escape(url.rsplit('/', 2)[-2])}</a>"

@@ -78,6 +78,13 @@ def test_schedule_this_notebook_and_see_its_runs(shell, tmp_path) -> None:
     job = connect(user=Identity("alice", teams=("growth",))).jobs.show("nightly")
     assert job.to_dict()["parameters"] == {"title": "a b", "n": 3}
     assert not shell.run_cell("%schedule create other --team growth --cron 'every day'").success  # bad cron
+    from mlplat_magics.widgets import JobsPanel
+
+    panel = JobsPanel(connect(user=Identity("alice", teams=("growth",))))
+    assert panel.jobs.options == (("nightly (0 3 * * *)", "nightly"),)
+    panel.jobs.value = "nightly"
+    assert "2026-11-20" in panel.runs.value and ">queued<" in panel.runs.value
+    assert shell.run_cell("%schedule panel").success
     del shell.user_ns["__session__"]
     orphan = shell.run_cell("%schedule create orphan --team growth")
     assert "cannot tell which notebook this is: pass --notebook PATH" in str(orphan.error_in_exec)
