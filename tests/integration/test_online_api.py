@@ -18,14 +18,14 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from conftest import free_ports
-from mlplat.errors import AuthenticationError, MlplatError
+from mlplat.errors import MlplatError
 from mlplat.features import FeatureSetSpec
 from mlplat.features.online import materialize, open_store, set_ref
 from mlplat.features.schema import Column
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.platform import Platform
 from mlplat.services.api import online
-from mlplat.services.api.auth import bearer_token
+from mlplat.services.api.auth import StaticTokenAuthenticator, bearer_token
 from test_online_store import online_set, write_offline
 
 pytestmark = pytest.mark.integration
@@ -34,19 +34,8 @@ TS = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
 ALICE = {"Authorization": "token t-alice"}
 
 
-class Tokens:
-    def __init__(self, tokens: dict[str, Identity]) -> None:
-        self.tokens = tokens
-
-    def identify(self, token: str) -> Identity:
-        try:
-            return self.tokens[token]
-        except KeyError:
-            raise AuthenticationError("invalid or expired token") from None
-
-
 def make_app(platform: Platform) -> FastAPI:
-    auth = Tokens({"t-alice": Identity("alice", teams=("growth",))})
+    auth = StaticTokenAuthenticator({"t-alice": Identity("alice", teams=("growth",))})
     app = FastAPI()
 
     @app.exception_handler(MlplatError)

@@ -5,28 +5,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mlplat.errors import AuthenticationError
+
 from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api import create_app
-
-
-class Tokens:
-    """Resolves a fixed set of tokens: the API's authenticator interface, without a hub."""
-
-    def __init__(self, tokens: dict[str, Identity]) -> None:
-        self.tokens = tokens
-
-    def identify(self, token: str) -> Identity:
-        try:
-            return self.tokens[token]
-        except KeyError:
-            raise AuthenticationError("invalid or expired token") from None
+from mlplat.services.api.auth import StaticTokenAuthenticator
 
 
 @pytest.fixture
 def api(settings):
-    auth = Tokens({"t-alice": Identity("alice", teams=("growth",)), "t-admin": Identity("root", admin=True)})
+    auth = StaticTokenAuthenticator({"t-alice": Identity("alice", teams=("growth",)), "t-admin": Identity("root", admin=True)})
     platform = Platform(settings)
     return TestClient(create_app(settings, platform=platform, authenticator=auth), raise_server_exceptions=False)
 
@@ -72,7 +60,7 @@ def test_unexpected_errors_are_opaque(settings) -> None:
         def whoami(self, caller):  # type: ignore[override]
             raise RuntimeError("secret internals")
 
-    app = create_app(settings, platform=Broken(settings), authenticator=Tokens({"t": Identity("a")}))
+    app = create_app(settings, platform=Broken(settings), authenticator=StaticTokenAuthenticator({"t": Identity("a")}))
     r = TestClient(app, raise_server_exceptions=False).get("/v1/whoami", headers={"Authorization": "token t"})
     assert r.status_code == 500
     assert "secret" not in r.text and r.json()["message"].startswith("internal error; incident ")

@@ -64,3 +64,16 @@ def bearer_token(header: str | None) -> str:
     if scheme.lower() not in ("token", "bearer") or not value.strip():
         raise AuthenticationError("malformed Authorization header: use 'token <token>' or 'Bearer <token>'")
     return value.strip()
+
+
+class StaticTokenAuthenticator:
+    """A fixed table of tokens, each naming an identity: platform tokens issued outside the hub."""
+
+    def __init__(self, tokens: dict[str, Identity]) -> None:
+        self.tokens = dict(tokens)
+
+    def identify(self, token: str) -> Identity:
+        try:
+            return self.tokens[token]
+        except KeyError:
+            raise AuthenticationError("invalid or expired token") from None
