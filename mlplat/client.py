@@ -21,6 +21,7 @@ from mlplat.features.client import ExamplesClient, FeaturesClient, TransformersC
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
+from mlplat.models.client import ModelsClient
 from mlplat.platform import NewUser, Platform, SeedSummary, Team
 from mlplat.stack.components import ComponentStatus
 
@@ -54,6 +55,14 @@ ROUTES: dict[str, tuple[str, str]] = {
     "transformers.fit": ("POST", "/v1/transformers"),
     "transformers.list": ("GET", "/v1/transformers"),
     "transformers.show": ("GET", "/v1/transformers/{ref}"),
+    "models.train": ("POST", "/v1/models/train"),
+    "models.automl": ("POST", "/v1/models/automl"),
+    "models.list": ("GET", "/v1/models"),
+    "models.catalog": ("GET", "/v1/catalog/models"),
+    "models.show": ("GET", "/v1/models/{name}"),
+    "models.compare": ("GET", "/v1/models/{name}/compare"),
+    "models.report": ("GET", "/v1/models/{name}/report"),
+    "models.promote": ("PUT", "/v1/models/{name}/aliases/{alias}"),
     "jobs.create": ("POST", "/v1/jobs"),
     "jobs.list": ("GET", "/v1/jobs"),
     "jobs.show": ("GET", "/v1/jobs/{name}"),
@@ -167,6 +176,7 @@ class Client:
         self.examples = ExamplesClient(transport)
         self.transformers = TransformersClient(transport)
         self.jobs = JobsClient(transport)
+        self.models = ModelsClient(transport, settings)
 
     def __enter__(self) -> "Client":
         return self

@@ -57,6 +57,7 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "mlplat@localhost"
     scheduler_workers: int = 2
+    spark_train_rows: int = 5_000_000  # example sets with more rows train on Spark (xgboost.spark)
 
     # -- resolved locations -------------------------------------------------
     @property

@@ -118,6 +118,12 @@ class Platform:
         return TransformerService(self)
 
     @cached_property
+    def models(self) -> Any:
+        from mlplat.models.service import ModelService
+
+        return ModelService(self)
+
+    @cached_property
     def jobs(self) -> Any:
         from mlplat.jobs.service import JobService
 

@@ -134,3 +134,39 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def models_settings(tmp_path_factory: pytest.TempPathFactory, spark) -> Settings:  # type: ignore[no-untyped-def]
+    """A home for the model tests: a seeded lake (1500 users, 8 days), the starter sets computed, the example
+    set ``session_examples`` built by team growth, and a Model Repository on an MLflow SQLite store."""
+    from datetime import date
+
+    from mlplat.features.starter import build_session_examples
+    from mlplat.identity import LOCAL_ADMIN
+    from mlplat.platform import Platform
+
+    home = tmp_path_factory.mktemp("models") / "home"
+    s = load_settings(env={}, home=home, mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    platform = Platform(s, spark=spark)
+    platform.seed_lake(LOCAL_ADMIN, users=1500, days=8, seed=5, end=date.fromisoformat(SEED_END))
+    build_session_examples(platform, LOCAL_ADMIN, "growth", days=5)
+    platform.db.dispose()
+    return s
+
+
+@pytest.fixture
+def models_platform(models_settings: Settings, spark, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A Platform on the model tests' home with its own copy of the metadata DB and of the MLflow store."""
+    import shutil
+
+    from mlplat.platform import Platform
+
+    shutil.copy(models_settings.home / "metadata.db", tmp_path / "metadata.db")
+    s = models_settings.replace(
+        metadata_url=f"sqlite:///{tmp_path / 'metadata.db'}",
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
+    p = Platform(s, spark=spark)
+    yield p
+    p.db.dispose()
