@@ -47,6 +47,7 @@ class Settings:
     api_port: int = 8810
     mlflow_port: int = 8820
     redis_port: int = 6390
+    inference_port: int = 8830
     api_url: str = ""
     hub_url: str = ""
     proxy_command: str = ""
@@ -58,6 +59,10 @@ class Settings:
     smtp_from: str = "mlplat@localhost"
     scheduler_workers: int = 2
     spark_train_rows: int = 5_000_000  # example sets with more rows train on Spark (xgboost.spark)
+    inference_url: str = ""
+    inference_workers: int = 2
+    inference_store_timeout: float = 0.5  # seconds an Online Serving read may take before a request gets 503
+    inference_max_body: int = 1_000_000  # bytes; larger requests get 413
 
     # -- resolved locations -------------------------------------------------
     @property
@@ -87,6 +92,10 @@ class Settings:
     @property
     def api(self) -> str:
         return (self.api_url or f"http://{self.host}:{self.api_port}").rstrip("/")
+
+    @property
+    def inference(self) -> str:
+        return (self.inference_url or f"http://{self.host}:{self.inference_port}").rstrip("/")
 
     @property
     def hub(self) -> str:
@@ -122,7 +131,7 @@ class Settings:
         return env
 
 
-PORT_SETTINGS = ("hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "redis_port")
+PORT_SETTINGS = ("hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "redis_port", "inference_port")
 
 
 def _coerce(name: str, kind: Any, raw: Any, source: str) -> Any:

@@ -124,6 +124,12 @@ class Platform:
         return ModelService(self)
 
     @cached_property
+    def serving(self) -> Any:
+        from mlplat.serving.service import ServingService
+
+        return ServingService(self)
+
+    @cached_property
     def jobs(self) -> Any:
         from mlplat.jobs.service import JobService
 

@@ -232,3 +232,28 @@ class JobRun(Base):
     output_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Deployment(Base):
+    """One deploy or rollback of a model: what the Inference Service serves is each model's newest live row.
+
+    ``status`` is live (it went out) or refused (a check failed and nothing
+    changed); the history is the rows in order. ``checks`` records each step
+    of the deployment with its outcome, ``options`` how it may serve (e.g.
+    declared defaults when Online Serving is down).
+    """
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16), default="deploy")
+    status: Mapped[str] = mapped_column(String(16), default="live")
+    team: Mapped[str] = mapped_column(String(128), default="")
+    checks: Mapped[list] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -87,6 +87,7 @@ class InputSchema:
 
     fields: tuple[InputField, ...]
     entity: tuple[str, ...] = ()
+    set_versions: tuple[tuple[str, int], ...] = ()  # the Feature Store set versions the model was trained on
 
     @property
     def names(self) -> list[str]:
@@ -143,12 +144,23 @@ class InputSchema:
             rows.append(row)
         return rows
 
+    def online_features(self) -> list[str]:
+        """The Online Serving names to read, pinned to the trained set versions (``set:v2.column``)."""
+        versions = dict(self.set_versions)
+        out = []
+        for f in self.store_fields:
+            name, _, column = f.online_key.partition(".")
+            out.append(f"{name}:v{versions[name]}.{column}" if name in versions else f.online_key)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return {"fields": [f.to_dict() for f in self.fields], "entity": list(self.entity)}
+        return {"fields": [f.to_dict() for f in self.fields], "entity": list(self.entity),
+                "set_versions": dict(self.set_versions)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "InputSchema":
-        return cls(tuple(InputField.from_dict(f) for f in data["fields"]), tuple(data.get("entity") or ()))
+        return cls(tuple(InputField.from_dict(f) for f in data["fields"]), tuple(data.get("entity") or ()),
+                   tuple(sorted((data.get("set_versions") or {}).items())))
 
     @classmethod
     def infer(
@@ -160,6 +172,7 @@ class InputSchema:
         store_columns: Sequence[str] = (),
         required: Sequence[str] = (),
         defaults: Mapping[str, Any] | None = None,
+        set_versions: Mapping[str, int] | None = None,
     ) -> "InputSchema":
         """Fields for ``columns`` typed from ``frame``; those in ``store_columns`` come from the Feature Store."""
         defaults = defaults or {}
@@ -167,7 +180,7 @@ class InputSchema:
         for c in columns:
             source = STORE if c in store_columns else SESSION
             fields.append(InputField(c, field_type(frame[c]), source, defaults.get(c), c in required))
-        return cls(tuple(fields), tuple(entity))
+        return cls(tuple(fields), tuple(entity), tuple(sorted((set_versions or {}).items())))
 
 
 def _as_frame(data: Any) -> pd.DataFrame:

@@ -87,6 +87,7 @@ class ExampleLayout:
     timestamp: str | None = None
     label_columns: tuple[str, ...] = ()
     store_columns: tuple[str, ...] = ()
+    set_versions: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> "ExampleLayout":
@@ -95,6 +96,7 @@ class ExampleLayout:
             manifest.get("timestamp"),
             tuple(manifest.get("label_columns") or ()),
             tuple(c for f in manifest.get("features") or () for c in f["output_columns"]),
+            tuple((f["name"], int(f["version"])) for f in manifest.get("features") or ()),
         )
 
 
@@ -186,7 +188,7 @@ def prepare(
              (c in layout.store_columns or "__" in c)]
     required = [c for c in config.session_features if c not in config.defaults]
     schema = InputSchema.infer(frame, features, entity=layout.entity, store_columns=store, required=required,
-                               defaults=config.defaults)
+                               defaults=config.defaults, set_versions=dict(layout.set_versions))
     return frame, schema, task, features
 
 

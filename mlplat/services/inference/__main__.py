@@ -1,0 +1,58 @@
+"""Run the Inference Service: ``python -m mlplat.services.inference [--workers N] [--port P]``.
+
+uvicorn with uvloop and httptools, N worker processes on one socket (each
+loads every live deployment and watches for new ones). Chosen by measurement:
+see ``benchmarks/inference.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from mlplat.config import load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="python -m mlplat.services.inference")
+    parser.add_argument("--workers", type=int, default=settings.inference_workers)
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.inference_port)
+    parser.add_argument("--log-file", default=str(settings.log_dir / "inference.log"))
+    args = parser.parse_args(argv)
+    if args.log_file != "-":
+        os.makedirs(os.path.dirname(args.log_file), exist_ok=True)
+        fd = os.open(args.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        sys.stdout = os.fdopen(1, "w", buffering=1)
+        sys.stderr = os.fdopen(2, "w", buffering=1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    pid_file = settings.run_dir / "inference.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+
+    import uvicorn
+
+    try:
+        uvicorn.run(
+            "mlplat.services.inference.app:factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=max(1, args.workers),
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

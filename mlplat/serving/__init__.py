@@ -1,0 +1,1 @@
+"""Managed Model Hosting (core): the inference core, the prediction log, deployments, batch inference."""

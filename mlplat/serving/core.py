@@ -1,0 +1,330 @@
+"""The Inference Service's core: deployed pipelines, one-round-trip feature reads, predictions, the log.
+
+``InferenceCore`` holds every live deployment (each model's newest live row in
+the deployments table) as a compiled ``RowPredictor``. A request names the
+entity and sends its session features; the entity's store features come from
+Online Serving in one round trip, pinned to the set versions the model was
+trained on. A background thread polls the deployments generation and loads
+new versions *before* swapping them in, so a deploy never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from mlplat.config import Settings
+from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, ValidationError
+from mlplat.serving import deployments
+from mlplat.serving.predlog import LOG_DIR, PredictionLog, Record, new_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.metadata import Database
+    from mlplat.models.pipeline import ModelPipeline
+
+log = logging.getLogger("mlplat.inference")
+MAX_INSTANCES = 1000
+PRECOMPUTED_PREFIX = "predictions__"  # Online Serving set that holds a model's batch predictions
+
+
+@dataclass
+class Served:
+    """One deployed version, ready to answer."""
+
+    model: str
+    version: int
+    pipeline: "ModelPipeline"
+    predictor: Any
+    entity: tuple[str, ...]
+    entity_key: str
+    features: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    deployment_id: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        p = self.pipeline
+        return {
+            "model": self.model, "version": self.version, "task": p.task, "kind": p.kind, "entity": list(self.entity),
+            "store_features": list(self.features),
+            "session_features": [
+                {"name": f.name, "type": f.type, "required": f.required and f.default is None, "default": f.default}
+                for f in p.schema.session_fields
+            ],
+            "outputs": p.output_columns, "deployment": self.deployment_id,
+            "store_fallback": bool(self.options.get("store_fallback")),
+        }
+
+
+def prepare(model: str, version: int, pipeline: "ModelPipeline", options: Mapping[str, Any] | None = None,
+            deployment_id: int = 0) -> Served:
+    """Compile a pipeline for serving: one thread per estimator (replicas scale by processes)."""
+    from mlplat.features.online.base import entity_name
+    from mlplat.models.fastpath import RowPredictor
+
+    _single_thread(pipeline.model)
+    entity = tuple(pipeline.schema.entity)
+    return Served(model, version, pipeline, RowPredictor(pipeline), entity, entity_name(entity) if entity else "",
+                  tuple(pipeline.schema.online_features()), dict(options or {}), deployment_id)
+
+
+def _single_thread(model: Any) -> None:
+    if hasattr(model, "get_booster"):
+        try:
+            model.get_booster().set_param({"nthread": 1})
+            model.set_params(n_jobs=1)
+        except Exception:  # noqa: BLE001 - an unfitted or foreign booster keeps its threads
+            pass
+    elif hasattr(model, "n_jobs"):
+        model.n_jobs = 1
+
+
+class InferenceCore:
+    """Everything the HTTP app calls; usable in-process (tests, notebooks, the deploy sanity test)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: "Database | None" = None,
+        repository: Any = None,
+        store: Any = None,
+        prediction_log: PredictionLog | None | bool = True,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        from mlplat.platform import Platform
+
+        self.settings = settings
+        self.platform = Platform(settings, db=db)
+        self._repository = repository
+        self._store = store
+        self.poll_seconds = poll_seconds
+        self._served: dict[str, Served] = {}
+        self._generation = -1
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.load_errors: dict[str, str] = {}
+        if prediction_log is True:
+            prediction_log = PredictionLog(settings.lake.rstrip("/") + "/" + LOG_DIR)
+        self.log: PredictionLog | None = prediction_log or None
+        self.requests = self.errors = 0
+
+    # -- dependencies -------------------------------------------------------------
+    @property
+    def repository(self) -> Any:
+        if self._repository is None:
+            self._repository = self.platform.models.repository
+        return self._repository
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = self.platform.features.online_store
+        return self._store
+
+    @property
+    def resolver(self) -> Any:
+        return self.platform.features.resolver
+
+    # -- deployments --------------------------------------------------------------
+    def load(self, force: bool = False) -> bool:
+        """Bring the served set up to the deployments table; True when it changed."""
+        generation = deployments.generation(self.platform.db)
+        if generation == self._generation and not force:
+            return False
+        live = deployments.live_versions(self.platform.db)
+        current = dict(self._served)
+        fresh: dict[str, Served] = {}
+        for model, dep in live.items():
+            old = current.get(model)
+            if old is not None and old.version == dep.version and old.options == dep.options:
+                fresh[model] = old
+                continue
+            try:
+                _, pipeline = self.repository.load_pipeline(model, dep.version)
+                fresh[model] = prepare(model, dep.version, pipeline, dep.options, dep.id)
+                self.load_errors.pop(model, None)
+                log.info("serving %s v%s", model, dep.version)
+            except MlplatError as exc:  # keep serving the old version; report the failure
+                self.load_errors[model] = str(exc)
+                if old is not None:
+                    fresh[model] = old
+                log.error("could not load %s v%s: %s", model, dep.version, exc)
+        with self._lock:
+            self._served = fresh  # one assignment: a request sees the old set or the new one
+            self._generation = generation
+        return True
+
+    def serve(self, served: Served) -> None:
+        """Serve a pipeline directly (tests, the deploy sanity test), outside the deployments table."""
+        with self._lock:
+            self._served = {**self._served, served.model: served}
+
+    def start(self) -> "InferenceCore":
+        self.load(force=True)
+        if self.poll_seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="deploy-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.load()
+            except Exception as exc:  # noqa: BLE001 - a DB hiccup must not stop serving
+                log.warning("deployment poll failed: %s", exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self.log is not None:
+            self.log.close()
+
+    @property
+    def served(self) -> dict[str, Served]:
+        return self._served
+
+    def get(self, model: str) -> Served:
+        served = self._served.get(model)
+        if served is None:
+            import difflib
+
+            hint = difflib.get_close_matches(model, list(self._served), n=1)
+            raise NotFoundError(
+                f"model {model!r} is not deployed" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + (f"; deployed: {', '.join(sorted(self._served))}" if self._served else "; nothing is deployed"),
+                model=model,
+            )
+        return served
+
+    # -- predictions --------------------------------------------------------------
+    def _entity_id(self, served: Served, entity: Any) -> str:
+        from mlplat.features.online.base import entity_id
+
+        if not isinstance(entity, Mapping):
+            raise ValidationError(f"entity must be an object naming {', '.join(served.entity)}, e.g. "
+                                  f"{{\"{served.entity[0] if served.entity else 'id'}\": \"u1\"}}", field="entity")
+        missing = [k for k in served.entity if entity.get(k) in (None, "")]
+        if missing:
+            raise ValidationError(f"entity lacks {', '.join(missing)} (model {served.model} is keyed by "
+                                  f"{', '.join(served.entity)})", field="entity")
+        values = [entity[k] for k in served.entity]
+        if any(not isinstance(v, (str, int)) or isinstance(v, bool) for v in values):
+            raise ValidationError("entity values must be strings or integers", field="entity")
+        return entity_id([str(v) for v in values])
+
+    def _fetch(self, served: Served, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Store values (``set.col`` -> value) per id, one round trip; declared defaults when allowed and down."""
+        if not served.features:
+            return [{} for _ in ids]
+        from mlplat.features.online.read import get_online
+
+        try:
+            rows = get_online(self.resolver, self.store, served.entity_key, list(ids), served.features)
+        except ServiceUnavailable:
+            if served.options.get("store_fallback"):
+                return [{} for _ in ids]
+            raise
+        except MlplatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any store failure is "Online Serving unavailable"
+            if served.options.get("store_fallback"):
+                return [{} for _ in ids]
+            raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
+        return [r["features"] for r in rows]
+
+    def predict(self, model: str, entity: Any, features: Mapping[str, Any] | None = None,
+                arm: str | None = None) -> dict[str, Any]:
+        """One prediction: ``{"prediction_id", "model", "version", "output"}``."""
+        began = time.perf_counter()
+        served = self.get(model)
+        features = features if features is not None else {}
+        if not isinstance(features, Mapping):
+            raise ValidationError("features must be an object of session features", field="features")
+        eid = self._entity_id(served, entity) if served.entity else ""
+        store = self._fetch(served, [eid])[0] if served.features else {}
+        row = served.predictor.decode(store, features)
+        output = served.predictor.predict_decoded(row)
+        return self._answer(served, eid, row, output, began, arm)
+
+    def predict_batch(self, model: str, instances: Any, arm: str | None = None) -> list[dict[str, Any]]:
+        """Many predictions with one Online Serving round trip; all or nothing (a bad instance names its index)."""
+        began = time.perf_counter()
+        served = self.get(model)
+        if not isinstance(instances, list) or not instances:
+            raise ValidationError("instances must be a non-empty list of {entity, features} objects", field="instances")
+        if len(instances) > MAX_INSTANCES:
+            raise ValidationError(f"{len(instances)} instances in one request; send at most {MAX_INSTANCES}",
+                                  field="instances")
+        ids, sessions = [], []
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, Mapping):
+                raise ValidationError(f"instances[{i}] must be an object with entity and features", field="instances")
+            try:
+                ids.append(self._entity_id(served, inst.get("entity")) if served.entity else "")
+            except ValidationError as exc:
+                raise ValidationError(f"instances[{i}]: {exc}", field=f"instances[{i}].entity") from None
+            session = inst.get("features") or {}
+            if not isinstance(session, Mapping):
+                raise ValidationError(f"instances[{i}].features must be an object", field=f"instances[{i}].features")
+            sessions.append(session)
+        stores = self._fetch(served, ids) if served.features else [{} for _ in ids]
+        rows = []
+        for i, (store, session) in enumerate(zip(stores, sessions)):
+            try:
+                rows.append(served.predictor.decode(store, session))
+            except ValidationError as exc:
+                raise ValidationError(f"instances[{i}]: {exc}", field=f"instances[{i}]") from None
+        outputs = [served.predictor.predict_decoded(r) for r in rows]
+        return [self._answer(served, eid, row, out, began, arm) for eid, row, out in zip(ids, rows, outputs)]
+
+    def _answer(self, served: Served, eid: str, row: dict[str, Any], output: dict[str, Any], began: float,
+                arm: str | None) -> dict[str, Any]:
+        pid = new_id()
+        latency = (time.perf_counter() - began) * 1000
+        if self.log is not None:
+            self.log.put(Record(pid, int(time.time() * 1_000_000), served.model, served.version, arm,
+                                served.entity_key, eid, row, output, latency))
+        self.requests += 1
+        return {"prediction_id": pid, "model": served.model, "version": served.version, "output": output}
+
+    def precomputed(self, model: str, entity_id: str) -> dict[str, Any]:
+        """The newest batch prediction of ``model`` for one entity, from Online Serving."""
+        from mlplat.features.online.base import SetRef
+
+        served = self._served.get(model)
+        entity_key = served.entity_key if served else "user_id"
+        ref = precomputed_ref(model)
+        try:
+            rows = self.store.get(entity_key, str(entity_id), [ref])
+        except MlplatError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
+        row = rows.get(ref.name)
+        if row is None:
+            raise NotFoundError(f"no precomputed prediction of {model!r} for {entity_key}={entity_id}; "
+                                f"run `mlplat batch-predict {model} --online`", model=model)
+        values = dict(row.values)
+        version = values.pop("_version", None)
+        return {"model": model, "version": version, "entity": {entity_key: entity_id}, "output": values,
+                "computed_at": row.event_ts.isoformat()}
+
+    def health(self) -> dict[str, Any]:
+        stats = self.log.stats().to_dict() if self.log is not None else {}
+        return {"models": {m: s.version for m, s in self._served.items()}, "generation": self._generation,
+                "load_errors": dict(self.load_errors), "prediction_log": stats}
+
+
+def precomputed_ref(model: str, columns: Sequence[str] = ()) -> Any:
+    """The Online Serving set holding a model's batch predictions (one per model, version 1)."""
+    from mlplat.features.online.base import SetRef
+
+    return SetRef(PRECOMPUTED_PREFIX + model, 1, tuple(columns))
+
+
+__all__ = ["InferenceCore", "PRECOMPUTED_PREFIX", "Served", "precomputed_ref", "prepare"]
