@@ -127,7 +127,10 @@ class FeatureService:
         caller.require_team(spec.team, f"apply {spec.kind} set {spec.name!r} for team {spec.team!r}")
         schema = self._schema(spec)
         plan = self.registry.apply(spec, schema, caller)
-        return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema)])
+        before = None if plan.action == "create" else next(
+            (c["old"] for c in plan.changes if c["field"] == "schedule"), spec.schedule)
+        job_warnings = self._schedule_job(caller, spec, before)
+        return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
     def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> list[str]:
         from mlplat.features.duplicates import find_duplicates
@@ -144,7 +147,62 @@ class FeatureService:
         return find_duplicates(self.registry, self.platform.spark, target)
 
     def delete(self, caller: Identity, name: str, kind: str = "features") -> None:
+        """Delete a set and its scheduled job (paused instead while it runs or other jobs run after it)."""
+        from mlplat.errors import ConflictError
+
         self.registry.delete(name, kind, caller)
+        job = self._set_job(kind, name)
+        if job is not None:
+            try:
+                self.platform.jobs.delete(caller, job.name)
+            except ConflictError:
+                self.platform.jobs.pause(caller, job.name)
+
+    # -- the set's scheduled job ------------------------------------------------
+    def _set_job(self, kind: str, name: str) -> Any:
+        """The job that computes a set on its schedule (None when absent, or when that name is another job)."""
+        from mlplat.errors import NotFoundError
+        from mlplat.jobs.templates import COMPUTE_FEATURE_SET, set_job_name
+
+        job_name = set_job_name(kind, name)
+        try:
+            job = self.platform.jobs.store.get(job_name) if job_name else None
+        except NotFoundError:
+            return None
+        params = job.spec.parameters if job is not None else {}
+        ours = params.get("feature_set") == name and params.get("kind") == kind
+        return job if ours and job.spec.notebook == COMPUTE_FEATURE_SET else None
+
+    def _schedule_job(self, caller: Identity, spec: FeatureSetSpec, schedule_before: str | None) -> list[str]:
+        """Create, update, pause or resume the job that runs the compute template on the set's schedule.
+
+        Returns warnings for the plan: a job of that name that computes something else is left alone.
+        """
+        from mlplat.errors import ConflictError
+        from mlplat.jobs.templates import COMPUTE_FEATURE_SET, set_job_name
+
+        jobs, job = self.platform.jobs, self._set_job(spec.kind, spec.name)
+        if spec.schedule is None:
+            if job is not None and not job.spec.paused:
+                jobs.pause(caller, job.name)
+            return []
+        name = set_job_name(spec.kind, spec.name)
+        if name is None:
+            return [f"not scheduled: the job name {spec.kind}-{spec.name} would exceed 100 characters"]
+        params = {**(job.spec.parameters if job else {}), "feature_set": spec.name, "kind": spec.kind}
+        wanted = {"notebook": COMPUTE_FEATURE_SET, "cron": " ".join(spec.schedule.split()), "team": spec.team,
+                  "parameters": params}
+        if job is None:
+            try:
+                jobs.create(caller, {"name": name, **wanted})
+            except ConflictError:
+                return [f"not scheduled: job {name!r} exists and does not compute this set; delete or rename it"]
+            return []
+        if any(getattr(job.spec, k) != v for k, v in wanted.items()):
+            jobs.update(caller, name, wanted)
+        if job.spec.paused and schedule_before is None:  # the schedule is back, and so is the job
+            jobs.resume(caller, name)
+        return []
 
     # -- find and share -------------------------------------------------------
     def list(self, caller: Identity, kind: str | None = None) -> list[SetVersion]:

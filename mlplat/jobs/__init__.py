@@ -6,7 +6,8 @@ from typing import Any
 
 from mlplat.jobs.runner import run_notebook
 
-__all__ = ["JobService", "JobSpec", "Scheduler", "SchedulerConfig", "export_airflow", "run_notebook"]
+__all__ = ["JobService", "JobSpec", "Scheduler", "SchedulerConfig", "export_airflow", "list_templates", "run_notebook",
+           "template_path"]
 
 _LAZY = {
     "JobService": "mlplat.jobs.service",
@@ -14,6 +15,8 @@ _LAZY = {
     "SchedulerConfig": "mlplat.jobs.definitions",
     "Scheduler": "mlplat.jobs.scheduler",
     "export_airflow": "mlplat.jobs.airflow",
+    "list_templates": "mlplat.jobs.templates",
+    "template_path": "mlplat.jobs.templates",
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from mlplat.errors import ServiceUnavailable
 from mlplat.jobs.service import BackfillResult, JobDetail
 from mlplat.jobs.store import JobInfo, RunInfo
 
@@ -43,6 +45,29 @@ class JobsClient:
 
     def runs(self, name: str, limit: int = 50, status: str | None = None) -> list[RunInfo]:
         return [_one(RunInfo.from_dict, r) for r in self._t.call("jobs.runs", name=name, limit=limit, status=status)]
+
+    def wait(self, name: str, run_ids: list[int] | None = None, timeout: float = 600.0,
+             poll: float = 1.0) -> list[RunInfo]:
+        """Watch until the runs ``run_ids`` of job ``name`` (default: all its queued or running ones) are final.
+
+        The scheduler starts and finishes runs (``mlplat status`` shows it); this
+        only reads. Returns those runs, oldest first; a retry is a run of its own.
+        """
+        active = ("queued", "running")
+        if run_ids is None:
+            run_ids = [r.id for r in self.runs(name, limit=1000) if r.status in active]
+        wanted, deadline = set(run_ids), time.monotonic() + timeout
+        while True:
+            runs = [r for r in self.runs(name, limit=max(50, 2 * len(wanted) + 50)) if r.id in wanted]
+            pending = [r for r in runs if r.status in active]
+            if not pending and len(runs) == len(wanted):
+                return sorted(runs, key=lambda r: r.id)
+            if time.monotonic() > deadline:
+                state = ", ".join(f"{r.id} {r.status}" for r in pending) or "not found"
+                raise ServiceUnavailable(
+                    f"job {name!r}: run(s) {state} after {timeout:g} s; is the scheduler running? `mlplat status` "
+                    "shows it (`python -m mlplat.jobs scheduler` runs one)", job=name)
+            time.sleep(poll)
 
     def cancel(self, run_id: int) -> RunInfo:
         return _one(RunInfo.from_dict, self._t.call("jobs.cancel", run_id=run_id))

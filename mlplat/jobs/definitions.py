@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mlplat.errors import ValidationError
+from mlplat.jobs.templates import PREFIX as TEMPLATE_PREFIX
+from mlplat.jobs.templates import template_name, template_path
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -149,7 +151,13 @@ def backoff_seconds(base: int, attempt: int) -> int:
 
 
 def resolve_notebook(notebook: str) -> Path:
-    """Absolute paths and ``file://`` URLs as given; relative paths inside the shipped notebooks/ folder."""
+    """The notebook file a job names.
+
+    Absolute paths and ``file://`` URLs as given; ``template:<name>`` from the
+    shipped job templates; relative paths inside the shipped notebooks/ folder.
+    """
+    if template_name(notebook) is not None:
+        return template_path(notebook)
     parsed = urlparse(notebook)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
@@ -215,8 +223,9 @@ class JobSpec:
             raise ValidationError(
                 f"job name {self.name!r} is not valid: lower-case letters, digits, '_' and '-', starting with a letter"
             )
-        if not str(self.notebook).endswith(".ipynb"):
-            raise ValidationError(f"notebook {self.notebook!r} must be a .ipynb file")
+        if not str(self.notebook).endswith(".ipynb") and template_name(self.notebook) is None:
+            raise ValidationError(f"notebook {self.notebook!r} must be a .ipynb file or a job template "
+                                  f"({TEMPLATE_PREFIX}<name>, e.g. {TEMPLATE_PREFIX}compute_feature_set)")
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
         set_("cron", validate_cron(self.cron))
         validate_timezone(self.timezone)

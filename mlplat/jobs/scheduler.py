@@ -44,6 +44,7 @@ from mlplat.metadata.models import Job, JobRun, JobStatus
 
 log = logging.getLogger("mlplat.jobs.scheduler")
 ANCHOR_REFRESH_SECONDS = 3600.0
+CLIENT_TOKENS = ("JUPYTERHUB_API_TOKEN", "MLPLAT_TOKEN")  # what makes `mlplat.connect()` use HTTP
 Launcher = Callable[[int, str], "subprocess.Popen[bytes] | None"]
 
 
@@ -231,7 +232,11 @@ class Scheduler:
         cmd = [sys.executable, "-m", "mlplat.jobs", "worker", str(run_id), "--claimed-by", self.me,
                "--parent", str(os.getpid()), "--heartbeat", str(self.config.heartbeat_seconds),
                "--kill-grace", str(self.config.kill_grace_seconds)]
-        env = {**os.environ, **self.settings.as_env(), **self.notifier.as_env()}
+        # A run's notebook calls the core in-process (DESIGN: jobs do), not the platform API with this
+        # process's token: the scheduler's hub-service token may not use the API, and the job's team was
+        # authorized when the job was created.
+        inherited = {k: v for k, v in os.environ.items() if k not in CLIENT_TOKENS}
+        env = {**inherited, **self.settings.as_env(), **self.notifier.as_env()}
         popen = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                                  start_new_session=True)
         return popen, log_path, log_file

@@ -258,7 +258,10 @@ class JobStore:
         if not spec.team:
             raise ValidationError(f"job {spec.name!r} needs an owner team (team: ...)")
         caller.require_team(spec.team, f"create or change jobs of team {spec.team!r}")
-        path = spec.notebook_path()
+        try:
+            path = spec.notebook_path()
+        except NotFoundError as exc:  # an unknown template: the definition is what is wrong
+            raise ValidationError(f"job {spec.name!r}: {exc.message}") from None
         if not path.is_file():
             raise ValidationError(f"notebook {path} does not exist; give an absolute path or one under notebooks/")
 
