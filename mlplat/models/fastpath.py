@@ -145,6 +145,8 @@ class RowPredictor:
             self._score = model.predict_proba
         else:
             self._score = model.predict
+        if hasattr(model, "get_booster") and pipeline.task != "clustering" and pipeline.postprocess.kind != "classes":
+            self._score = _booster_scorer(model, pipeline.task)
 
     @property
     def compiled(self) -> bool:
@@ -186,6 +188,22 @@ class RowPredictor:
         """The output for a row ``decode`` made (``row`` is not changed)."""
         raw = self._score(self.vector(dict(row)))
         return _postprocess(self._post, raw[0])
+
+
+def _booster_scorer(model: Any, task: str) -> Callable[[np.ndarray], np.ndarray]:
+    """XGBoost without its scikit-learn wrapper: what ``predict_proba``/``predict`` compute, minus the checks.
+
+    The wrapper calls ``inplace_predict`` with the model's ``missing`` over the
+    whole ensemble (no early stopping here) and, for two classes, stacks
+    ``1 - p`` and ``p`` in float32: so does this, bit for bit.
+    """
+    booster, missing = model.get_booster(), model.missing
+    if task == "classification":
+        def proba(x: np.ndarray) -> np.ndarray:
+            p = booster.inplace_predict(x, missing=missing)
+            return np.vstack((1.0 - p, p)).transpose()
+        return proba
+    return lambda x: booster.inplace_predict(x, missing=missing)
 
 
 def _postprocess(post: Any, raw: Any) -> dict[str, Any]:

@@ -179,3 +179,23 @@ def test_a_missing_session_feature_or_a_wrong_type_names_the_field(models_platfo
         pipeline.predict({**row, "session_product_views": "many"})
     assert len(pipeline.predict({**row, "user_views_7d__product_views_7d": None})) == 1
 
+
+
+@pytest.mark.parametrize("model", ["xgboost", "logistic"])
+def test_the_serving_fast_path_predicts_exactly_like_the_pipeline(models_platform, model: str) -> None:
+    from mlplat.models.fastpath import RowPredictor
+
+    params = {"n_estimators": 40} if model == "xgboost" else {}
+    pipeline = _train(models_platform, model=model, params=params).pipeline
+    frame = _examples(models_platform).head(400)
+    batch = pipeline.predict(frame)
+    fast = RowPredictor(pipeline)
+    assert fast.compiled
+    for i, row in enumerate(frame.to_dict("records")):
+        store = {f.online_key: row[f.name] for f in pipeline.schema.store_fields}
+        session = {k: row[k] for k in SESSION_FEATURES}
+        got = fast.predict(store, session)
+        one = pipeline.predict(frame.iloc[[i]])
+        assert got == {"probability": float(one["probability"].iloc[0]), "label": int(one["label"].iloc[0])}, i
+        # a batch may sum in another order (BLAS) than one row: equal to 1e-12
+        assert got["probability"] == pytest.approx(float(batch["probability"].iloc[i]), rel=1e-12, abs=0), i
