@@ -164,7 +164,7 @@ class ModelService:
         if engine == "spark" or (engine == "auto" and info.rows > self.platform.settings.spark_train_rows):
             if tune:
                 raise ValidationError("tuning runs on in-memory example sets; train on Spark without tune")
-            result = self._train_spark(info, config, layout, say)
+            result = self._train_spark(info, config, layout, say, fitted_transformer)
         elif tune:
             from mlplat.models.tuning import tune as run_study
 
@@ -174,6 +174,7 @@ class ModelService:
             found = run_study(
                 frame, config, layout, method=tune, trials=int(trials), workers=int(workers), space=space,
                 storage=self.platform.settings.metadata, study_name=study_name, seed=seed, progress=say,
+                transformer=fitted_transformer,
             )
             result, tuning = found.result, found.to_dict()
         else:
@@ -217,12 +218,13 @@ class ModelService:
                             automl=found.to_dict())
 
     def _train_spark(self, info: "ExampleSetInfo", config: "TrainConfig", layout: "ExampleLayout",
-                     say: Progress) -> "TrainResult":
+                     say: Progress, transformer: Any = None) -> "TrainResult":
         from mlplat.features.examples import read_examples
         from mlplat.models.spark_train import train_spark
 
         spark = self.platform.spark
-        return train_spark(read_examples(spark, info), config, layout, spark=spark, progress=say)
+        return train_spark(read_examples(spark, info), config, layout, spark=spark, progress=say,
+                           transformer=transformer)
 
     def _load_transformer(self, ref: str | None) -> Any:
         if not ref:

@@ -28,6 +28,7 @@ from mlplat.platform import Platform
 from mlplat.services.api import examples as examples_routes
 from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
+from mlplat.services.api import models as models_routes
 from mlplat.services.api import online as online_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
 from mlplat.services.api.encode import out
@@ -165,5 +166,6 @@ def create_app(
     app.include_router(features_routes.router(platform, caller))
     app.include_router(examples_routes.router(platform, caller))
     app.include_router(jobs_routes.router(platform, caller))
+    app.include_router(models_routes.router(platform, caller))
     app.include_router(online_routes.router(platform, caller))
     return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]
