@@ -12,7 +12,8 @@ def load_ipython_extension(ipython: Any) -> None:
     from mlplat_magics.features import ExampleMagics, FeatureMagics
     from mlplat_magics.jobs import ScheduleMagics
     from mlplat_magics.magics import MlplatMagics
+    from mlplat_magics.models import ModelMagics
 
     session = Session()
-    for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics):
+    for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics, ModelMagics):
         ipython.register_magics(magics(ipython, session))

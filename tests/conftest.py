@@ -57,6 +57,22 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(env={}, home=tmp_path / "home", **ports)
 
 
+@pytest.fixture
+def shell(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """An IPython shell with the magics loaded; their client (``mlplat.connect()``) runs in-process on ``settings``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    for key, value in settings.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    monkeypatch.delenv("MLPLAT_TOKEN", raising=False)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "mlplat_magics")
+    yield sh
+    sh.run_line_magic("unload_ext", "mlplat_magics")
+    InteractiveShell.clear_instance()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real `mlplat up` (Redis, MLflow, JupyterHub, platform API) for the whole session."""

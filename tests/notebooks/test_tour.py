@@ -41,6 +41,20 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     got = json.loads(mlplat(stack, "feature", "get", "user_id", "u1", "--features", "user_profile", "--json").stdout)
     assert got["id"] == "u1" and set(got["features"]) == {"user_profile.device", "user_profile.country"}
 
+    # Chapter 2 ran too: a registered purchase model, its plots, the registry and Online Serving checks.
+    models = nbformat.read(tmp_path / "02_models.ipynb", as_version=4)
+    model_outputs = [o for c in models.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in model_outputs if o.get("output_type") == "error"]
+    assert sum(o.get("data", {}).get("text/html", "").count("<img") for o in model_outputs) >= 5  # the cards' plots
+    texts = "\n".join(str(o.get("text", "")) for o in model_outputs)
+    assert "the loaded pipeline predicts exactly what the trained one does" in texts
+    assert "== the example-set row" in texts and "bayes_auc" in texts
+    from mlplat.client import connect
+
+    with connect(settings=settings_from(stack)) as client:
+        production = client.models.show("purchase_model", alias="production").version
+    assert (production.version, production.team, production.kind) == (1, "growth", "xgboost")
+
 
 def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:
     from mlplat.jobs import run_notebook

@@ -1,23 +1,7 @@
 import json
 import sys
 
-import pytest
-from IPython.core.interactiveshell import InteractiveShell
-
 from mlplat.kernels import install_kernels
-
-
-@pytest.fixture
-def shell(settings, monkeypatch):
-    for key, value in settings.as_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
-    monkeypatch.delenv("MLPLAT_TOKEN", raising=False)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "mlplat_magics")
-    yield sh
-    sh.run_line_magic("unload_ext", "mlplat_magics")
-    InteractiveShell.clear_instance()
 
 
 def test_status_renders_a_table_of_components(shell) -> None:
