@@ -167,14 +167,17 @@ def train(ctx: click.Context, examples: str, target: str | None, model: str | No
 @click.option("--target", required=True, help="The label column.")
 @click.option("--budget", type=float, help="Seconds to spend (default 60).")
 @click.option("--models", help="Model kinds to try, comma-separated (default: every kind that fits the target).")
+@click.option("--features", help="Input columns to start from, comma-separated (default: every feature column).")
+@click.option("--session-features", help="Inputs the caller sends with each request, comma-separated.")
 @register_options
 @click.pass_context
 def automl(ctx: click.Context, examples: str, target: str, budget: float | None, models: str | None,
-           register: str | None, team: str | None, contact: str | None, description: str | None, alias: str | None,
+           features: str | None, session_features: str | None, register: str | None, team: str | None, contact: str | None, description: str | None, alias: str | None,
            seed: int | None, as_json: bool) -> None:
     """Feature selection, model selection and tuning within a time budget; the winner is registered."""
     options = _given(
-        budget=budget, models=_csv(models), seed=seed, register=register, team=team,
+        budget=budget, models=_csv(models), features=_csv(features), session_features=_csv(session_features),
+        seed=seed, register=register, team=team,
         contact=contact, description=description, alias=alias,
     )
     with _client(ctx) as client, _progress(as_json) as progress:

@@ -192,6 +192,8 @@ class ModelService:
         *,
         version: int | None = None,
         models: list[str] | None = None,
+        features: list[str] | None = None,
+        session_features: list[str] | None = None,
         seed: int = 0,
         register: str | None = None,
         team: str | None = None,
@@ -213,6 +215,7 @@ class ModelService:
         found = automl(
             frame, target, layout, budget=float(budget), storage=self.platform.settings.metadata,
             study_prefix=f"{register or info.name}.automl.{info.ref}", seed=seed, progress=say, models=models,
+            features=features, session_features=tuple(session_features or ()),
         )
         return self._finish(caller, info, found.winner, register, owner, contact, description, alias,
                             automl=found.to_dict())

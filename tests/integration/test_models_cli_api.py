@@ -130,13 +130,16 @@ def test_cli_unknown_model_and_catalog(cli: Callable[..., Any]) -> None:
 
 
 def test_cli_automl_registers_the_winner(cli: Callable[..., Any]) -> None:
-    # Needs mlplat.models.automl (written separately): skipped until it exists.
-    pytest.importorskip("mlplat.models.automl")
     found = json.loads(cli("automl", "--examples", "session_examples", "--target", TARGET, "--budget", "20",
-                           "--models", "logistic,xgboost", "--register", "automl_model", "--json").stdout)
+                           "--models", "logistic,xgboost", "--session-features", ",".join(SESSION_FEATURES),
+                           "--register", "automl_model", "--json").stdout)
     assert set(found) == fields(TrainOutcome) - {"pipeline"}
     assert found["model"] == "automl_model" and found["version"] == 1 and found["automl"]
     assert found["kind"] in ("logistic", "xgboost")
+    # the session features were offered, and the ones it kept are session inputs of the registered pipeline
+    kept = set(found["automl"]["features"]["selected"]) & set(SESSION_FEATURES)
+    assert kept, found["automl"]["features"]
+    assert set(found["config"]["session_features"]) == kept
 
 
 @pytest.fixture

@@ -64,6 +64,8 @@ class AutomlRequest(BaseModel):
     budget: float | None = None
     version: int | None = None
     models: list[str] | None = None
+    features: list[str] | None = None
+    session_features: list[str] | None = None
     seed: int | None = None
     register_: str | None = Field(None, alias="register")
     team: str | None = None
