@@ -50,8 +50,7 @@ class ClientMagics(Magics):
     def help_text(self) -> str:
         lines = [f"%{self.NAME} <command> [options]   (%{self.NAME} <command> -h for its options)", ""]
         for name, attr in self.SUBCOMMANDS.items():
-            doc = (getattr(self, attr).__doc__ or "").strip().splitlines()[0]
-            lines.append(f"  {name:<12} {doc}")
+            lines.append(f"  {name:<12} {summary(getattr(self, attr).__doc__)}")
         return "\n".join(lines)
 
     def dispatch(self, line: str) -> Any:
@@ -64,7 +63,19 @@ class ClientMagics(Magics):
         attr = self.SUBCOMMANDS.get(command)
         if attr is None:
             raise MagicError(f"unknown command {command!r}; one of: {', '.join(self.SUBCOMMANDS)}")
+        if "-h" in words[1:] or "--help" in words[1:]:
+            print((getattr(self, attr).__doc__ or "").replace("::", "").strip())
+            return None
         return run(getattr(self, attr), rest)
+
+
+def summary(doc: str | None) -> str:
+    """The first sentence line of a sub-command's doc (IPython puts ``::`` and the usage line first)."""
+    for paragraph in (doc or "").replace("::", "").split("\n\n"):
+        text = paragraph.strip()
+        if text and not text.startswith("%"):
+            return text.splitlines()[0].strip()
+    return ""
 
 
 def run(fn: Callable[..., Any], *args: Any) -> Any:
