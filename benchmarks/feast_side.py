@@ -6,7 +6,7 @@ Feast, dask or tqdm print goes to stderr, so stdout stays parseable):
     feast_side.py version
     feast_side.py setup --repo DIR --source PATH --redis HOST:PORT --features 20 --ttl-seconds 604800
     feast_side.py materialize --repo DIR --start ISO --end ISO --runs 2
-    feast_side.py read --repo DIR --ids IDS.json --features 20
+    feast_side.py read --repo DIR --ids IDS.json --features 20 [--interleave]
     feast_side.py pit --repo DIR --labels LABELS.parquet --features 20 --runs 2 --out RESULT.parquet
 
 The repository is one entity (``user_id``, a string), one file source (the
@@ -18,7 +18,9 @@ store, file (dask) offline store, local file registry. What is timed:
   on an emptied Redis (FLUSHDB before every run; the first run is a warm-up);
 - ``read``: ``FeatureStore.get_online_features(refs, entity_rows).to_dict()``,
   one id or 100 ids at a time, the same ids in the same order as our side;
-  latencies come back raw, so the caller computes percentiles alike for both;
+  latencies come back raw, so the caller computes percentiles alike for both.
+  With ``--interleave`` the caller runs the reads block by block (over stdin),
+  alternating with its own, so that both sides' latencies see the same load;
 - ``pit``: ``FeatureStore.get_historical_features(entity_df, refs).to_df()`` with
   the label rows already in a pandas frame (read before the clock starts).
 """
@@ -140,7 +142,10 @@ def _timed(calls: list[Callable[[], Any]]) -> list[float]:
     return out
 
 
-def read(args: argparse.Namespace) -> dict[str, Any]:
+def read(args: argparse.Namespace, emit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The reads, all at once, or (``--interleave``) block by block as the caller asks on stdin:
+    ``warmup``, ``single LO HI``, ``warm-batch``, ``batch LO HI`` (``ids`` slices), each answered
+    ``{"ok": ...}``, then ``end``. Interleaved with our side's blocks, both sides see the same load."""
     store, refs = _store(args.repo), _refs(args.features)
     with open(args.ids) as f:
         ids = json.load(f)
@@ -151,11 +156,34 @@ def read(args: argparse.Namespace) -> dict[str, Any]:
     def many(batch: list[str]) -> Callable[[], Any]:
         return lambda: store.get_online_features(features=refs, entity_rows=[{"user_id": i} for i in batch]).to_dict()
 
-    _say(f"{len(ids['warmup'])} warm-up reads, {len(ids['single'])} single reads, {len(ids['batches'])} batch reads")
-    _timed([one(i) for i in ids["warmup"]])
-    single = _timed([one(i) for i in ids["single"]])
-    _timed([many(b) for b in ids["batches"][: max(1, len(ids["batches"]) // 10)]])
-    batches = _timed([many(b) for b in ids["batches"]])
+    single: list[float] = []
+    batches: list[float] = []
+
+    def run(line: str) -> None:
+        kind, *span = line.split()
+        lo, hi = (int(span[0]), int(span[1])) if span else (0, 0)
+        if kind == "warmup":
+            _timed([one(i) for i in ids["warmup"]])
+        elif kind == "single":
+            single.extend(_timed([one(i) for i in ids["single"][lo:hi]]))
+        elif kind == "warm-batch":
+            _timed([many(b) for b in ids["batches"][: max(1, len(ids["batches"]) // 10)]])
+        elif kind == "batch":
+            batches.extend(_timed([many(b) for b in ids["batches"][lo:hi]]))
+        else:
+            raise SystemExit(f"unknown read block {line!r}")
+
+    _say(f"{len(ids['warmup'])} warm-up reads, {len(ids['single'])} single reads, {len(ids['batches'])} batch reads"
+         + (", interleaved" if args.interleave else ""))
+    if args.interleave:
+        for line in sys.stdin:
+            if line.strip() == "end":
+                break
+            run(line)
+            emit({"ok": line.strip()})
+    else:
+        for line in ("warmup", f"single 0 {len(ids['single'])}", "warm-batch", f"batch 0 {len(ids['batches'])}"):
+            run(line)
     sample = store.get_online_features(features=refs, entity_rows=[{"user_id": i} for i in ids["sample"]]).to_dict()
     values = {
         i: [sample[f"f{k}"][n] for k in range(args.features)] for n, i in enumerate(sample["user_id"])
@@ -206,6 +234,7 @@ def main() -> None:
     p.add_argument("--repo", required=True)
     p.add_argument("--ids", required=True)
     p.add_argument("--features", type=int, default=20)
+    p.add_argument("--interleave", action="store_true", help="run read blocks as asked on stdin")
     p = sub.add_parser("pit")
     p.add_argument("--repo", required=True)
     p.add_argument("--labels", required=True)
@@ -213,7 +242,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--out", required=True)
     args = parser.parse_args()
-    commands = {"version": version, "setup": setup, "materialize": materialize, "read": read, "pit": pit}
+    commands = {"version": version, "setup": setup, "materialize": materialize, "pit": pit,
+                "read": lambda a: read(a, emit)}
     emit(commands[args.command](args))
 
 

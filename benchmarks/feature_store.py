@@ -12,23 +12,27 @@ Measured on each side (the first run of each phase is a warm-up; the best of
 ``--runs`` timed runs is kept):
 
 - materialize: the whole offline table into Redis. mlplat:
-  ``mlplat.features.online.materialize`` (Spark reads the table, rows are
-  written through the guarded batch writes). Feast: ``FeatureStore.materialize``
-  over the table's time range (dask reads it, protobuf, redis-py pipeline);
+  ``mlplat.features.online.materialize`` (one partition on a local lake: pyarrow
+  reads the files, numeric columns are packed in bulk, rows are written through
+  the guarded batch writes). Feast: ``FeatureStore.materialize`` over the table's
+  time range (dask reads it, protobuf, redis-py pipeline);
 - online reads, all features of one entity and of 100 entities, the same ids in
-  the same order on both sides. mlplat: ``get_online`` (the path the HTTP route
+  the same order on both sides, the two sides taking turns block by block (so
+  that both see the same load). mlplat: ``get_online`` (the path the HTTP route
   and the inference service share: name resolution, cached, + one store round
   trip + JSON-ready values); Feast: ``get_online_features(...).to_dict()``.
   The bare ``store.get``/``store.get_many`` figures are reported under ``detail``;
 - point-in-time join of ``--pit-labels`` label rows (some before their user's
-  features, some past the TTL). mlplat: ``build_examples`` end to end (Spark
-  reads the label and feature tables, joins, writes the example set's Parquet,
-  counts it back, writes the manifest and publishes), Spark already running
-  (its start-up is reported apart, ``detail.spark_start_s``). Feast:
+  features, some past the TTL). mlplat: ``build_examples`` end to end (reads the
+  label and feature tables, joins, writes the example set's Parquet, writes the
+  manifest and publishes; small local inputs like these are joined in process,
+  larger ones on Spark), Spark already running (its start-up is reported apart,
+  ``detail.spark_start_s``). Feast:
   ``get_historical_features(entity_df, refs).to_df()``, the label rows already in
   a pandas frame;
 - ``--labels N`` adds our join alone on N label rows (Feast is not run at that
-  size), in a fresh process whose peak RSS (with its Spark JVM) is sampled.
+  size; above the in-process limit, so on Spark), in a fresh process whose peak
+  RSS (with its Spark JVM) is sampled.
 
 Both sides' answers are checked against each other (and online values against
 the source): see ``checks`` in the output. Ratios are mlplat/feast for
@@ -313,7 +317,36 @@ def compare_online(ours: dict[str, list[Any]], theirs: dict[str, list[Any]] | No
 
 
 # -- our side -----------------------------------------------------------------
-def our_online(store: Any, registry: Any, ids: dict[str, Any], features: int) -> dict[str, Any]:
+BLOCKS = 10  # read phases are cut into this many blocks, ours and Feast's taking turns
+
+
+class FeastReads:
+    """Feast's read phase (``feast_side.py read --interleave``) as a child process, run block by block."""
+
+    def __init__(self, venv: Path, repo: Path, ids: Path, features: int) -> None:
+        self.proc = subprocess.Popen(
+            [str(venv / "bin" / "python"), str(FEAST_SIDE), "read", "--repo", str(repo), "--ids", str(ids),
+             "--features", str(features), "--interleave"],
+            text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr)
+
+    def __call__(self, block: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(block + "\n")
+        self.proc.stdin.flush()
+        if not self.proc.stdout.readline():
+            raise SystemExit(f"feast_side.py read stopped at {block!r} (its stderr is above)")
+
+    def finish(self) -> dict[str, Any]:
+        out, _ = self.proc.communicate("end\n")
+        if self.proc.returncode != 0:
+            raise SystemExit(f"feast_side.py read failed with exit code {self.proc.returncode}")
+        return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def our_online(store: Any, registry: Any, ids: dict[str, Any], features: int,
+               theirs: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Our reads; with ``theirs`` (Feast's reads, a block at a time), the two sides take turns
+    block by block (who goes first alternating), so that both see the same load on the machine."""
     from mlplat.features.online import set_ref
     from mlplat.features.online.read import FeatureResolver, get_online
 
@@ -327,11 +360,26 @@ def our_online(store: Any, registry: Any, ids: dict[str, Any], features: int) ->
 
     one = lambda i: get_online(resolver, store, "user_id", [i], [FEATURES_SET])  # noqa: E731
     many = lambda b: get_online(resolver, store, "user_id", b, [FEATURES_SET])  # noqa: E731
-    warm_batches = ids["batches"][: max(1, len(ids["batches"]) // 10)]
+
+    def turns(kind: str, items: list[Any], call: Callable[[Any], Any]) -> list[float]:
+        out: list[float] = []
+        bounds = [len(items) * k // BLOCKS for k in range(BLOCKS + 1)]
+        for k, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            if theirs is not None and k % 2:
+                theirs(f"{kind} {lo} {hi}")
+            out += timed(items[lo:hi], call)
+            if theirs is not None and not k % 2:
+                theirs(f"{kind} {lo} {hi}")
+        return out
+
     timed(ids["warmup"], one)
-    single = timed(ids["single"], one)
-    timed(warm_batches, many)
-    batches = timed(ids["batches"], many)
+    if theirs is not None:
+        theirs("warmup")
+    single = turns("single", ids["single"], one)
+    timed(ids["batches"][: max(1, len(ids["batches"]) // 10)], many)
+    if theirs is not None:
+        theirs("warm-batch")
+    batches = turns("batch", ids["batches"], many)
     raw_single = timed(ids["single"], lambda i: store.get("user_id", i, [ref]))
     raw_batches = timed(ids["batches"], lambda b: store.get_many("user_id", b, [ref]))
     sample: dict[str, list[Any]] = {}
@@ -454,13 +502,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "sample": rng.sample([f"u{i}" for i in range(args.entities)], min(args.sample, args.entities)),
         }
         (work / "ids.json").write_text(json.dumps(ids))
-        say(f"mlplat online reads: {args.gets:,} single, {args.batches:,} of 100 ids")
-        ours_read = our_online(store, registry, ids, args.features)
-        theirs_read = None
-        if feast_version:
-            say(f"Feast online reads: {args.gets:,} single, {args.batches:,} of 100 ids")
-            theirs_read = feast(venv, "read", "--repo", str(repo), "--ids", str(work / "ids.json"),
-                                "--features", str(args.features))
+        say(f"online reads, {BLOCKS} blocks per side taking turns: {args.gets:,} single, {args.batches:,} of 100 ids")
+        feast_reads = FeastReads(venv, repo, work / "ids.json", args.features) if feast_version else None
+        ours_read = our_online(store, registry, ids, args.features, feast_reads)
+        theirs_read = feast_reads.finish() if feast_reads is not None else None
 
         # -- point-in-time join
         ours_pit_s, ours_pit_cpu, info = our_pit(spark, registry, db, "bench_pit", LABELS_SET, args.runs)

@@ -3,8 +3,8 @@
 Writes a Parquet offline table of ``--entities`` users x ``--features`` float
 features (one set, one ``ds`` partition, as a daily run materializes) with Spark,
 materializes it through ``mlplat.features.online.materialize`` into a private
-redis-server (a warm-up run, then the best of ``--runs``; Spark's start is not
-counted, its jobs are), then times
+redis-server (a warm-up run, then the best of ``--runs``; one partition on a local
+lake, so pyarrow reads the files and no Spark job runs), then times
 single-entity reads (``store.get``), 100-entity reads (``store.get_many``) and
 the same single read through ``get_online`` (name resolution + JSON shaping, what
 the HTTP route adds besides HTTP). Prints one JSON line.

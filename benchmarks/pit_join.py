@@ -8,7 +8,10 @@ written as the sets' offline tables (Parquet, ``ds=`` partitions), so the
 timed process starts cold and its memory holds only the build.
 
 Timed: ``build_examples`` end to end (read both tables, join, write the
-Parquet files and the manifest, publish), the first time in a fresh Spark
+Parquet files and the manifest, publish): in process (pyarrow) while labels +
+feature rows are at most ``--local-max-rows`` (default: the Example Store's
+``LOCAL_JOIN_MAX_ROWS``, 2,000,000), on Spark above (0: always Spark; the
+JSON's ``join`` says which ran), the first time in a fresh Spark
 session (``seconds``: JIT and code generation included) and, with
 ``--repeat``, the fastest later build (``seconds_warm``); ``cpu_seconds`` is the CPU the
 build used, which other load on the machine disturbs less than wall time.
@@ -49,6 +52,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--workdir", default=None, help="where to put the lake (a temporary folder by default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--local-max-rows", type=int, default=None,
+                        help="rows up to which the join runs in process (default: the Example Store's; 0: Spark)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="build this many times in the same session; later runs give seconds_warm")
     parser.add_argument("--generate", default=None, help=argparse.SUPPRESS)  # internal: the generating child
@@ -185,11 +190,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     subprocess.run(child, check=True)
     generated = time.perf_counter() - began
     try:
+        from mlplat.features import examples
         from mlplat.features.examples import build_examples
         from mlplat.identity import LOCAL_ADMIN
         from mlplat.spark import spark_session
 
         settings = _settings(home, args)
+        limit = examples.LOCAL_JOIN_MAX_ROWS if args.local_max_rows is None else args.local_max_rows
+        joins: list[str] = []
+        for attr, kind in (("pit_join", "spark"), ("pit_join_local", "in process")):  # note which join runs
+            real = getattr(examples, attr)
+            setattr(examples, attr, lambda *a, _real=real, _kind=kind, **k: joins.append(_kind) or _real(*a, **k))
         with PeakRss() as memory:
             spark = spark_session(settings, "pit-bench", register_tables=False)
             spark.range(1).count()  # JVM start-up is not the join's cost
@@ -197,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs = []
             for _ in range(max(1, args.repeat)):
                 t0, cpu0 = time.perf_counter(), memory.cpu_seconds()
-                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"], LOCAL_ADMIN)
+                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"], LOCAL_ADMIN,
+                                      local_max_rows=limit)
                 runs.append((time.perf_counter() - t0, memory.cpu_seconds() - cpu0))
         (seconds, cpu), warm = runs[0], runs[1:]
         result = {
@@ -207,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cpu_seconds": round(cpu, 1),
             **({"seconds_warm": round(min(w for w, _ in warm), 2)} if warm else {}),
             "rows_out": info.rows,
+            "join": joins[0],
+            "local_max_rows": limit,
             "feature_rows": args.entities * args.rows_per_entity,
             "entities": args.entities,
             "features": args.features,

@@ -10,9 +10,15 @@ files are written into a hidden sibling folder (``.tmp-v<k>-<id>``, which
 Spark and pyarrow skip), the manifest is added, and then, inside the metadata
 transaction that inserts the row, the folder is renamed into place. A build
 that fails at any step leaves neither a folder nor a row. Renames go through
-Hadoop's FileSystem in the Spark JVM so the same code publishes on
-``file://``, ``hdfs://`` and ``s3a://`` (where the row, not the rename, is the
-commit point).
+Hadoop's FileSystem in the Spark JVM so the same code publishes on ``hdfs://``
+and ``s3a://`` (where the row, not the rename, is the commit point); on a local
+lake (``file://``) they are plain file system calls.
+
+Where the join runs: on a local lake, when the label and feature tables hold at
+most ``LOCAL_JOIN_MAX_ROWS`` rows together and their columns are of plain types,
+in this process (``mlplat.features.pit.pit_join_local``, pyarrow and numpy: a
+fraction of a second where Spark's jobs cost seconds whatever the size); otherwise
+on Spark (``pit_join``). Both give the same example set, to the cell and the type.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mlplat.errors import ConfigError, ConflictError, NotFoundError, ValidationError
-from mlplat.features.pit import FeatureInput, label_stats, output_name, pit_join
+from mlplat.features.pit import (
+    FeatureInput, LabelStats, LocalFeatures, label_stats, label_stats_local, output_name, pit_join, pit_join_local,
+)
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.features.spec import format_duration
 from mlplat.identity import Identity
@@ -39,6 +47,7 @@ from mlplat.metadata.models import ExampleSet, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
@@ -50,6 +59,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 _REF = re.compile(r"^\s*([^:\s]+)\s*(?::\s*v?(\d+))?\s*$")
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 _INTEGRAL = {"tinyint", "smallint", "int", "bigint"}
+_WIDTH = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
+_TIMES = {"timestamp", "timestamp_ntz", "date"}
+# Label rows + feature rows up to which a build on a local lake joins in this process (pyarrow,
+# numpy: ~0.2 s for 100,000 labels x 100,000 feature rows of 20 columns, where Spark's jobs take
+# seconds whatever the size); above it, or on a remote lake, Spark joins. Same result either way.
+LOCAL_JOIN_MAX_ROWS = 2_000_000
 Progress = Callable[[str, float], None]
 
 
@@ -107,12 +122,17 @@ def build_examples(
     start: date | str | None = None,
     end: date | str | None = None,
     progress: Progress | None = None,
+    local_max_rows: int = LOCAL_JOIN_MAX_ROWS,
 ) -> ExampleSetInfo:
     """Join ``labels`` with ``features`` point in time and publish it as the next version of ``name``.
 
     ``start``/``end`` (inclusive) select the label set's ``ds`` partitions;
     feature rows are read from every partition, because a late row (one whose
     ``ds`` is after its event time) is still a valid past value.
+
+    When every table is on a local lake, of plain column types, and they hold at most
+    ``local_max_rows`` rows together, the join runs in this process (pyarrow) instead
+    of on Spark, with the same result; ``local_max_rows=0`` always uses Spark.
     """
     say = progress or (lambda message, fraction: None)
     start, end = _as_date(start, "start"), _as_date(end, "end")
@@ -135,28 +155,40 @@ def build_examples(
 
     say(f"reading labels {label_sv.ref}", 0.05)
     entity, ts = list(label_sv.spec.entity), label_sv.spec.timestamp
-    label_frame = _read_offline(spark, registry, label_sv)
-    if start or end:
-        from pyspark.sql import functions as F
+    local = _local_inputs(registry, label_sv, feature_svs, label_columns, start, end) if local_max_rows > 0 else None
+    if local is not None and local.rows > local_max_rows:
+        local = None
+    stats: LabelStats
+    if local is not None:
+        stats = label_stats_local(local.labels(), entity, ts)
+    else:
+        label_frame = _read_offline(spark, registry, label_sv)
+        if start or end:
+            from pyspark.sql import functions as F
 
-        if "ds" not in label_frame.columns:
-            raise ValidationError(f"the offline table of labels set {label_sv.ref} has no ds partitions to "
-                                  "select with start/end; leave them out")
-        ds = F.col("ds").cast("date")
-        label_frame = label_frame.where((ds >= F.lit(start or date.min)) & (ds <= F.lit(end or date.max)))
-    stats = label_stats(label_frame, entity, ts)
+            if "ds" not in label_frame.columns:
+                raise ValidationError(f"the offline table of labels set {label_sv.ref} has no ds partitions to "
+                                      "select with start/end; leave them out")
+            ds = F.col("ds").cast("date")
+            label_frame = label_frame.where((ds >= F.lit(start or date.min)) & (ds <= F.lit(end or date.max)))
+        stats = label_stats(label_frame, entity, ts)
     if stats.rows == 0:
         window = f" between {start or 'the first'} and {end or 'the last'} ds" if start or end else ""
         raise ValidationError(f"labels set {label_sv.ref} has no usable label rows{window}; compute it first",
                               dropped=stats.dropped)
 
     say("joining features point in time", 0.2)
-    inputs = [
-        FeatureInput(sv.name, _read_offline(spark, registry, sv), sv.spec.timestamp,
-                     tuple(c.name for c in sv.value_columns), sv.spec.ttl)
-        for sv in feature_svs
-    ]
-    result = pit_join(label_frame, entity, ts, label_columns, inputs, label_range=(stats.start, stats.end))
+    if local is not None:
+        joined = pit_join_local(local.labels(), entity, ts, label_columns, local.features())
+        schema = [{"name": n, "type": local.types[n]} for n in joined.column_names]
+    else:
+        inputs = [
+            FeatureInput(sv.name, _read_offline(spark, registry, sv), sv.spec.timestamp,
+                         tuple(c.name for c in sv.value_columns), sv.spec.ttl)
+            for sv in feature_svs
+        ]
+        result = pit_join(label_frame, entity, ts, label_columns, inputs, label_range=(stats.start, stats.end))
+        schema = [{"name": f.name, "type": f.dataType.simpleString()} for f in result.schema.fields]
 
     version = _next_version(spark, registry, db, name)
     final = registry.lake.url("examples", name, f"v{version}")
@@ -164,10 +196,14 @@ def build_examples(
     created_at = utcnow()
     try:
         say(f"writing {final}", 0.3)
-        result.write.mode("errorifexists").parquet(tmp)
-        say("counting rows", 0.9)
-        rows = spark.read.parquet(tmp).count()
-        manifest = _manifest(name, version, final, label_sv, feature_svs, label_columns, result, rows, stats,
+        if local is not None:
+            rows = _write_local(joined, tmp)
+            say("counting rows", 0.9)
+        else:
+            result.write.mode("errorifexists").parquet(tmp)
+            say("counting rows", 0.9)
+            rows = spark.read.parquet(tmp).count()
+        manifest = _manifest(name, version, final, label_sv, feature_svs, label_columns, schema, rows, stats,
                              start, end, caller, created_at)
         _write_text(spark, f"{tmp}/_manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         say("publishing", 0.95)
@@ -245,8 +281,163 @@ def _read_offline(spark: "SparkSession", registry: Registry, sv: SetVersion) -> 
     return frame
 
 
+# -- the in-process path: local tables read with pyarrow ------------------------
+def _spark_type(kind: "pa.DataType", int96: bool) -> tuple[str, "pa.DataType"] | None:
+    """How Spark reads a Parquet column pyarrow reads as ``kind``: (its type, as Spark would give it in
+    the example set's files, read back by pyarrow); None for types left to Spark (nested, unsigned...)."""
+    import pyarrow as pa
+
+    plain = {pa.string(): "string", pa.large_string(): "string", pa.bool_(): "boolean", pa.int8(): "tinyint",
+             pa.int16(): "smallint", pa.int32(): "int", pa.int64(): "bigint", pa.float32(): "float",
+             pa.float64(): "double", pa.date32(): "date", pa.binary(): "binary", pa.large_binary(): "binary"}
+    if kind in plain:
+        name = plain[kind]
+        return name, {"string": pa.string(), "binary": pa.binary()}.get(name, kind)
+    if pa.types.is_decimal128(kind):
+        return f"decimal({kind.precision},{kind.scale})", kind
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None or int96:  # an instant (INT96 is one, though pyarrow reads it naive)
+            return ("timestamp", pa.timestamp("us", "UTC")) if kind.unit != "ns" or int96 else None
+        return ("timestamp_ntz", pa.timestamp("us")) if kind.unit in ("ms", "us") else None
+    return None
+
+
+class _LocalTable:
+    """A set's offline table on a local lake, to be read by pyarrow: its files, rows and column types."""
+
+    def __init__(self, files: list[tuple[Any, date | None]], columns: list[str], partitioned: bool) -> None:
+        self.files, self.columns, self.partitioned = files, columns, partitioned
+        self.rows = 0
+        self.types: dict[str, tuple[str, Any]] = {}  # column -> (Spark type, Arrow type in the output)
+
+    @classmethod
+    def plan(cls, url: str, columns: list[str], days: tuple[date | None, date | None] | None) -> "_LocalTable | None":
+        """None unless the table is local, laid out simply (``ds=`` partitions or none), and every file
+        has ``columns`` of one plain type each (anything else is Spark's to read, or to refuse)."""
+        import pyarrow.parquet as pq
+
+        from mlplat.features.online.materialize import local_files
+
+        files = local_files(url)
+        if files is None:
+            return None
+        partitioned = all(day is not None for _, day in files)
+        if not partitioned and (days is not None or any(day is not None for _, day in files)):
+            return None
+        if days is not None:
+            lo, hi = days[0] or date.min, days[1] or date.max
+            files = [(path, day) for path, day in files if day is not None and lo <= day <= hi]
+            if not files:
+                return None
+        table = cls(files, columns, partitioned)
+        for path, _ in files:
+            parquet = pq.ParquetFile(path)
+            schema = parquet.schema_arrow
+            if "ds" in schema.names and partitioned:
+                return None
+            leaves = [parquet.schema.column(i) for i in range(len(parquet.schema))]
+            int96 = {c.path for c in leaves if c.physical_type == "INT96"}
+            for name in columns:
+                if schema.get_field_index(name) < 0:
+                    return None
+                found = _spark_type(schema.field(name).type, name in int96)
+                if found is None or table.types.setdefault(name, found) != found:
+                    return None
+            table.rows += parquet.metadata.num_rows
+        return table
+
+    def read(self, tiebreak: bool) -> "pa.Table":
+        """The columns, in the output's types, with ``ds`` (text) when ``tiebreak`` and partitioned."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from mlplat.features.pit import instants
+
+        parts = []
+        for path, day in self.files:
+            part = pq.read_table(path, columns=self.columns)
+            for i, name in enumerate(self.columns):
+                column, want = part.column(i), self.types[name][1]
+                if column.type == want:
+                    continue
+                if pa.types.is_timestamp(want):  # as Spark: floored to microseconds, in UTC
+                    valid = column.is_valid().to_numpy(zero_copy_only=False)
+                    column = pa.array(instants(column), pa.int64(), mask=~valid).view(want)
+                part = part.set_column(i, name, column.cast(want))
+            if tiebreak and self.partitioned:
+                part = part.append_column("ds", pa.repeat(day.isoformat(), part.num_rows))
+            parts.append(part.replace_schema_metadata(None))
+        return pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
+
+
+class _LocalInputs:
+    """The labels and feature sets of a build, when all of them can be read in this process."""
+
+    def __init__(self, label_sv: SetVersion, label_table: _LocalTable, feature_svs: list[SetVersion],
+                 feature_tables: list[_LocalTable]) -> None:
+        self.label_sv, self.label_table = label_sv, label_table
+        self.feature_svs, self.feature_tables = feature_svs, feature_tables
+        self.rows = label_table.rows + sum(t.rows for t in feature_tables)
+        self.types = {name: spark for name, (spark, _) in label_table.types.items()}
+        for sv, table in zip(feature_svs, feature_tables):
+            self.types.update({output_name(sv.name, c.name): table.types[c.name][0] for c in sv.value_columns})
+        self._labels: "pa.Table | None" = None
+
+    def labels(self) -> "pa.Table":
+        if self._labels is None:
+            self._labels = self.label_table.read(tiebreak=False)
+        return self._labels
+
+    def features(self) -> list[LocalFeatures]:
+        return [LocalFeatures(sv.name, table.read(tiebreak=True), sv.spec.timestamp,
+                              tuple(c.name for c in sv.value_columns), sv.spec.ttl)
+                for sv, table in zip(self.feature_svs, self.feature_tables)]
+
+
+def _local_inputs(registry: Registry, label_sv: SetVersion, feature_svs: list[SetVersion], label_columns: list[str],
+                  start: date | None, end: date | None) -> _LocalInputs | None:
+    """The build's tables, when every one is on a local lake and simple enough to join here."""
+    entity, ts = list(label_sv.spec.entity), label_sv.spec.timestamp
+    labels = _LocalTable.plan(registry.offline_url(label_sv), [*entity, ts, *label_columns],
+                              (start, end) if start or end else None)
+    if labels is None or labels.types[ts][0] not in _TIMES:
+        return None
+    tables = []
+    for sv in feature_svs:
+        table = _LocalTable.plan(registry.offline_url(sv),
+                                 [*entity, sv.spec.timestamp, *(c.name for c in sv.value_columns)], None)
+        if table is None or table.types[sv.spec.timestamp][0] not in _TIMES:
+            return None
+        for key in entity:
+            mine, theirs = labels.types[key][0], table.types[key][0]
+            # Spark casts feature keys to the labels' types (a value that does not fit fails the
+            # build there, with ANSI casts); here keys match by value, so narrower label keys go to Spark.
+            if mine != theirs and not (mine in _INTEGRAL and theirs in _INTEGRAL and _WIDTH[mine] >= _WIDTH[theirs]):
+                return None
+        tables.append(table)
+    return _LocalInputs(label_sv, labels, feature_svs, tables)
+
+
+def _write_local(table: "pa.Table", url: str) -> int:
+    """The example set's files, as Spark would write them (one snappy Parquet file and ``_SUCCESS``)."""
+    import pyarrow.parquet as pq
+
+    folder = local_path(url)
+    assert folder is not None
+    folder.mkdir(parents=True)
+    import pyarrow as pa
+
+    # Dictionary pages for what repeats (keys, categories), not for measurements: trying them on
+    # 100,000 distinct floats only to fall back costs a third of the write.
+    repeats = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+    pq.write_table(table, folder / f"part-00000-{uuid.uuid4()}-c000.snappy.parquet", compression="snappy",
+                   use_dictionary=repeats)
+    (folder / "_SUCCESS").touch()
+    return table.num_rows
+
+
 def _manifest(name: str, version: int, url: str, label_sv: SetVersion, feature_svs: list[SetVersion],
-              label_columns: list[str], result: "DataFrame", rows: int, stats: Any,
+              label_columns: list[str], schema: list[dict[str, str]], rows: int, stats: Any,
               start: date | None, end: date | None, caller: Identity, created_at: datetime) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return None if value is None else value.isoformat()
@@ -262,7 +453,7 @@ def _manifest(name: str, version: int, url: str, label_sv: SetVersion, feature_s
              "timestamp": sv.spec.timestamp, "ttl": format_duration(sv.spec.ttl)}
             for sv in feature_svs
         ],
-        "schema": [{"name": f.name, "type": f.dataType.simpleString()} for f in result.schema.fields],
+        "schema": schema,
         "label_columns": label_columns,
         "entity": list(label_sv.spec.entity),
         "timestamp": label_sv.spec.timestamp,
@@ -398,16 +589,17 @@ def consumers_of(db: Database, set_name: str, kind: str) -> list[dict[str, Any]]
 
 # -- the lake's file system, through Hadoop in the Spark JVM ------------------
 def _hadoop(spark: "SparkSession", url: str) -> tuple[Any, Any]:
-    """(Hadoop FileSystem, Path) for a URL; (None, local path) for file:// without a JVM (Spark Connect)."""
+    """(Hadoop FileSystem, Path) for a URL; (None, local path) for file:// (the local file system
+    directly: the same operations without a round trip to the JVM each, a tenth of a second a build)."""
+    path = local_path(url)
+    if path is not None:
+        return None, path
     try:
         sc = spark.sparkContext
         jvm = sc._jvm
         assert jvm is not None
     except Exception:  # Spark Connect has no JVM here
-        path = local_path(url)
-        if path is None:
-            raise ConfigError(f"publishing to {url} needs a classic Spark session (Spark Connect cannot rename)") from None
-        return None, path
+        raise ConfigError(f"publishing to {url} needs a classic Spark session (Spark Connect cannot rename)") from None
     path = jvm.org.apache.hadoop.fs.Path(url)
     return path.getFileSystem(sc._jsc.hadoopConfiguration()), path
 

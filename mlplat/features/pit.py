@@ -44,6 +44,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
 _T = "__pit_t"  # the instant, as a timestamp, of every row
@@ -213,3 +214,187 @@ def pit_join(
             seen = seen & (F.unix_micros(newest.getField("t")) >= F.unix_micros(F.col(_T)) - F.lit(ttl_us))
         out += [F.when(seen, newest.getField(c)).alias(output_name(fs.name, c)) for c in fs.columns]
     return carried.select(*out)
+
+
+# -- the same join in this process, for small inputs ---------------------------
+# Spark pays seconds of fixed costs (jobs, a shuffle, code generation) whatever the size; for
+# inputs that fit in memory comfortably, the rule above is applied here with pyarrow and numpy
+# instead, with the very same result (tests/integration/test_pit_local.py builds both ways and
+# compares them). How: per feature set, the label and feature rows' entity keys are encoded as
+# one integer, the feature rows are put in tie-break order (only the rows that tie on entity and
+# instant are sorted by ``ds`` and values, nulls first, NaN greatest, as Spark orders them), and
+# one stable sort of labels and features by (entity, instant, side) carries each feature row
+# forward to the label rows after it: O((labels + feature rows) log), a few tens of ms for 10^5.
+@dataclass(frozen=True)
+class LocalFeatures:
+    """One feature set's rows as an Arrow table: entity keys, timestamp, value columns, and ``ds``
+    (text, the partition day) when it has partitions."""
+
+    name: str
+    table: "pa.Table"
+    timestamp: str
+    columns: tuple[str, ...]
+    ttl: timedelta | None = None
+    tiebreak: str | None = "ds"
+
+
+_UNIT_MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def instants(column: "pa.ChunkedArray | pa.Array") -> Any:
+    """Microseconds since the epoch of a timestamp or date column, as Spark's ``cast("timestamp")``
+    in UTC gives them (naive times read as UTC; nanoseconds floored); an int64 numpy array, nulls 0."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = column.type
+    values = column.fill_null(0) if column.null_count else column
+    if pa.types.is_date32(kind):
+        return values.cast(pa.int32()).to_numpy().astype(np.int64) * 86_400_000_000
+    if not pa.types.is_timestamp(kind):
+        raise TypeError(f"{kind} is not a timestamp or a date")
+    raw = values.cast(pa.int64()).to_numpy()
+    if kind.unit == "ns":
+        return np.floor_divide(raw, 1000)
+    return raw * _UNIT_MICROS[kind.unit]
+
+
+def _usable_mask(table: "pa.Table", entity: Sequence[str], timestamp: str) -> Any:
+    import numpy as np
+
+    valid = np.ones(table.num_rows, bool)
+    for name in (*entity, timestamp):
+        column = table.column(name)
+        if column.null_count:
+            valid &= column.is_valid().to_numpy(zero_copy_only=False)
+    return valid
+
+
+def label_stats_local(labels: "pa.Table", entity: Sequence[str], timestamp: str) -> LabelStats:
+    """:func:`label_stats` for an Arrow table."""
+    usable = _usable_mask(labels, entity, timestamp)
+    micros = instants(labels.column(timestamp))[usable]
+    rows = int(usable.sum())
+    return LabelStats(rows, labels.num_rows - rows, _from_micros(int(micros.min())) if rows else None,
+                      _from_micros(int(micros.max())) if rows else None)
+
+
+def _key_codes(left: Sequence[Any], right: Sequence[Any]) -> tuple[Any, Any]:
+    """One integer per distinct entity key over two sides' key columns (equal keys, equal codes)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(left[0])
+    code = None
+    for a, b in zip(left, right):
+        if pa.types.is_integer(a.type) and pa.types.is_integer(b.type):
+            a, b = a.cast(pa.int64()), b.cast(pa.int64())
+        if a.type != b.type:
+            raise TypeError(f"entity keys of types {a.type} and {b.type} cannot be matched")
+        joined = pa.concat_arrays([_array(a), _array(b)])
+        codes = joined.dictionary_encode().indices.to_numpy().astype(np.int64)
+        if code is None:
+            code = codes
+        else:  # pairs of codes, made dense again so that any number of keys fits in int64
+            code = np.unique(code * (int(codes.max()) + 1) + codes, return_inverse=True)[1].reshape(-1)
+    assert code is not None
+    return code[:n], code[n:]
+
+
+def _array(column: Any) -> Any:
+    return column.combine_chunks() if hasattr(column, "combine_chunks") else column
+
+
+def _sort_keys(table: "pa.Table", names: Sequence[str]) -> tuple["pa.Table", list[str]]:
+    """Columns to sort ``names`` by as Spark orders them: nulls first, and NaN after every number
+    (pyarrow puts NaN with the nulls): a float column is sorted by (is NaN, value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns, keys = {}, []
+    for i, name in enumerate(names):
+        column = table.column(name)
+        if pa.types.is_floating(column.type):
+            columns[f"n{i}"] = pc.is_nan(column)
+            keys.append(f"n{i}")
+        columns[f"v{i}"] = column
+        keys.append(f"v{i}")
+    return pa.table(columns), keys
+
+
+def _sort_indices(table: "pa.Table", keys: Sequence[str]) -> Any:
+    import pyarrow.compute as pc
+
+    try:
+        return pc.sort_indices(table, sort_keys=[(k, "ascending", "at_start") for k in keys])
+    except (TypeError, ValueError, NotImplementedError, pc.ArrowInvalid):  # pyarrow < 25: one placement for all
+        return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys], null_placement="at_start")
+
+
+def _newest_rows(lab_code: Any, lab_t: Any, fs: LocalFeatures, table: "pa.Table", feat_code: Any,
+                 feat_t: Any) -> Any:
+    """For each label row, the index (in ``table``) of its feature row, -1 for none."""
+    import numpy as np
+
+    # (entity, instant) as one int64 that sorts like the pair: entity code x span + instant - first,
+    # or x distinct instants + rank when that would not fit in 63 bits
+    every = np.concatenate((feat_t, lab_t))
+    first, span = int(every.min()), int(every.max()) - int(every.min()) + 1
+    codes = int(max(feat_code.max(initial=0), lab_code.max(initial=0))) + 1
+    if codes * span < 2**62:
+        feat_key, lab_key = feat_code * span + (feat_t - first), lab_code * span + (lab_t - first)
+    else:
+        distinct, rank = np.unique(every, return_inverse=True)
+        width, rank = len(distinct), rank.reshape(-1)
+        feat_key, lab_key = feat_code * width + rank[: len(feat_t)], lab_code * width + rank[len(feat_t) :]
+    by_key = np.argsort(feat_key, kind="stable")
+    sorted_keys = feat_key[by_key]
+    tie = sorted_keys[1:] == sorted_keys[:-1]
+    if tie.any():  # rows that tie on entity and instant go in tie-break order: ds, then values
+        tied = np.zeros(len(by_key), bool)
+        tied[1:] |= tie
+        tied[:-1] |= tie
+        rows = by_key[tied]
+        names = [*([fs.tiebreak] if fs.tiebreak and fs.tiebreak in table.column_names else []), *fs.columns]
+        keys_table, keys = _sort_keys(table.take(rows).select(names), names)
+        keys_table = keys_table.add_column(0, "k", [feat_key[rows]])
+        by_key[tied] = rows[_sort_indices(keys_table, ["k", *keys]).to_numpy()]
+    # the last feature row at or before each label's (entity, instant): the newest, winning ties
+    at = np.searchsorted(sorted_keys, lab_key, side="right") - 1
+    found = by_key[np.maximum(at, 0)] if len(by_key) else np.zeros(len(lab_key), np.int64)
+    seen = (at >= 0) & (feat_code[found] == lab_code) if len(by_key) else np.zeros(len(lab_key), bool)
+    if fs.ttl is not None:
+        seen &= feat_t[found] >= lab_t - fs.ttl // timedelta(microseconds=1)
+    return np.where(seen, found, -1)
+
+
+def pit_join_local(
+    labels: "pa.Table",
+    entity: Sequence[str],
+    timestamp: str,
+    label_columns: Sequence[str],
+    features: Sequence[LocalFeatures],
+) -> "pa.Table":
+    """:func:`pit_join` on Arrow tables, in this process: the same rows, columns and values
+    (label rows in their input order; Spark's come in no particular order)."""
+    import pyarrow as pa
+
+    entity = list(entity)
+    usable = _usable_mask(labels, entity, timestamp)
+    if not usable.all():
+        labels = labels.filter(pa.array(usable))
+    lab_t = instants(labels.column(timestamp))
+    names = [*entity, *(c for c in (timestamp, *label_columns) if c not in entity)]
+    columns = [labels.column(c) for c in names]
+    for fs in features:
+        table = fs.table
+        keep = _usable_mask(table, entity, fs.timestamp)
+        if not keep.all():
+            table = table.filter(pa.array(keep))
+        lab_code, feat_code = _key_codes([labels.column(k) for k in entity], [table.column(k) for k in entity])
+        found = _newest_rows(lab_code, lab_t, fs, table, feat_code, instants(table.column(fs.timestamp)))
+        index = pa.array(found, mask=found < 0)
+        for column in fs.columns:
+            names.append(output_name(fs.name, column))
+            columns.append(table.column(column).take(index))
+    return pa.Table.from_arrays(columns, names=names)

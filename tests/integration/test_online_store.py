@@ -187,6 +187,41 @@ def test_a_batch_of_10000_rows(store: OnlineStore, names: tuple[str, str]) -> No
     assert (again.written, again.skipped_older) == (0, 10_000)
 
 
+def test_columns_are_written_in_bulk_and_read_back_like_rows(store: OnlineStore, names: tuple[str, str]) -> None:
+    import numpy as np
+
+    entity, name = names
+    ref = SetRef(name, 2, ("f", "i", "b", "f32", "u8"))
+    n = 1200  # more than one script call
+    ids = [f"c{i}" for i in range(n)]
+    micros = (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    stamps = np.full(n, micros, np.int64) - np.arange(n)
+    columns = [np.linspace(-1, 1, n), np.arange(n, dtype=np.int64) - 2**40, np.arange(n) % 2 == 0,
+               np.linspace(0, 1, n).astype(np.float32), (np.arange(n) % 256).astype(np.uint8)]
+    columns[0][7] = float("nan")
+    result = store.write_columns(ref, entity, ids, stamps, columns, ttl=timedelta(days=1))
+    assert (result.written, result.skipped_older) == (n, 0)
+    rows = [tuple(c[i].item() for c in columns) for i in range(n)]
+    again = SetRef(name + "_rows", 2, ref.columns)  # the same values, row by row
+    store.write_batch(again, entity, ids, stamps.tolist(), rows)
+    got, expected = store.get_many(entity, ids, [ref]), store.get_many(entity, ids, [again])
+    for i in (0, 7, 8, n - 1):
+        row, same = got[i][name], expected[i][again.name]
+        assert row is not None and same is not None and row.version == 2
+        assert row.event_ts == same.event_ts == NOW - timedelta(microseconds=i)
+        assert all(_same(row.values[c], same.values[c]) for c in ref.columns), (row.values, same.values)
+        assert [type(v) for v in row.values.values()] == [float, int, bool, float, int]
+    # guarded as rows are: an older event is skipped, an equal one rewrites
+    older = store.write_columns(ref, entity, ids[:3], stamps[:3] - 1, [c[:3] for c in columns])
+    assert (older.written, older.skipped_older) == (0, 3)
+    # columns of other values go row by row, with the same result
+    mixed = store.write_columns(ref, entity, ["m"], [NOW], [[1.5], ["text"], [None], [0.25], [3]])
+    assert mixed.written == 1
+    assert store.get(entity, "m", [ref])[name].values == {"f": 1.5, "i": "text", "b": None, "f32": 0.25, "u8": 3}  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="2 columns given, the set has 5"):
+        store.write_columns(ref, entity, ids, stamps, columns[:2])
+
+
 def test_ttl_expires_values_nobody_refreshed(store: OnlineStore, names: tuple[str, str]) -> None:
     entity, name = names
     ref = SetRef(name, 1, ("v",))

@@ -100,6 +100,22 @@ class OnlineStore(Protocol):
         """
         ...
 
+    def write_columns(
+        self,
+        ref: SetRef,
+        entity: str,
+        ids: Sequence[str],
+        event_ts: Sequence[datetime | int],
+        columns: Sequence[Sequence[Any]],
+        ttl: timedelta | None = None,
+    ) -> WriteResult:
+        """:meth:`write_batch` with the values given by column (``ref.columns`` order).
+
+        Columns may be numpy arrays (numbers, booleans: packed in bulk when ``event_ts``
+        is an integer numpy array of microseconds) or sequences of values.
+        """
+        ...
+
     def get(self, entity: str, id: str, refs: Sequence[SetRef]) -> dict[str, Row | None]:
         """Every set's row for one id, in one round trip; keyed by set name (``None``: absent)."""
         ...
@@ -157,6 +173,7 @@ _EXT_DATE = 2  # int32 days since the epoch
 _EXT_DECIMAL = 3  # its text
 _I64 = struct.Struct(">q")
 _I32 = struct.Struct(">i")
+_WIDE = {"f": (0xCB, ">f8"), "i": (0xD3, ">i8"), "u": (0xCF, ">u8")}  # msgpack float 64, int 64, uint 64
 
 
 @dataclass
@@ -170,6 +187,49 @@ class ValueCodec:
 
     def packer(self) -> Callable[[Sequence[Any]], bytes]:
         return self._msgpack.Packer(default=self._default, datetime=True, autoreset=True).pack  # type: ignore[no-any-return]
+
+    @staticmethod
+    def packable(columns: Sequence[Any], rows: int) -> bool:
+        """Whether :meth:`pack_columns` takes these: numpy arrays of numbers or booleans, ``rows`` long."""
+        kinds = [getattr(getattr(c, "dtype", None), "kind", "") for c in columns]
+        return all(k and k in "fiub" for k in kinds) and all(len(c) == rows for c in columns)
+
+    def pack_columns(self, columns: Sequence[Any], rows: int) -> Any:
+        """Every row's values, packed as :meth:`packer` packs the row's list, as one ``uint8`` matrix
+        (a row of bytes per row, all of one width); ``None`` unless every column is a numpy array of
+        numbers or booleans (numbers' bytes may differ from :meth:`packer`'s; they unpack alike).
+
+        No Python object is made per value: materializing 100,000 rows x 20 floats takes
+        milliseconds instead of a third of a second row by row.
+        """
+        import numpy as np
+
+        if not self.packable(columns, rows):
+            return None
+        fields: list[tuple[int, Any]] = []  # (marker byte, then 8 big-endian bytes per value or None)
+        for column in columns:
+            kind = column.dtype.kind
+            if kind == "b":  # the marker alone: 0xc2 false, 0xc3 true
+                fields.append((0xC2, None))
+            else:  # as float64, int64 or uint64: every value fits
+                marker, wide = _WIDE[kind]
+                fields.append((marker, np.ascontiguousarray(column, dtype=wide).view(np.uint8).reshape(rows, 8)))
+        count = len(fields)
+        head = (bytes([0x90 | count]) if count < 16
+                else b"\xdc" + struct.pack(">H", count) if count < 2**16 else b"\xdd" + struct.pack(">I", count))
+        width = len(head) + sum(1 if data is None else 9 for _, data in fields)
+        out = np.empty((rows, width), np.uint8)
+        out[:, : len(head)] = np.frombuffer(head, np.uint8)
+        at = len(head)
+        for column, (marker, data) in zip(columns, fields):
+            if data is None:
+                out[:, at] = marker + column
+                at += 1
+            else:
+                out[:, at] = marker
+                out[:, at + 1 : at + 9] = data
+                at += 9
+        return out
 
     def unpack(self, data: bytes | memoryview) -> list[Any]:
         return self._msgpack.unpackb(  # type: ignore[no-any-return]

@@ -8,8 +8,11 @@ into Python values and writes them through the store's guarded batch writes.
   arrive in, so one partition is streamed as it is. When several partitions are
   read (a backfill), Spark first keeps one row per entity (newest event time; on
   a tie, the newest ``ds``), which saves writing every day's row of every entity.
-- One day's files on a local lake are streamed by pyarrow straight from the
-  files Spark lists (a tenth of the cost of a Spark job for a daily run).
+- One day's files on a local lake are listed here and streamed by pyarrow, with
+  no Spark job at all (Spark's schema inference alone costs ~0.3 s; reading 100,000
+  rows x 20 floats with pyarrow ~0.03 s).
+- Numeric and boolean columns without nulls go to the store as numpy arrays,
+  packed in bulk (``write_columns``); other columns become Python values.
 - Otherwise rows come over from Spark a bounded part at a time (counted from
   Parquet footers on a local lake, by Spark elsewhere) while Spark prepares the
   next part: one day's files in groups; several days' newest rows cached once
@@ -25,9 +28,10 @@ that wrote a newer one wins).
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -45,7 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CHUNK_ROWS = 200_000  # rows brought to the driver at once (as Arrow: compact)
 _DS_DIR = re.compile(r"/ds=(\d{4}-\d{2}-\d{2})/")
-SLICE_ROWS = 50_000  # rows turned into Python objects at once
+SLICE_ROWS = 50_000  # rows pyarrow reads from local files at once
+WRITE_ROWS = 10_000  # rows one store call writes (a thread makes it while the next rows are prepared)
 _ID = "_mlplat_id"
 _TS = "_mlplat_ts"
 
@@ -253,29 +258,119 @@ def _like_spark(column: Any, spark_type: str) -> Any:
     return column
 
 
-def _python_values(column: "pa.Array | pa.ChunkedArray") -> list[Any]:
-    """A column as Python values; through numpy when that is exact (much faster for numbers)."""
+def _column_values(column: "pa.Array | pa.ChunkedArray") -> Any:
+    """A column for ``write_columns``: a numpy array when that is exact (numbers and booleans
+    without nulls, packed in bulk), Python values otherwise."""
     import pyarrow as pa
 
     kind = column.type
     if column.null_count == 0 and (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
-        return column.to_numpy(zero_copy_only=False).tolist()  # type: ignore[no-any-return]
-    return column.to_pylist(maps_as_pydicts="lossy")  # type: ignore[no-any-return]
+        return column.to_numpy(zero_copy_only=False)
+    return column.to_pylist(maps_as_pydicts="lossy")
+
+
+def write_tables(
+    store: OnlineStore,
+    ref: SetRef,
+    entity: str,
+    tables: Iterable["pa.Table"],
+    ttl: Any = None,
+    on_written: Callable[[int], None] | None = None,
+) -> WriteResult:
+    """Write ``served_rows``-shaped Arrow tables in order, ``WRITE_ROWS`` rows a store call.
+
+    One thread makes the store calls, one after the other (so equal event times end
+    last-wins), while this one reads and prepares the next rows: Redis is kept busy
+    from the first rows on. ``on_written(rows)``: the rows written so far, as they are.
+    """
+    from collections import deque
+
+    result, done = WriteResult(), 0
+    pending: deque[tuple[Future[WriteResult], int]] = deque()
+
+    def finish_one() -> None:
+        nonlocal result, done
+        future, rows = pending.popleft()
+        result += future.result()
+        done += rows
+        if on_written:
+            on_written(done)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplat-materialize-write") as writer:
+        try:
+            for table in tables:
+                for batch in table.to_batches(max_chunksize=WRITE_ROWS):
+                    if not batch.num_rows:
+                        continue
+                    ids = batch.column(0).to_pylist()
+                    stamps = batch.column(1).to_numpy(zero_copy_only=False)
+                    columns = [_column_values(batch.column(i)) for i in range(2, batch.num_columns)]
+                    pending.append((writer.submit(store.write_columns, ref, entity, ids, stamps, columns, ttl),
+                                    batch.num_rows))
+                    while len(pending) > 2:  # prepared rows waiting: at most two calls' worth
+                        finish_one()
+            while pending:
+                finish_one()
+        finally:
+            for future, _ in pending:
+                future.cancel()
+    return result
 
 
 def write_table(store: OnlineStore, ref: SetRef, entity: str, table: "pa.Table", ttl: Any = None) -> WriteResult:
-    """Write a ``served_rows``-shaped Arrow table, ``SLICE_ROWS`` at a time."""
-    result = WriteResult()
-    for batch in table.to_batches(max_chunksize=SLICE_ROWS):
-        n = batch.num_rows
-        if not n:
-            continue
-        ids = batch.column(0).to_pylist()
-        stamps = batch.column(1).to_numpy(zero_copy_only=False).tolist()
-        columns = [_python_values(batch.column(i)) for i in range(2, batch.num_columns)]
-        rows = list(zip(*columns)) if columns else [()] * n
-        result += store.write_batch(ref, entity, ids, stamps, rows, ttl)
-    return result
+    """Write a ``served_rows``-shaped Arrow table (see :func:`write_tables`)."""
+    return write_tables(store, ref, entity, [table], ttl)
+
+
+def _hidden(name: str) -> bool:
+    """Names Spark's file listing skips (``_SUCCESS``, ``.crc`` files, ``_temporary``), as it does."""
+    return (name.startswith("_") and "=" not in name) or name.startswith(".") or name.endswith("._COPYING_")
+
+
+def local_files(url: str) -> list[tuple[Path, date | None]] | None:
+    """A table's data files on a local lake, as Spark would list them, each with the day of its
+    ``ds=`` folder (None outside one). None when the lake is not local, the table has no files, or
+    a ``ds=`` folder is not a YYYY-MM-DD day (Spark would read its partitions as something else)."""
+    root = local_path(url)
+    if root is None or not root.is_dir():
+        return None
+    found: list[tuple[Path, date | None]] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        inside = "/" + Path(folder).relative_to(root).as_posix() + "/"
+        match = _DS_DIR.search(inside)
+        if inside.count("/ds=") != (1 if match else 0):
+            return None
+        try:
+            day = date.fromisoformat(match.group(1)) if match else None
+        except ValueError:  # ds=2026-02-30
+            return None
+        found += [(Path(folder, name), day) for name in sorted(names) if not _hidden(name)]
+    return found or None
+
+
+def _one_local_day(
+    url: str, sv: "SetVersion", ds: date | None, allowed: Iterable[date] | None
+) -> list[Path] | None:
+    """The files of the one ``ds`` partition a read covers on a local lake, when it is that simple:
+    every column needed in the files themselves, no partition filter on a table without ``ds``.
+    None otherwise (Spark then reads, and says what is wrong, if anything)."""
+    import pyarrow.parquet as pq
+
+    files = local_files(url)
+    if files is None:
+        return None
+    allowed = None if allowed is None else set(allowed)
+    days = {day for _, day in files}
+    if None in days and (len(days) > 1 or ds is not None or allowed is not None):
+        return None
+    chosen = [(p, day) for p, day in files
+              if day is None or ((ds is None or day <= ds) and (allowed is None or day in allowed))]
+    if len({day for _, day in chosen}) != 1:
+        return None
+    needed = (*sv.spec.entity, sv.spec.timestamp, *set_ref(sv).columns)
+    names = set(pq.read_schema(chosen[0][0]).names)
+    return [p for p, _ in chosen] if all(c in names for c in needed) else None
 
 
 def materialize(
@@ -315,23 +410,27 @@ def materialize(
     if allowed_partitions is not None and not allowed_partitions:
         return done(0, WriteResult())
     url = registry.offline_url(sv)
+    entity, result, rows, cached = entity_name(sv.spec.entity), WriteResult(), 0, None
+    day_files = _one_local_day(url, sv, ds, allowed_partitions) if local_reads else None
+    if day_files is not None:
+        # One day on a local lake: pyarrow streams its files (no Spark job); the store keeps the newest.
+        total, on_written = 0, None
+        if progress:
+            import pyarrow.dataset as pads
+
+            total = pads.dataset([str(p) for p in day_files], format="parquet").count_rows()
+            progress(f"{sv.ref}: {total:,} offline rows in one partition", 0.0)
+
+            def on_written(n: int) -> None:
+                progress(f"{sv.ref}: {n:,} rows written or checked", n / max(1, total))  # type: ignore[misc]
+
+        result = write_tables(store, ref, entity, local_parts(day_files, sv), sv.spec.ttl, on_written)
+        return done(result.written + result.skipped_older, result)
     frame = read_offline(spark, url, sv, ds=ds, allowed_partitions=allowed_partitions)
     files, days = scope(frame, ds, allowed_partitions)
     if not files:
         return done(0, WriteResult())
-    entity, result, rows, cached = entity_name(sv.spec.entity), WriteResult(), 0, None
     sizes = file_rows(frame, files)  # None unless every file is local
-    if local_reads and len(days) == 1 and sizes is not None:
-        # One day on a local lake: pyarrow streams the files Spark listed; the store keeps the newest.
-        total = max(1, sum(sizes))
-        if progress:
-            progress(f"{sv.ref}: {total:,} offline rows in one partition", 0.0)
-        for table in local_parts([p for p in map(local_path, files) if p is not None], sv):
-            rows += table.num_rows
-            result += write_table(store, ref, entity, table, sv.spec.ttl)
-            if progress:
-                progress(f"{sv.ref}: {rows:,} rows written or checked", rows / total)
-        return done(rows, result)
     if sizes is None:  # a remote lake: Spark counts, and the rows are taken as spread evenly over the files
         sizes = [math.ceil(int(frame.count()) / len(files))] * len(files)
     rows_in = sum(sizes)

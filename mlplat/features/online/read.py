@@ -50,10 +50,12 @@ class Selection:
     ref: SetRef
     columns: tuple[str, ...]
     names: tuple[str, ...]  # "set.column", in the same order
+    whole: bool = False  # every column of the set, in stored order (answered without looking names up)
 
     @classmethod
     def of(cls, ref: SetRef, columns: Sequence[str]) -> "Selection":
-        return cls(ref, tuple(columns), tuple(f"{ref.name}.{c}" for c in columns))
+        columns = tuple(columns)
+        return cls(ref, columns, tuple(f"{ref.name}.{c}" for c in columns), columns == ref.columns)
 
 
 def parse_feature(text: str) -> tuple[str, int | None, str | None]:
@@ -83,16 +85,19 @@ class FeatureResolver:
     def __init__(self, registry: "Registry", cache_seconds: float = CACHE_SECONDS) -> None:
         self.registry = registry
         self.cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, tuple[str, ...] | None], tuple[float, list[Selection]]] = {}
+        self._cache: dict[tuple[str, str | tuple[str, ...] | None], tuple[float, list[Selection]]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, entity: str, features: Sequence[str] | None = None) -> list[Selection]:
-        key = (entity, tuple(features) if features else None)
+    def resolve(self, entity: str, features: Sequence[str] | str | None = None) -> list[Selection]:
+        """The set versions and columns to read; ``features`` as :func:`split_features` takes them
+        (cached as given, so a hit parses nothing)."""
+        key = (entity, features if features is None or isinstance(features, str) else tuple(features))
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        selections = self._resolve(entity, key[1])
+        names = split_features(features)
+        selections = self._resolve(entity, tuple(names) if names else None)
         if self.cache_seconds > 0:
             with self._lock:
                 if len(self._cache) >= 1024:
@@ -142,7 +147,12 @@ class FeatureResolver:
 
 def json_value(value: Any) -> Any:
     """A stored value as JSON-ready data (see the module docstring)."""
-    if value is None or isinstance(value, (str, bool, int)):
+    kind = type(value)
+    if kind is float:  # the common case first: finite floats pass, NaN and infinities (x - x is NaN) do not
+        return value if value - value == 0.0 else None
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -157,6 +167,20 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     return str(value)
+
+
+def _json_ready(values: Any) -> bool:
+    """Whether every value is a finite float, an int or a bool, told by one C-speed ``sum``: any
+    other type raises, and NaN or an infinity makes the sum NaN or infinite (as can a sum too
+    big for a float; those values then go through :func:`json_value` one by one, which is only slower)."""
+    try:
+        total = sum(values)
+    except (TypeError, OverflowError):
+        return False
+    return type(total) in _SUMS and total - total == 0
+
+
+_SUMS = (int, float)  # a sum of Decimals is a Decimal, which json_value turns into a float
 
 
 def shape(entity: str, id: str, selections: Sequence[Selection], rows: dict[str, Row | None]) -> dict[str, Any]:
@@ -176,8 +200,8 @@ def shape(entity: str, id: str, selections: Sequence[Selection], rows: dict[str,
         found = True
         event_ts[name] = row.event_ts.isoformat()
         values = row.values
-        for column, key in zip(sel.columns, sel.names):
-            features[key] = json_value(values[column])
+        picked = values.values() if sel.whole else [values[c] for c in sel.columns]
+        features.update(zip(sel.names, picked if _json_ready(picked) else map(json_value, picked)))
     return {"entity": entity, "id": id, "found": found, "features": features, "event_ts": event_ts, "versions": versions}
 
 
@@ -207,7 +231,7 @@ def get_online(
         raise ValidationError(f"{len(ids)} ids in one read; ask for at most {MAX_IDS} at a time")
     if any(not i for i in ids):
         raise ValidationError("ids must not be empty")
-    selections = _resolver(source).resolve(entity, split_features(features))
+    selections = _resolver(source).resolve(entity, features)
     refs = [s.ref for s in selections]
     rows = [store.get(entity, ids[0], refs)] if len(ids) == 1 else store.get_many(entity, ids, refs)
     return [shape(entity, i, selections, r) for i, r in zip(ids, rows)]

@@ -12,13 +12,18 @@ Layout (chosen for speed; see shared/NOTES.md, "Peers for the benchmarks"):
 - writes go through one Lua script call per ~500 rows, pipelined: the script
   compares each row's event time with the stored one inside Redis and writes only
   when it is newer or equal, so an older event never overwrites a newer one
-  whichever arrives last, and costs one command per 500 rows instead of per row
-  (~120,000 rows/s instead of ~16,000 from Python). On a cluster the rows of one
-  call must share a slot, so calls are grouped by slot there;
+  whichever arrives last, and costs one command per 500 rows instead of per row.
+  Values given as numpy columns (``write_columns``, what materialization uses) are
+  packed in bulk, without a Python object per value, so Redis running the script
+  (~4 us a row) is what bounds the rate. On a cluster the rows of one call must
+  share a slot, so calls are grouped by slot there;
 - expiry is per entity hash: a write with a ``ttl`` sets or extends the hash's
   expiry to at least ``ttl`` from now; a write without one makes the hash
   persistent. A hash therefore expires only when no set written without a ttl
-  lives in it and no ttl'd set refreshed it in time.
+  lives in it and no ttl'd set refreshed it in time;
+- single reads (``HMGET``, and the read script for many ids) on a standalone Redis
+  go out on connections the store keeps for itself (:meth:`RedisStore._call`),
+  which costs a third of redis-py's per-command bookkeeping.
 
 Every call is bounded by ``timeout`` (connects by at most 2 s) and retried once
 at most; an unreachable Redis raises ``ServiceUnavailable`` with the reason.
@@ -32,7 +37,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mlplat.errors import ConfigError, ConflictError, MlplatError, ServiceUnavailable, ValidationError, require
@@ -46,32 +51,44 @@ CONNECT_TIMEOUT = 2.0
 _HEADER = struct.Struct(">qI")
 _TRUE = {"1", "true", "yes", "on"}
 
-# KEYS: entity hashes; ARGV[1]: field; ARGV[2]: ttl in ms (0: none); ARGV[2+i]: value for KEYS[i].
+# KEYS: entity hashes; ARGV[1]: field; ARGV[2]: ttl in ms (0: none); then the values, one per key:
+# ARGV[2+i] for KEYS[i] (WRITE_SCRIPT), or all of one width in ARGV[4], ARGV[3] bytes each
+# (WRITE_FIXED_SCRIPT: one argument instead of 500, for values packed in bulk).
 # The event time is the value's first 8 bytes (signed big-endian), read with Redis's struct library.
-WRITE_SCRIPT = """
+# With a ttl, PTTL comes first: it says whether the entity exists at all (-2: nothing to compare
+# with, so no HGET) and how long it has left (set or extend, never shorten; -1: kept persistent by
+# a set without ttl). New entities cost 3 commands, existing ones 4; without a ttl, 3.
+_GUARDED_WRITE = """
+local call, unpack8 = redis.call, struct.unpack
 local field = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local written = 0
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  local new = ARGV[i + 2]
-  local old = redis.call('HGET', key, field)
-  if (not old) or struct.unpack('>i8', old) <= struct.unpack('>i8', new) then
-    if ttl > 0 then
-      local left = redis.call('PTTL', key)
-      redis.call('HSET', key, field, new)
-      if left == -2 or (left >= 0 and left < ttl) then
-        redis.call('PEXPIRE', key, ttl)
-      end
-    else
-      redis.call('HSET', key, field, new)
-      redis.call('PERSIST', key)
-    end
-    written = written + 1
+local function write(key, new)
+  local left = -1
+  if ttl > 0 then left = call('PTTL', key) end
+  local old = false
+  if left ~= -2 then old = call('HGET', key, field) end
+  if old and unpack8('>i8', old) > unpack8('>i8', new) then
+    return 0
   end
+  call('HSET', key, field, new)
+  if ttl == 0 then
+    call('PERSIST', key)
+  elseif left == -2 or (left >= 0 and left < ttl) then
+    call('PEXPIRE', key, ttl)
+  end
+  return 1
 end
+local written = 0
+%s
 return written
 """
+WRITE_SCRIPT = _GUARDED_WRITE % """for i = 1, #KEYS do
+  written = written + write(KEYS[i], ARGV[i + 2])
+end"""
+WRITE_FIXED_SCRIPT = _GUARDED_WRITE % """local width, values = tonumber(ARGV[3]), ARGV[4]
+for i = 1, #KEYS do
+  written = written + write(KEYS[i], string.sub(values, (i - 1) * width + 1, i * width))
+end"""
 
 # KEYS: entity hashes; ARGV: fields. One command for many ids (cheaper than a pipeline of HMGETs).
 READ_SCRIPT = """
@@ -90,11 +107,19 @@ class _Script:
 
 
 _WRITE = _Script(WRITE_SCRIPT)
+_WRITE_FIXED = _Script(WRITE_FIXED_SCRIPT)
 _READ = _Script(READ_SCRIPT)
 
 
 def _micros(ts: datetime | int) -> int:
     return ts if type(ts) is int else to_micros(ts)
+
+
+def _ttl_ms(ref: SetRef, ttl: timedelta | None) -> int:
+    ttl_ms = 0 if ttl is None else int(ttl.total_seconds() * 1000)
+    if ttl is not None and ttl_ms <= 0:
+        raise ValidationError(f"{ref.field}: ttl must be positive, got {ttl}")
+    return ttl_ms
 
 
 def redis_key(entity: str, id: str) -> str:
@@ -158,6 +183,7 @@ class RedisStore:
             **options,
         }
         self._client: Any = None
+        self._idle: list[Any] = []  # connections for _call, standalone Redis only
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -217,9 +243,41 @@ class RedisStore:
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
+            client, self._client, self._idle = self._client, None, []
         if client is not None:
             client.close()
+
+    def _call(self, *args: Any) -> Any:
+        """One command on a standalone Redis, on a connection of the store's own.
+
+        The connections come from the client's pool once and are kept in a list (``pop`` and
+        ``append`` are atomic, so threads share it safely): a read then costs a third of
+        ``execute_command``'s Python work (no pool locks, events or metrics per call), which is
+        most of a single read's latency. Retried once when the connection fails, as the
+        client's own retry does; a connection that failed is closed before it is used again.
+        """
+        idle = self._idle
+        try:
+            conn = idle.pop()
+        except IndexError:
+            conn = self.client.connection_pool.get_connection()
+        errors = self._redis.exceptions
+        try:
+            try:
+                conn.send_packed_command(conn.pack_command(*args), False)
+                return conn.read_response()
+            except (errors.ConnectionError, errors.TimeoutError):
+                conn.disconnect()
+                conn.send_packed_command(conn.pack_command(*args), False)
+                return conn.read_response()
+        except errors.ResponseError:
+            raise  # the whole reply was read: the connection is fine
+        except BaseException:
+            conn.disconnect()  # a reply may be half read: never reuse the socket as it is
+            raise
+        finally:
+            if idle is self._idle:
+                idle.append(conn)
 
     # -- scripts ----------------------------------------------------------------
     def _send(self, script: _Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
@@ -229,7 +287,8 @@ class RedisStore:
             try:
                 if len(calls) == 1:
                     keys, args = calls[0]
-                    return [client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)]
+                    run = client.execute_command if self.cluster else self._call
+                    return [run("EVALSHA", script.sha, len(keys), *keys, *args)]
                 pipe = client.pipeline(transaction=False)
                 for keys, args in calls:
                     pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -273,41 +332,100 @@ class RedisStore:
         n = len(ids)
         if len(event_ts) != n or len(rows) != n:
             raise ValidationError(f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match")
+        ttl_ms = _ttl_ms(ref, ttl)
         if not n:
             return WriteResult()
-        ttl_ms = 0 if ttl is None else int(ttl.total_seconds() * 1000)
-        if ttl is not None and ttl_ms <= 0:
-            raise ValidationError(f"{ref.field}: ttl must be positive, got {ttl}")
         width, version = len(ref.columns), ref.version
         short = next((row for row in rows if len(row) != width), None)
         if short is not None:
             raise ValidationError(f"{ref.field}: a row has {len(short)} values, the set has {width} columns")
         header, pack = _HEADER.pack, self.codec.packer()
+
+        def values(trip: list[list[int]]) -> list[list[bytes]]:
+            try:
+                return [[header(_micros(event_ts[i]), version) + pack(rows[i]) for i in group] for group in trip]
+            except (TypeError, ValueError, OverflowError, struct.error) as exc:
+                raise ValidationError(f"{ref.field}: a row of this batch cannot be stored: {exc}") from None
+
+        return self._write(ref, entity, ids, values, ttl_ms)
+
+    def write_columns(
+        self,
+        ref: SetRef,
+        entity: str,
+        ids: Sequence[str],
+        event_ts: Sequence[datetime | int],
+        columns: Sequence[Sequence[Any]],
+        ttl: timedelta | None = None,
+    ) -> WriteResult:
+        """:meth:`write_batch` with the values given by column, in ``ref.columns`` order.
+
+        When every column is a numpy array of numbers or booleans (and ``event_ts`` one of
+        integer microseconds), each round trip's values are packed in bulk while Redis runs
+        the previous one (:meth:`ValueCodec.pack_columns`); otherwise the rows are put
+        together and written by :meth:`write_batch`.
+        """
+        import numpy as np
+
+        n = len(ids)
+        if len(columns) != len(ref.columns):
+            raise ValidationError(f"{ref.field}: {len(columns)} columns given, the set has {len(ref.columns)}")
+        stamps = event_ts if isinstance(event_ts, np.ndarray) and event_ts.dtype.kind == "i" else None
+        if stamps is None or len(stamps) != n or not self.codec.packable(columns, n):
+            plain = [c.tolist() if isinstance(c, np.ndarray) else c for c in columns]
+            if any(len(c) != n for c in plain):
+                raise ValidationError(f"{ref.field}: {n} ids but columns of {sorted({len(c) for c in plain})} values")
+            rows = list(zip(*plain)) if plain else [()] * n
+            stamps_list = event_ts.tolist() if isinstance(event_ts, np.ndarray) else event_ts
+            return self.write_batch(ref, entity, ids, stamps_list, rows, ttl)
+        ttl_ms = _ttl_ms(ref, ttl)
+        if not n:
+            return WriteResult()
+        version = np.frombuffer(struct.pack(">I", ref.version), np.uint8)
+
+        def values(trip: list[list[int]]) -> list[list[Any]]:
+            rows = np.concatenate(trip) if len(trip) > 1 else np.asarray(trip[0])
+            k = len(rows)
+            head = np.empty((k, _HEADER.size), np.uint8)
+            head[:, :8] = stamps[rows].astype(">i8").view(np.uint8).reshape(k, 8)  # type: ignore[index]
+            head[:, 8:] = version
+            data = np.concatenate((head, self.codec.pack_columns([c[rows] for c in columns], k)), axis=1)
+            width, buffer = data.shape[1], data.tobytes()
+            out, at = [], 0
+            for group in trip:  # one argument per call: its rows' values, one after the other
+                out.append([width, buffer[at * width : (at + len(group)) * width]])
+                at += len(group)
+            return out
+
+        return self._write(ref, entity, ids, values, ttl_ms, _WRITE_FIXED)
+
+    def _write(
+        self, ref: SetRef, entity: str, ids: Sequence[str], values: Callable[[list[list[int]]], list[list[Any]]],
+        ttl_ms: int, script: _Script = _WRITE,
+    ) -> WriteResult:
+        """Run a guarded write script over ``ids``; ``values(trip)``: the script's value arguments
+        for each group of rows of one round trip, made while Redis runs the previous round trip."""
         prefix = f"{KEY_PREFIX}{{{entity}:"
         keys = [f"{prefix}{i}}}" for i in ids]
         head = (ref.field, ttl_ms)
 
-        def call(group: list[int]) -> tuple[list[str], list[Any]]:
-            try:
-                values = [header(_micros(event_ts[i]), version) + pack(rows[i]) for i in group]
-            except (TypeError, ValueError, OverflowError, struct.error) as exc:
-                raise ValidationError(f"{ref.field}: a row of this batch cannot be stored: {exc}") from None
-            return [keys[i] for i in group], [*head, *values]
+        def calls(trip: list[list[int]]) -> list[tuple[list[str], list[Any]]]:
+            return [([keys[i] for i in group], [*head, *packed]) for group, packed in zip(trip, values(trip))]
 
         groups = self._groups(keys, ROWS_PER_CALL)
         trips = [groups[i : i + CALLS_PER_ROUND_TRIP] for i in range(0, len(groups), CALLS_PER_ROUND_TRIP)]
         try:
             if len(trips) == 1:
-                written = sum(self._send(_WRITE, [call(g) for g in trips[0]]))
+                written = sum(self._send(script, calls(trips[0])))
             else:
                 # While Redis runs one round trip's scripts, this thread packs the next one's rows
                 # (one sender thread keeps round trips in order, so equal event times end last-wins).
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplat-redis-write") as sender:
-                    sent = [sender.submit(self._send, _WRITE, [call(g) for g in trip]) for trip in trips]
+                    sent = [sender.submit(self._send, script, calls(trip)) for trip in trips]
                     written = sum(sum(f.result()) for f in sent)
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, f"write {ref.field}") from None
-        return WriteResult(written, n - written)
+        return WriteResult(written, len(ids) - written)
 
     def delete_set(self, ref: SetRef) -> int:
         client = self.client
@@ -355,7 +473,8 @@ class RedisStore:
         if not fields:
             return {}
         try:
-            raw = self.client.execute_command("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
+            client = self.client  # connecting finds out whether this is a cluster
+            raw = (client.execute_command if self.cluster else self._call)("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, "read") from None
         return {r.name: self._row(r, v) for r, v in zip(refs, raw)}
