@@ -10,6 +10,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.jobs.definitions import parse_params
+from mlplat.jobs.templates import notebook_argument
 from mlplat_magics.base import ClientMagics, MagicError, parse
 from mlplat_magics.display import Table
 
@@ -57,7 +58,7 @@ class ScheduleMagics(ClientMagics):
                 raise MagicError(f"say which team owns the job with --team (you are in: {', '.join(teams) or 'none'})")
             team = teams[0]
         info = self.client.jobs.create({
-            "name": args.name, "notebook": str(Path(notebook).expanduser().resolve()), "cron": args.cron,
+            "name": args.name, "notebook": notebook_argument(notebook), "cron": args.cron,
             "timezone": args.timezone, "parameters": parse_params(args.param), "after": args.after or [], "team": team,
             "retries": args.retries, "notify": {"email": args.email or []},
         })

@@ -10,6 +10,7 @@ import click
 from mlplat.cli import _client, _emit_json, _table, main
 from mlplat.errors import ValidationError
 from mlplat.jobs.definitions import parse_params
+from mlplat.jobs.templates import notebook_argument
 
 
 def _run_rows(runs: list[Any]) -> list[dict[str, Any]]:
@@ -24,7 +25,7 @@ def job() -> None:
 
 @job.command("create")
 @click.argument("name")
-@click.option("--notebook", required=True, help="The notebook to run (.ipynb).")
+@click.option("--notebook", required=True, help="The notebook to run (.ipynb), or template:NAME for a platform job template.")
 @click.option("--cron", required=True, help="Cron expression or @daily/@hourly.")
 @click.option("--timezone", default="UTC", show_default=True)
 @click.option("--param", "params", multiple=True, help="KEY=VALUE for the parameters cell; repeatable.")
@@ -49,7 +50,7 @@ def job_create(ctx: click.Context, name: str, notebook: str, cron: str, timezone
                                       f"{', '.join(me.teams) or 'no team'})")
             team = me.teams[0]
         info = client.jobs.create({
-            "name": name, "notebook": str(Path(notebook).expanduser().resolve()), "cron": cron, "timezone": timezone,
+            "name": name, "notebook": notebook_argument(notebook), "cron": cron, "timezone": timezone,
             "parameters": parse_params(params), "after": list(after), "team": team, "retries": retries,
             "timeout_seconds": timeout_seconds, "paused": paused,
             "notify": {"email": list(email), "webhook": webhook},

@@ -115,3 +115,10 @@ def _parameters(source: str) -> tuple[dict[str, Any], dict[str, str]]:
             if node.lineno in comments:
                 docs[name] = comments[node.lineno]
     return defaults, docs
+
+
+def notebook_argument(text: str) -> str:
+    """What a user typed for a job's notebook: ``template:NAME`` as is, a path made absolute."""
+    from pathlib import Path
+
+    return text if text.startswith(PREFIX) else str(Path(text).expanduser().resolve())

@@ -136,3 +136,11 @@ def test_notify_and_scheduler_config_validation() -> None:
         SchedulerConfig(max_workers=0)
     with pytest.raises(ValidationError, match="stale_after"):
         SchedulerConfig(heartbeat_seconds=5, stale_after_seconds=6)
+
+
+def test_a_template_reference_is_kept_and_a_path_made_absolute(tmp_path, monkeypatch) -> None:
+    from mlplat.jobs.templates import notebook_argument
+
+    monkeypatch.chdir(tmp_path)
+    assert notebook_argument("template:compute_feature_set") == "template:compute_feature_set"
+    assert notebook_argument("daily.ipynb") == str(tmp_path / "daily.ipynb")
