@@ -23,6 +23,7 @@ from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
 from mlplat.models.client import ModelsClient
 from mlplat.platform import NewUser, Platform, SeedSummary, Team
+from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
 
 T = TypeVar("T")
@@ -63,6 +64,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "models.compare": ("GET", "/v1/models/{name}/compare"),
     "models.report": ("GET", "/v1/models/{name}/report"),
     "models.promote": ("PUT", "/v1/models/{name}/aliases/{alias}"),
+    "serving.deploy": ("POST", "/v1/deployments"),
+    "serving.rollback": ("POST", "/v1/deployments/{model}/rollback"),
+    "serving.deployments": ("GET", "/v1/deployments"),
+    "serving.predict": ("POST", "/v1/serving/{model}/predict"),
+    "serving.batch_predict": ("POST", "/v1/serving/{model}/batch-predict"),
+    "serving.retrain": ("POST", "/v1/serving/{model}/retrain"),
     "jobs.create": ("POST", "/v1/jobs"),
     "jobs.list": ("GET", "/v1/jobs"),
     "jobs.show": ("GET", "/v1/jobs/{name}"),
@@ -177,6 +184,7 @@ class Client:
         self.transformers = TransformersClient(transport)
         self.jobs = JobsClient(transport)
         self.models = ModelsClient(transport, settings)
+        self.serving = ServingClient(transport, settings)
 
     def __enter__(self) -> "Client":
         return self

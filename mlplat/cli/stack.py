@@ -49,12 +49,16 @@ def down(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Health of each component (exit 1 when one is unhealthy)."""
+    """Health of each component (exit 1 when one is unhealthy); --json adds the Inference Service's token."""
     from mlplat import stack
+    from mlplat.serving.client import service_token
 
-    rows = stack.status(_settings(ctx))
+    settings = _settings(ctx)
+    rows = stack.status(settings)
     if as_json:
-        _emit_json([r.to_dict() for r in rows])
+        # Whoever reads this home's secrets may call the Inference Service: its row carries the token.
+        token = service_token(settings)
+        _emit_json([{**r.to_dict(), **({"token": token} if r.component == "inference" else {})} for r in rows])
     else:
         _print_status(rows)
     if not all(r.healthy for r in rows):
@@ -62,7 +66,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["redis", "mlflow", "hub", "api", "scheduler"]))
+@click.argument("name", type=click.Choice(["redis", "mlflow", "hub", "api", "inference", "scheduler"]))
 @click.option("-n", "--lines", default=60, show_default=True)
 @click.pass_context
 def logs(ctx: click.Context, name: str, lines: int) -> None:

@@ -250,9 +250,27 @@ class FeatureService:
         return Preview.from_frame(sv.name, day.isoformat(), frame)
 
     def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
+        """Example sets built from the set and, under each, the registered models trained on it."""
+        from mlplat.errors import MlplatError
         from mlplat.features.examples import consumers_of
 
-        return consumers_of(self.platform.db, sv.name, sv.kind)
+        found = consumers_of(self.platform.db, sv.name, sv.kind)
+        try:
+            repository = self.platform.models.repository if found else None
+            up = repository is not None and repository.reachable()
+        except (MlplatError, ImportError):  # MLflow is not installed here
+            repository, up = None, False
+        for consumer in found:
+            if not up or repository is None:
+                consumer["models"], consumer["models_error"] = [], "the Model Repository is not reachable"
+                continue
+            try:
+                consumer["models"] = repository.trained_on(
+                    f"{consumer['name']}:v{consumer['version']}")
+            except (MlplatError, ImportError) as exc:  # the Model Repository is down or not installed
+                consumer["models"] = []
+                consumer["models_error"] = str(exc)
+        return found
 
     def _runs(self, sv: SetVersion) -> list[dict[str, Any]]:
         from mlplat.features.quality import runs

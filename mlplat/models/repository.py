@@ -160,7 +160,7 @@ class ModelRepository:
             code = getattr(exc, "error_code", "")
             if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                 raise NotFoundError(f"{what}: not found in the Model Repository") from None
-            if "Max retries" in str(exc) or "Connection" in str(exc) or "API request" in str(exc):
+            if any(sign in str(exc) for sign in ("Max retries", "Connection refused", "ConnectionError")):
                 raise ServiceUnavailable(
                     f"the Model Repository (MLflow at {self.tracking_uri}) does not answer; is `mlplat up` running?"
                 ) from None
@@ -305,9 +305,11 @@ class ModelRepository:
         """A version number: given, through an alias, or the newest."""
         self.require_model(name)
         if alias:
+            from mlflow.exceptions import MlflowException
+
             try:
                 mv = self._call(f"alias {alias!r} of {name!r}", self.client.get_model_version_by_alias, name, alias)
-            except NotFoundError:
+            except (NotFoundError, MlflowException):
                 raise NotFoundError(f"model {name!r} has no alias {alias!r}", model=name, alias=alias) from None
             return int(mv.version)
         if version is not None:
@@ -375,6 +377,27 @@ class ModelRepository:
                 metrics=newest.metrics if newest else {}, updated_at=_iso(m.last_updated_timestamp),
             ))
         return sorted(out, key=lambda s: s.name)
+
+    def reachable(self, timeout: float = 0.5) -> bool:
+        """For an HTTP tracking URI: does its port accept a connection (a quick check before optional reads)."""
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.tracking_uri)
+        if parts.scheme not in ("http", "https"):
+            return True
+        try:
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    def trained_on(self, example_set: str) -> list[dict[str, Any]]:
+        """Registered versions trained on one example-set version (``name:vN``): lineage for the Feature Store."""
+        found = self._call("versions", self.client.search_model_versions,
+                           f"tags.`{TAG}example_set` = '{_quote(example_set)}'")
+        return sorted(({"name": mv.name, "version": int(mv.version), "team": (mv.tags or {}).get(TAG + "team", "")}
+                       for mv in found), key=lambda m: (m["name"], m["version"]))
 
     def compare(self, name: str, versions: list[int] | None = None) -> list[ModelVersionInfo]:
         numbers = versions or self.versions(name)

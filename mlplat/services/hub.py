@@ -83,15 +83,16 @@ def configure(c: Any, settings: Settings) -> None:
         "JUPYTER_PATH": str(home / "jupyter"),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    # A server's token may call the platform API as its user.
+    # A server's token may call the platform API and the Inference Service as its user.
     c.Spawner.server_token_scopes = [
         "users:activity!user",
         "access:servers!server",
         "access:services!service=api",
+        "access:services!service=inference",
     ]
 
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", "access:services!service=api"]},
+        {"name": "user", "scopes": ["self", "access:services!service=api", "access:services!service=inference"]},
         {
             "name": "platform-api",
             "description": "The platform API: resolves callers, manages users and teams",
@@ -113,6 +114,15 @@ def configure(c: Any, settings: Settings) -> None:
             "environment": {**child_env, "HOME": str(home / "hub")},
             "display": True,
             "oauth_no_confirm": True,
+        },
+        {
+            # Predictions for the website: accepts the platform token in secrets/inference_token and hub tokens
+            # with access:services!service=inference (the `user` role has it).
+            "name": "inference",
+            "url": settings.inference,
+            "command": [python, "-m", "mlplat.services.inference", "--workers", str(settings.inference_workers)],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+            "display": False,
         },
         {
             # Scheduled notebooks run whether or not their owners' servers are up.

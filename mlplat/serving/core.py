@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("mlplat.inference")
 MAX_INSTANCES = 1000
+RETRY_SECONDS = 5.0  # a version that failed to load is tried again this often
 PRECOMPUTED_PREFIX = "predictions__"  # Online Serving set that holds a model's batch predictions
 
 
@@ -107,6 +108,7 @@ class InferenceCore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.load_errors: dict[str, str] = {}
+        self._retry_at = 0.0
         if prediction_log is True:
             prediction_log = PredictionLog(settings.lake.rstrip("/") + "/" + LOG_DIR)
         self.log: PredictionLog | None = prediction_log or None
@@ -133,7 +135,8 @@ class InferenceCore:
     def load(self, force: bool = False) -> bool:
         """Bring the served set up to the deployments table; True when it changed."""
         generation = deployments.generation(self.platform.db)
-        if generation == self._generation and not force:
+        retry = bool(self.load_errors) and time.monotonic() >= self._retry_at  # e.g. MLflow was still starting
+        if generation == self._generation and not force and not retry:
             return False
         live = deployments.live_versions(self.platform.db)
         current = dict(self._served)
@@ -148,11 +151,14 @@ class InferenceCore:
                 fresh[model] = prepare(model, dep.version, pipeline, dep.options, dep.id)
                 self.load_errors.pop(model, None)
                 log.info("serving %s v%s", model, dep.version)
-            except MlplatError as exc:  # keep serving the old version; report the failure
+            except Exception as exc:  # noqa: BLE001 - keep serving the old version; report it, retry later
                 self.load_errors[model] = str(exc)
                 if old is not None:
                     fresh[model] = old
                 log.error("could not load %s v%s: %s", model, dep.version, exc)
+        for model in set(self.load_errors) - set(live):
+            self.load_errors.pop(model)
+        self._retry_at = time.monotonic() + RETRY_SECONDS
         with self._lock:
             self._served = fresh  # one assignment: a request sees the old set or the new one
             self._generation = generation
@@ -294,11 +300,16 @@ class InferenceCore:
 
     def precomputed(self, model: str, entity_id: str) -> dict[str, Any]:
         """The newest batch prediction of ``model`` for one entity, from Online Serving."""
-        from mlplat.features.online.base import SetRef
+        from mlplat.features.online.base import entity_name
+        from mlplat.serving.batch import VERSION_COLUMN
 
         served = self._served.get(model)
-        entity_key = served.entity_key if served else "user_id"
-        ref = precomputed_ref(model)
+        if served is not None:
+            entity_key, outputs = served.entity_key, served.pipeline.output_columns
+        else:  # not deployed: its newest version's metadata says the key and the outputs
+            meta = self.repository.detail(model).metadata
+            entity_key, outputs = entity_name(meta["inputs"]["entity"]), list(meta["outputs"])
+        ref = precomputed_ref(model, [*outputs, VERSION_COLUMN])
         try:
             rows = self.store.get(entity_key, str(entity_id), [ref])
         except MlplatError:
@@ -310,7 +321,7 @@ class InferenceCore:
             raise NotFoundError(f"no precomputed prediction of {model!r} for {entity_key}={entity_id}; "
                                 f"run `mlplat batch-predict {model} --online`", model=model)
         values = dict(row.values)
-        version = values.pop("_version", None)
+        version = values.pop(VERSION_COLUMN, None)
         return {"model": model, "version": version, "entity": {entity_key: entity_id}, "output": values,
                 "computed_at": row.event_ts.isoformat()}
 

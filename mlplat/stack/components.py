@@ -144,7 +144,7 @@ def components(settings: Settings) -> list[Component]:
         Component(
             name="hub",
             url=settings.hub,
-            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port"),
+            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port", "inference_port"),
             command=[python, "-m", "jupyterhub", "-f", str(resource_dir("hub_config") / "jupyterhub_config.py")],
             health=lambda: http_ok(settings.hub_api + "/"),
             env={**child_env, "PYTHONUNBUFFERED": "1"},
@@ -156,6 +156,14 @@ def components(settings: Settings) -> list[Component]:
             ports=(),
             command=[],
             health=lambda: http_ok(settings.api + "/healthz"),
+            managed_by="hub",
+        ),
+        Component(
+            name="inference",
+            url=settings.inference,
+            ports=(),
+            command=[],
+            health=lambda: http_ok(settings.inference + "/healthz"),
             managed_by="hub",
         ),
         Component(

@@ -73,7 +73,7 @@ def log_path(settings: Settings, name: str) -> Path:
 def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
     path = log_path(settings, name)
     if not path.exists():
-        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api")
+        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api, inference, scheduler")
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
@@ -86,8 +86,9 @@ def _prepare_home(settings: Settings) -> None:
     for sub in ("run", "logs", "secrets", "redis", "mlflow", "hub", "users", "lake", "jupyter"):
         (settings.home / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(settings.secrets_dir, 0o700)
-    # Hub <-> services tokens; created once, read by the hub config and the CLI.
-    for name in ("api_token", "culler_token", "proxy_token"):
+    # Hub <-> services tokens, and the Inference Service's platform token; created once, read by the hub
+    # config, the services and the CLI (`mlplat status --json` shows the inference token).
+    for name in ("api_token", "culler_token", "proxy_token", "inference_token"):
         read_or_create_secret(settings.secrets_dir / name)
 
 

@@ -199,3 +199,10 @@ def test_the_serving_fast_path_predicts_exactly_like_the_pipeline(models_platfor
         assert got == {"probability": float(one["probability"].iloc[0]), "label": int(one["label"].iloc[0])}, i
         # a batch may sum in another order (BLAS) than one row: equal to 1e-12
         assert got["probability"] == pytest.approx(float(batch["probability"].iloc[i]), rel=1e-12, abs=0), i
+
+
+def test_a_feature_set_shows_the_models_trained_on_it(models_platform) -> None:
+    _train(models_platform, register="purchase_model", params={"n_estimators": 20})
+    detail = models_platform.features.show(ALICE, "user_views_7d").to_dict()
+    (consumer,) = [c for c in detail["lineage"]["consumers"] if c["name"] == "session_examples"]
+    assert consumer["models"] == [{"name": "purchase_model", "version": 1, "team": "growth"}]

@@ -31,12 +31,22 @@ def hub_admin(env: dict[str, str]) -> HubDirectory:
 
 def test_every_component_is_healthy(stack) -> None:
     rows = status_of(stack)
-    assert set(rows) == {"redis", "mlflow", "hub", "api", "scheduler"}
+    assert set(rows) == {"redis", "mlflow", "hub", "api", "inference", "scheduler"}
     assert all(r["healthy"] for r in rows.values()), rows
     assert all(r["pid"] for r in rows.values())
     s = settings_from(stack)
     assert httpx.get(s.hub_api + "/").json()["version"]
     assert httpx.get(s.api + "/healthz").json()["status"] == "ok"
+    # the Inference Service: its URL and platform token are in `mlplat status --json`
+    inference = rows["inference"]
+    token_file = s.secrets_dir / "inference_token"
+    assert inference["url"] == s.inference and inference["token"] == token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600 and "token" not in rows["api"]
+    auth = {"Authorization": f"Bearer {inference['token']}"}
+    assert httpx.get(s.inference + "/v1/models", headers=auth).json() == []
+    missing = httpx.post(s.inference + "/v1/predict/nothing", headers=auth, json={"entity": {"user_id": "u1"}})
+    assert missing.status_code == 404 and "nothing is deployed" in missing.json()["message"]
+    assert httpx.get(s.inference + "/v1/models").status_code == 401
 
 
 def test_whoami_through_the_client_with_a_hub_token(stack) -> None:
@@ -54,6 +64,11 @@ def test_whoami_through_the_client_with_a_hub_token(stack) -> None:
     r = httpx.get(f"{s.hub}/services/api/v1/whoami", headers={"Authorization": f"token {token}"})
     assert r.json()["name"] == "alice"
     assert httpx.get(s.api + "/v1/whoami").status_code == 401
+    # a user's hub token carries access:services!service=inference: the Inference Service accepts it, direct
+    # and through the hub's proxy
+    assert httpx.get(s.inference + "/v1/models", headers={"Authorization": f"token {token}"}).status_code == 200
+    proxied = httpx.get(f"{s.hub}/services/inference/v1/models", headers={"Authorization": f"token {token}"})
+    assert proxied.status_code == 200 and proxied.json() == []
     with connect(url=s.api, token="not-a-token", settings=s) as client, pytest.raises(AuthenticationError):
         client.whoami()
 
@@ -76,7 +91,7 @@ def test_a_team_members_server_runs_the_mlplat_kernel(stack) -> None:
     assert result["status"] == "ok", result
     text = next(o["data"]["text/plain"] for o in result["outputs"] if o["type"] == "execute_result")
     assert "mlplat status (http)" in text  # the kernel used the user's hub token
-    for component in ("redis", "mlflow", "hub", "api", "scheduler"):
+    for component in ("redis", "mlflow", "hub", "api", "inference", "scheduler"):
         line = next(line for line in text.splitlines() if line.startswith(component + " "))
         assert " yes " in line, text
     who = run_in_kernel(s.hub, "gina", hub.new_token("gina", "kernel2"), "mlplat", "%mlplat whoami")
@@ -104,7 +119,7 @@ def test_lifecycle_up_twice_down_leaves_nothing(stack, tmp_path) -> None:
     out = mlplat(env, "down")
     assert "stopped: redis, hub" in out.stdout
     assert not [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    for port in (s.redis_port, s.hub_port, s.hub_api_port, s.proxy_api_port, s.api_port):
+    for port in (s.redis_port, s.hub_port, s.hub_api_port, s.proxy_api_port, s.api_port, s.inference_port):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
     assert mlplat(env, "down").stdout.strip() == "nothing was running"

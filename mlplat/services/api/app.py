@@ -30,6 +30,7 @@ from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
 from mlplat.services.api import models as models_routes
 from mlplat.services.api import online as online_routes
+from mlplat.services.api import serving as serving_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
 from mlplat.services.api.encode import out
 
@@ -168,4 +169,5 @@ def create_app(
     app.include_router(jobs_routes.router(platform, caller))
     app.include_router(models_routes.router(platform, caller))
     app.include_router(online_routes.router(platform, caller))
+    app.include_router(serving_routes.router(platform, caller))
     return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]

@@ -1,0 +1,292 @@
+"""The Inference Service for real: `python -m mlplat.services.inference --workers 2` on a free port.
+
+Its home: the model tests' lake and metadata, an MLflow SQLite registry, a private redis-server (this module
+stops and freezes it) and a platform token in ``secrets/inference_token``. Deploys run in this process and
+reach the service's workers through the deployments table, as they do under ``mlplat up``. The tests run in
+file order: the last ones take Online Serving away and then stop the service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from conftest import ROOT, free_ports
+from mlplat.accounts import write_secret
+from mlplat.features.starter import SESSION_FEATURES, TARGET
+from mlplat.identity import Identity
+from mlplat.serving.predlog import LOG_DIR, read_log
+
+pytestmark = pytest.mark.integration
+
+ALICE = Identity("alice", teams=("growth",))
+MODEL = "svc_purchase"
+TOKEN = "t-inference-test"
+MAX_BODY = 50_000
+SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "session_mean_price": 25.0}
+ISSUED: list[str] = []  # every prediction id the service returned: all must reach the log
+
+
+def _redis(port: int, folder: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    _wait_port(port, 10)
+    return proc
+
+
+def _wait_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+class Service:
+    def __init__(self, platform: Any, proc: subprocess.Popen, url: str, redis: subprocess.Popen, log: Path) -> None:
+        self.platform, self.proc, self.url, self.redis, self.log = platform, proc, url, redis, log
+        self.http = httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
+
+    def predict(self, body: Any, model: str = MODEL, **kwargs: Any) -> httpx.Response:
+        response = self.http.post(f"/v1/predict/{model}", json=body, **kwargs)
+        if response.status_code == 200:
+            data = response.json()
+            ISSUED.extend(p["prediction_id"] for p in data.get("predictions", [data]))
+        return response
+
+    def wait(self, ok: Any, seconds: float = 30.0) -> Any:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            got = ok()
+            if got:
+                return got
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; the service's log:\n{self.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def service(models_settings, spark, tmp_path_factory) -> Iterator[Service]:  # type: ignore[no-untyped-def]
+    from mlplat.platform import Platform
+
+    root = tmp_path_factory.mktemp("inference")
+    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
+    redis_port, port = free_ports(2)
+    redis = _redis(redis_port, root)
+    s = models_settings.replace(
+        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=f"redis://127.0.0.1:{redis_port}/0",
+        inference_port=port, inference_max_body=MAX_BODY, inference_workers=2,
+    )
+    platform = Platform(s, spark=spark)
+    for name in ("user_views_7d", "user_profile"):
+        platform.features.materialize(ALICE, name)
+    platform.models.train(ALICE, "session_examples", TARGET, "xgboost", session_features=SESSION_FEATURES,
+                          params={"n_estimators": 20, "max_depth": 3}, register=MODEL)
+    platform.models.train(ALICE, "session_examples", TARGET, "logistic", session_features=SESSION_FEATURES,
+                          register=MODEL, alias=None)
+    platform.serving.deploy(ALICE, MODEL, 1)
+    write_secret(s.secrets_dir / "inference_token", TOKEN)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_") and k != "JUPYTERHUB_API_TOKEN"}
+    env.update(s.as_env())
+    log = root / "inference.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlplat.services.inference", "--workers", "2", "--port", str(port), "--log-file",
+         str(log)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    svc = Service(platform, proc, f"http://127.0.0.1:{port}", redis, log)
+    try:
+        svc.wait(lambda: proc.poll() is None and _get(svc.url + "/readyz") == 200, 90)
+        yield svc
+    finally:
+        svc.http.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        redis.send_signal(signal.SIGCONT)
+        redis.kill()
+        redis.wait(10)
+        platform.db.dispose()
+
+
+def _get(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def online_users(platform: Any, n: int) -> list[str]:
+    """Users Online Serving holds values for."""
+    from mlplat.features.examples import get_examples, to_pandas
+
+    ids = list(dict.fromkeys(to_pandas(get_examples(platform.db, "session_examples"))["user_id"].astype(str)))[:200]
+    answers = platform.features.online(ALICE, "user_id", ids, ["user_views_7d", "user_profile"])
+    found = [a["id"] for a in answers if a["found"]]
+    assert len(found) >= n
+    return found[:n]
+
+
+def test_a_prediction_uses_the_entitys_online_features_and_the_session_features(service: Service) -> None:
+    (user,) = online_users(service.platform, 1)
+    response = service.predict({"entity": {"user_id": user}, "features": SESSION})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"prediction_id", "model", "version", "output"}
+    assert (body["model"], body["version"]) == (MODEL, 1) and len(body["prediction_id"]) == 32
+    # the same pipeline in this process, on the same Online Serving row, gives the same output
+    here = service.platform.serving.predict(ALICE, MODEL, {"user_id": user}, SESSION)
+    assert body["output"] == here["output"] and set(body["output"]) == {"probability", "label"}
+
+    users = online_users(service.platform, 3)
+    batch = service.predict({"instances": [{"entity": {"user_id": u}, "features": SESSION} for u in users]})
+    assert batch.status_code == 200, batch.text
+    predictions = batch.json()["predictions"]
+    assert [p["version"] for p in predictions] == [1, 1, 1] and len({p["prediction_id"] for p in predictions}) == 3
+
+    models = service.http.get("/v1/models").json()
+    assert models[0]["model"] == MODEL and {f["name"] for f in models[0]["session_features"]} == set(SESSION)
+    metrics = service.http.get("/metrics").text
+    assert "mlplat_inference_requests_total" in metrics and "mlplat_inference_latency_seconds_bucket" in metrics
+
+
+def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None:
+    entity = {"user_id": online_users(service.platform, 1)[0]}
+    raw = service.http.post(f"/v1/predict/{MODEL}", content=b'{"entity": {"user_id": ', 
+                            headers={"Content-Type": "application/json"})
+    assert raw.status_code == 400 and raw.json()["error"] == "BadJson"
+    missing = service.predict({"entity": entity, "features": {k: v for k, v in SESSION.items() if k != "device"}})
+    assert missing.status_code == 422 and missing.json()["field"] == "device"
+    assert "missing required session feature 'device'" in missing.json()["message"]
+    wrong = service.predict({"entity": entity, "features": {**SESSION, "session_product_views": "many"}})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "session_product_views"
+    unknown = service.predict({"entity": entity, "features": SESSION}, model="svc_purchse")
+    assert unknown.status_code == 404 and f"did you mean '{MODEL}'" in unknown.json()["message"]
+    big = service.predict({"entity": entity, "features": {**SESSION, "padding": "x" * MAX_BODY}})
+    assert big.status_code == 413 and str(MAX_BODY) in big.json()["message"]
+    no_token = httpx.post(f"{service.url}/v1/predict/{MODEL}", json={"entity": entity, "features": SESSION})
+    assert no_token.status_code == 401
+    bad_token = httpx.post(f"{service.url}/v1/predict/{MODEL}", json={"entity": entity, "features": SESSION},
+                           headers={"Authorization": "Bearer nope"})
+    assert bad_token.status_code == 401
+    assert service.predict({"entity": entity, "features": SESSION}).status_code == 200  # still serving
+
+
+def test_the_cli_predicts_through_the_running_service_with_the_homes_token(service: Service) -> None:
+    import json
+
+    from conftest import mlplat
+
+    s = service.platform.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_") and k != "JUPYTERHUB_API_TOKEN"}
+    env.update(s.as_env())
+    features = [f"--feature={k}={v}" for k, v in SESSION.items()]
+    (user,) = online_users(service.platform, 1)
+    answer = json.loads(mlplat(env, "predict", MODEL, "--entity", f"user_id={user}", *features, "--json").stdout)
+    assert answer["via"] == "inference-service" and (answer["model"], answer["version"]) == (MODEL, 1)
+    ISSUED.append(answer["prediction_id"])
+    text = mlplat(env, "predict", MODEL, "--entity", f"user_id={user}", *features).stdout
+    assert f"{MODEL} v1 via the Inference Service at {s.inference}: prediction" in text
+    ISSUED.append(text.split("prediction ", 1)[1].split()[0])
+    refused = mlplat(env, "predict", MODEL, "--entity", f"user_id={user}", "--feature", "device=3", check=False)
+    assert refused.returncode == 65 and "session feature 'device' must be a string" in refused.stderr
+
+
+def test_a_deploy_under_steady_load_fails_no_request_and_switches_version(service: Service) -> None:
+    users = online_users(service.platform, 20)
+    results: list[tuple[float, int, int | None]] = []  # (time, status, version)
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=service.url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            i = 0
+            while not stop.is_set():
+                body = {"entity": {"user_id": users[(k + i) % len(users)]}, "features": SESSION}
+                i += 1
+                try:
+                    r = http.post(f"/v1/predict/{MODEL}", json=body)
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                data = r.json() if r.status_code == 200 else {}
+                if r.status_code == 200:
+                    ISSUED.append(data["prediction_id"])
+                else:
+                    failures.append(f"{r.status_code} {r.text}")
+                results.append((time.monotonic(), r.status_code, data.get("version")))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    info = service.platform.serving.deploy(ALICE, MODEL, 2)
+    deployed = time.monotonic()
+    assert info.status == "live" and info.previous_version == 1
+    # keep the load on until every worker answers with the new version (or 8 s of load, at least)
+    while time.monotonic() < max(began + 8, deployed + 2) and time.monotonic() < deployed + 30:
+        time.sleep(0.25)
+        recent = [v for t, _, v in results[-40:]]
+        if time.monotonic() > began + 8 and recent and all(v == 2 for v in recent):
+            break
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not failures, failures[:5]
+    versions = [v for _, _, v in sorted(results)]
+    assert len(versions) > 100, len(versions)
+    assert versions[0] == 1 and versions[-1] == 2
+    assert all(v == 1 for t, _, v in results if t < deployed - 0.5)  # nothing switched before the deploy
+    assert all(v == 2 for _, _, v in sorted(results)[-20:])
+
+
+def test_online_serving_down_is_503_within_the_timeout_unless_defaults_are_allowed(service: Service) -> None:
+    (user,) = online_users(service.platform, 1)
+    body = {"entity": {"user_id": user}, "features": SESSION}
+    service.redis.send_signal(signal.SIGSTOP)  # Redis hangs: every read must give up after its timeout
+    try:
+        t0 = time.monotonic()
+        frozen = service.predict(body)
+        elapsed = time.monotonic() - t0
+        assert frozen.status_code == 503, frozen.text
+        assert "does not answer" in frozen.json()["message"] and elapsed < 3.0, elapsed
+    finally:
+        service.redis.send_signal(signal.SIGCONT)
+    assert service.wait(lambda: service.predict(body).status_code == 200, 10)
+
+    # a deployment that allows the declared defaults answers while Online Serving is gone
+    info = service.platform.serving.deploy(ALICE, MODEL, 2, store_fallback=True)
+    assert info.options["store_fallback"] is True
+    service.wait(lambda: all(m["store_fallback"] for m in service.http.get("/v1/models").json()), 15)
+    service.redis.send_signal(signal.SIGSTOP)
+    answer = service.predict(body)
+    assert answer.status_code == 200, answer.text
+    _, pipeline = service.platform.models.repository.load_pipeline(MODEL, 2)
+    defaults = pipeline.predict_online([{}], [SESSION])  # no store values: the declared defaults
+    assert answer.json()["output"]["probability"] == pytest.approx(float(defaults["probability"][0]), rel=1e-9)
+
+
+def test_a_graceful_shutdown_flushes_the_prediction_log(service: Service) -> None:
+    assert len(ISSUED) > 100
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.proc.wait(60) == 0
+    assert _get(service.url + "/healthz") == 0
+    log = read_log(service.platform.settings.lake.rstrip("/") + "/" + LOG_DIR, MODEL)
+    assert set(ISSUED) <= set(log["prediction_id"]), len(set(ISSUED) - set(log["prediction_id"]))
+    assert set(log["version"]) == {1, 2} and set(log["entity_key"]) == {"user_id"}
+    row = log.iloc[0]
+    assert '"device":"ios"' in row["inputs"] and "probability" in row["output"] and row["latency_ms"] > 0
