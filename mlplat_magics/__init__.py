@@ -9,11 +9,13 @@ __all__ = ["load_ipython_extension"]
 
 def load_ipython_extension(ipython: Any) -> None:
     from mlplat_magics.base import Session
+    from mlplat_magics.batch import BatchMagics
     from mlplat_magics.features import ExampleMagics, FeatureMagics
     from mlplat_magics.jobs import ScheduleMagics
     from mlplat_magics.magics import MlplatMagics
     from mlplat_magics.models import ModelMagics
+    from mlplat_magics.serving import ServingMagics
 
     session = Session()
-    for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics, ModelMagics):
+    for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics, ModelMagics, ServingMagics, BatchMagics):
         ipython.register_magics(magics(ipython, session))
