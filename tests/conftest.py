@@ -186,3 +186,29 @@ def models_platform(models_settings: Settings, spark, tmp_path: Path):  # type: 
     p = Platform(s, spark=spark)
     yield p
     p.db.dispose()
+
+
+def redis_db(redis_url: str, index: int) -> str:
+    """A Redis database of its own on the session's redis-server (a module picks an index), emptied."""
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + f"/{index}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def hosting_platform(models_settings: Settings, spark, redis_url: str, root: Path, db_index: int, caller):  # type: ignore[no-untyped-def]
+    """A Platform on copies of the model tests' home (lake shared) whose Online Serving holds the starter sets."""
+    import shutil
+
+    from mlplat.platform import Platform
+
+    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
+    s = models_settings.replace(
+        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=redis_db(redis_url, db_index),
+    )
+    platform = Platform(s, spark=spark)
+    for name in ("user_views_7d", "user_profile"):
+        platform.features.materialize(caller, name)
+    return platform

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import click
 
-from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, _table, main
+from mlplat.cli import _client, _emit_json, _progress_line, _settings, _table, main
 
 
 # -- kernels ------------------------------------------------------------------

@@ -27,7 +27,7 @@ import pandas as pd
 
 from mlplat.errors import ValidationError
 from mlplat.features.transforms import Transformer
-from mlplat.models.catalog import CLASSIFICATION, CLUSTERING, REGRESSION
+from mlplat.models.catalog import CLASSIFICATION, REGRESSION
 
 FORMAT = 1
 FIELD_TYPES = ("float", "int", "bool", "str")

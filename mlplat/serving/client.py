@@ -78,16 +78,21 @@ class ServingClient:
         features: dict[str, Any] | None = None, progress: Progress | None = None,
     ) -> Any:
         """Score every entity on Spark into ``predictions/<model>/<date>/`` (``online``: load Online Serving too)."""
-        return self._call("serving.batch_predict", model=model, date=date, version=version, online=online or None,
-                            features=features, progress=progress)
+        from mlplat.serving.batch import BatchResult
+
+        return _one(BatchResult.from_dict, self._call(
+            "serving.batch_predict", model=model, date=date, version=version, online=online or None,
+            features=features, progress=progress))
 
     def retrain(
         self, model: str, *, examples: str | None = None, margin: float | None = None, deploy: bool | None = None,
         progress: Progress | None = None,
     ) -> Any:
         """Re-run the production version's training on the newest example set; promote only when it wins."""
-        return self._call("serving.retrain", model=model, examples=examples, margin=margin, deploy=deploy,
-                            progress=progress)
+        from mlplat.serving.retrain import RetrainResult
+
+        return _one(RetrainResult.from_dict, self._call(
+            "serving.retrain", model=model, examples=examples, margin=margin, deploy=deploy, progress=progress))
 
     def service_predict(
         self, model: str, entity: dict[str, Any], features: dict[str, Any] | None = None, *,

@@ -9,7 +9,6 @@ The expected batch inputs are computed here independently, with pandas, from the
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SEED_END
+from conftest import SEED_END, hosting_platform
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity
@@ -34,28 +33,10 @@ DEFAULTS = {"device": "desktop", "country": "US", "session_product_views": 0.0, 
 DAY = date.fromisoformat(SEED_END)
 
 
-def _db_url(redis_url: str, index: int) -> str:
-    import redis
-
-    url = redis_url.rsplit("/", 1)[0] + f"/{index}"
-    redis.Redis.from_url(url).flushdb()
-    return url
-
-
 @pytest.fixture(scope="module")
 def hosting(models_settings, spark, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
     """(platform, trained outcome, its metadata): the starter sets in Online Serving, one pipeline trained."""
-    from mlplat.platform import Platform
-
-    root = tmp_path_factory.mktemp("batch")
-    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
-    s = models_settings.replace(
-        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=_db_url(redis_url, 6),
-    )
-    platform = Platform(s, spark=spark)
-    for name in ("user_views_7d", "user_profile"):
-        platform.features.materialize(ALICE, name)
+    platform = hosting_platform(models_settings, spark, redis_url, tmp_path_factory.mktemp("batch"), 6, ALICE)
     outcome = platform.models.train(ALICE, "session_examples", TARGET, "xgboost", session_features=SESSION_FEATURES,
                                     params=SMALL, defaults=DEFAULTS, register="trained_once")
     yield platform, outcome, platform.models.show(ALICE, "trained_once").metadata

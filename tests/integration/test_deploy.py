@@ -8,12 +8,11 @@ deployment history of one test is not another's.
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import pytest
 
-from conftest import free_ports
+from conftest import free_ports, hosting_platform, redis_db
 from mlplat.errors import ConflictError, NotFoundError, PermissionDenied, ServiceUnavailable, ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity
@@ -30,29 +29,12 @@ SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "sess
 SESSION_ARGS = "--feature device=ios --feature country=US --feature session_product_views=3 --feature session_mean_price=20"
 
 
-def _db_url(redis_url: str, index: int) -> str:
-    """A Redis database of this module's own on the session's redis-server, emptied."""
-    import redis
-
-    url = redis_url.rsplit("/", 1)[0] + f"/{index}"
-    redis.Redis.from_url(url).flushdb()
-    return url
 
 
 @pytest.fixture(scope="module")
 def hosting(models_settings, spark, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
     """(platform, {kind: (outcome, metadata)}): the starter sets in Online Serving, two trained pipelines."""
-    from mlplat.platform import Platform
-
-    root = tmp_path_factory.mktemp("hosting")
-    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
-    s = models_settings.replace(
-        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=_db_url(redis_url, 3),
-    )
-    platform = Platform(s, spark=spark)
-    for name in ("user_views_7d", "user_profile"):
-        platform.features.materialize(ALICE, name)
+    platform = hosting_platform(models_settings, spark, redis_url, tmp_path_factory.mktemp("hosting"), 3, ALICE)
     trained = {}
     for kind, params in (("xgboost", SMALL), ("logistic", {})):
         outcome = platform.models.train(ALICE, "session_examples", TARGET, kind, session_features=SESSION_FEATURES,
@@ -149,7 +131,7 @@ def test_a_set_not_in_online_serving_is_refused_with_its_name(hosting, redis_url
 
     platform = hosting[0]
     register(hosting, "unserved")
-    empty = Platform(platform.settings.replace(online_store_url=_db_url(redis_url, 4)), db=platform.db,
+    empty = Platform(platform.settings.replace(online_store_url=redis_db(redis_url, 4)), db=platform.db,
                      spark=platform.spark)
     with pytest.raises(ConflictError) as refused:
         empty.serving.deploy(ALICE, "unserved")

@@ -176,7 +176,7 @@ def test_materialized_values_come_out_as_json(world: dict[str, Any]) -> None:
     write_offline(p.spark, registry.offline_url(sv))
     materialize(p.spark, registry, world["store"], sv)
     fields = ",".join(f"{sv.name}.{c}" for c in ("clicks", "amount", "seen_at", "day", "raw", "vec", "counts", "maybe"))
-    body = world["client"].get(f"/v1/online/user_id/u3", params={"features": fields}, headers=ALICE).json()
+    body = world["client"].get("/v1/online/user_id/u3", params={"features": fields}, headers=ALICE).json()
     assert body["found"] is True and body["versions"] == {sv.name: 1}
     assert body["features"] == {
         f"{sv.name}.clicks": 10**12 + 3,

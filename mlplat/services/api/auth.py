@@ -43,7 +43,8 @@ class HubTokenAuthenticator:
         wanted = {"access:services", f"access:services!service={self.service_name}"}
         if not scopes & wanted:
             raise PermissionDenied(
-                f"this token may not use the platform API: it lacks the scope access:services!service={self.service_name}"
+                f"this token may not use the {self.service_name!r} service: it lacks the scope "
+                f"access:services!service={self.service_name}"
             )
         if model.get("kind") == "service":
             identity = Identity(name=model["name"], kind="service")
