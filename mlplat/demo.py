@@ -10,7 +10,7 @@ from mlplat.config import Settings, resource_dir
 from mlplat.jobs import run_notebook
 
 # The tour, then each chapter as it lands; each runs in a fresh mlplat kernel.
-CHAPTERS = ("00_tour.ipynb", "01_features.ipynb", "02_models.ipynb", "04_jobs.ipynb")
+CHAPTERS = ("00_tour.ipynb", "01_features.ipynb", "02_models.ipynb", "03_deploy.ipynb", "04_jobs.ipynb")
 
 
 def run_tour(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import nbformat
 import pytest
 
-from conftest import ROOT, mlplat, settings_from
+from conftest import mlplat, settings_from
 
 pytestmark = pytest.mark.notebooks
 
 
+@pytest.mark.timeout(1800)
 def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     proc = mlplat(stack, "demo", "--users", "400", "--days", "7", "--chapter-days", "3", "--output", str(tmp_path),
-                  timeout=900)
+                  timeout=1700)
     out = tmp_path / "00_tour.ipynb"
     assert f"executed notebook: {out}" in proc.stdout
     nb = nbformat.read(out, as_version=4)
@@ -23,7 +23,7 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
     status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
-    assert status["data"]["text/plain"].count(" yes ") == 5
+    assert status["data"]["text/plain"].count(" yes ") == 6  # redis, mlflow, hub, api, scheduler, inference
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
 
@@ -54,6 +54,17 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     with connect(settings=settings_from(stack)) as client:
         production = client.models.show("purchase_model", alias="production").version
     assert (production.version, production.team, production.kind) == (1, "growth", "xgboost")
+
+    # Chapter 3: deployed, served over HTTP, logged, rolled back, scored in batch, retrained.
+    deploy = nbformat.read(tmp_path / "03_deploy.ipynb", as_version=4)
+    deploy_outputs = [o for c in deploy.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in deploy_outputs if o.get("output_type") == "error"]
+    texts = "\n".join(str(o.get("text", "")) for o in deploy_outputs)
+    assert '"prediction_id"' in texts and "predictions of purchase_model logged" in texts
+    assert "users scored into" in texts and "precomputed for u1" in texts
+    history = json.loads(mlplat(stack, "deployments", "purchase_model", "--json").stdout)
+    actions = [d["action"] for d in history if d["status"] == "live"]
+    assert "rollback" in actions and actions.count("deploy") >= 2, actions
 
 
 def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:
