@@ -146,6 +146,11 @@ class ModelRepository:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        import logging
+
+        quiet = logging.getLogger("mlflow")  # its INFO lines (run links, "waiting for version") are not ours to show
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(timeout, 1))))
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -161,6 +161,10 @@ def test_a_prediction_uses_the_entitys_online_features_and_the_session_features(
     assert models[0]["model"] == MODEL and {f["name"] for f in models[0]["session_features"]} == set(SESSION)
     metrics = service.http.get("/metrics").text
     assert "mlplat_inference_requests_total" in metrics and "mlplat_inference_latency_seconds_bucket" in metrics
+    # /metrics sums every worker process: both requests above are counted, whichever worker answered them
+    ok = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+             if line.startswith("mlplat_inference_requests_total{") and 'status="200"' in line)
+    assert ok >= 2, metrics
 
 
 def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None:

@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(str(os.getpid()))
 
+    # Worker processes share their Prometheus metrics through files here (cleared at each start).
+    metrics_dir = settings.run_dir / "inference-metrics"
+    if metrics_dir.exists():
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
     import uvicorn
 
     try:

@@ -15,6 +15,7 @@ timeout, cheaper than a thread hand-off). Errors are JSON
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -102,15 +103,34 @@ def create_app(
     latency = Histogram("mlplat_inference_latency_seconds", "predict latency", ["model"], registry=registry,
                         buckets=LATENCY_BUCKETS)
     errors_total = Counter("mlplat_inference_errors", "failed requests", ["kind"], registry=registry)
-    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry)
-    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry)
-    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry)
+    # With several worker processes (PROMETHEUS_MULTIPROC_DIR set by __main__) /metrics sums them all.
+    shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    total = {"multiprocess_mode": "livesum"} if shared else {}
+    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry, **total)
+    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry, **total)
+    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry, **total)
     served_version = Gauge("mlplat_inference_served_version", "version served per model", ["model"],
-                           registry=registry)
+                           registry=registry, **({"multiprocess_mode": "livemax"} if shared else {}))
+
+    def refresh_gauges() -> None:
+        if core.log is not None:
+            stats = core.log.stats()
+            queue_depth.set(stats.queued)
+            log_drops.set(stats.dropped)
+            log_written.set(stats.written)
+        for name, served in core.served.items():
+            served_version.labels(name).set(served.version)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        async def every_second() -> None:  # each worker publishes its own figures; /metrics sums them
+            while True:
+                refresh_gauges()
+                await asyncio.sleep(1.0)
+
+        task = asyncio.create_task(every_second())
         yield
+        task.cancel()
         core.close()  # graceful shutdown flushes the prediction log
 
     app = FastAPI(
@@ -210,14 +230,14 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
-        if core.log is not None:
-            stats = core.log.stats()
-            queue_depth.set(stats.queued)
-            log_drops.set(stats.dropped)
-            log_written.set(stats.written)
-        for name, served in core.served.items():
-            served_version.labels(name).set(served.version)
-        return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
+        refresh_gauges()
+        exposed = registry
+        if shared:
+            from prometheus_client import multiprocess
+
+            exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(exposed)
+        return PlainTextResponse(generate_latest(exposed).decode(), media_type="text/plain; version=0.0.4")
 
     return app
 
