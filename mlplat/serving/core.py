@@ -257,6 +257,47 @@ class InferenceCore:
         output = served.predictor.predict_decoded(row)
         return self._answer(served, eid, row, output, began, arm)
 
+    def predict_many(self, model: str, requests: Sequence[tuple[Any, Any]], arm: str | None = None
+                     ) -> list[dict[str, Any] | MlplatError]:
+        """Independent single requests answered together: one Online Serving round trip, one model call for trees.
+
+        Each ``(entity, features)`` gets its own answer or its own error (the
+        service's micro-batching: requests that arrive in the same event-loop
+        turn share the work, and one bad request fails only itself).
+        """
+        began = time.perf_counter()
+        out: list[dict[str, Any] | MlplatError | None] = [None] * len(requests)
+        try:
+            served = self.get(model)
+        except MlplatError as exc:
+            return [exc] * len(requests)
+        valid, ids = [], []
+        for i, (entity, features) in enumerate(requests):
+            try:
+                if features is not None and not isinstance(features, Mapping):
+                    raise ValidationError("features must be an object of session features", field="features")
+                ids.append(self._entity_id(served, entity) if served.entity else "")
+                valid.append(i)
+            except MlplatError as exc:
+                out[i] = exc
+        if valid:
+            try:
+                stores = self._fetch(served, ids) if served.features else [{} for _ in ids]
+            except MlplatError as exc:
+                for i in valid:
+                    out[i] = exc
+                return out  # type: ignore[return-value]
+            decoded = []
+            for i, eid, store in zip(valid, ids, stores):
+                try:
+                    decoded.append((i, eid, served.predictor.decode(store, requests[i][1] or {})))
+                except MlplatError as exc:
+                    out[i] = exc
+            outputs = served.predictor.predict_rows([row for _, _, row in decoded])
+            for (i, eid, row), output in zip(decoded, outputs):
+                out[i] = self._answer(served, eid, row, output, began, arm)
+        return out  # type: ignore[return-value]
+
     def predict_batch(self, model: str, instances: Any, arm: str | None = None) -> list[dict[str, Any]]:
         """Many predictions with one Online Serving round trip; all or nothing (a bad instance names its index)."""
         began = time.perf_counter()
@@ -285,7 +326,7 @@ class InferenceCore:
                 rows.append(served.predictor.decode(store, session))
             except ValidationError as exc:
                 raise ValidationError(f"instances[{i}]: {exc}", field=f"instances[{i}]") from None
-        outputs = [served.predictor.predict_decoded(r) for r in rows]
+        outputs = served.predictor.predict_rows(rows)
         return [self._answer(served, eid, row, out, began, arm) for eid, row, out in zip(ids, rows, outputs)]
 
     def _answer(self, served: Served, eid: str, row: dict[str, Any], output: dict[str, Any], began: float,

@@ -24,6 +24,7 @@ import pytest
 
 from conftest import ROOT, free_ports
 from mlplat.accounts import write_secret
+from mlplat.errors import ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity
 from mlplat.serving.predlog import LOG_DIR, read_log
@@ -165,6 +166,33 @@ def test_a_prediction_uses_the_entitys_online_features_and_the_session_features(
     ok = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
              if line.startswith("mlplat_inference_requests_total{") and 'status="200"' in line)
     assert ok >= 2, metrics
+
+
+def test_concurrent_requests_share_work_but_each_gets_its_own_answer(service: Service) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = online_users(service.platform, 12)
+    bodies = [{"entity": {"user_id": u}, "features": SESSION} for u in users]
+    bodies[3] = {"entity": {"user_id": users[3]}, "features": {**SESSION, "session_product_views": "many"}}
+    bodies[7] = {"features": SESSION}
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda b: service.predict(b), bodies * 4))
+    for k, (body, answer) in enumerate(zip(bodies * 4, answers)):
+        if k % 12 in (3, 7):
+            assert answer.status_code == 422, answer.text
+            continue
+        assert answer.status_code == 200, answer.text
+        alone = service.platform.serving.predict(ALICE, MODEL, body["entity"], SESSION)
+        assert answer.json()["output"] == alone["output"]
+    # in process: one call, one round trip, per-request errors, outputs equal to one-by-one predictions
+    core = service.platform.serving.core
+    core.load()
+    together = core.predict_many(MODEL, [(b.get("entity"), b["features"]) for b in bodies])
+    for k, (body, got) in enumerate(zip(bodies, together)):
+        if k in (3, 7):
+            assert isinstance(got, ValidationError)
+        else:
+            assert got["output"] == core.predict(MODEL, body["entity"], SESSION)["output"]
 
 
 def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None:

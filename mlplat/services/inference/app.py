@@ -160,7 +160,9 @@ def create_app(
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def answer(model: str, authorization: str | None, raw: bytes, too_large: int | None) -> tuple[int, bytes]:
+    batcher = Batcher(core)
+
+    async def answer(model: str, authorization: str | None, raw: bytes, too_large: int | None) -> tuple[int, bytes]:
         """One predict request: (status, JSON body). Shared by the ASGI fast path and the documented route."""
         began = time.perf_counter()
         status = 200
@@ -178,7 +180,7 @@ def create_app(
             if "instances" in body:
                 result: Any = {"predictions": core.predict_batch(model, body["instances"])}
             else:
-                result = core.predict(model, body.get("entity"), body.get("features"))
+                result = await batcher.predict(model, body.get("entity"), body.get("features"))
             return 200, orjson.dumps(result)
         except MlplatError as exc:
             status = exc.http_status
@@ -214,7 +216,7 @@ def create_app(
             raw, too_large = await body_of(request), None
         except _TooLarge as exc:
             raw, too_large = b"", exc.size
-        status, payload = answer(model, request.headers.get("authorization"), raw, too_large)
+        status, payload = await answer(model, request.headers.get("authorization"), raw, too_large)
         return Response(payload, status_code=status, media_type="application/json")
 
     @app.get("/v1/precomputed/{model}/{entity_id}", tags=["predict"])
@@ -260,6 +262,47 @@ def create_app(
     return app
 
 
+class Batcher:
+    """Micro-batching: single predictions that arrive in the same event-loop turn share one ``predict_many``.
+
+    The first request of a turn schedules the flush with ``call_soon``, so it
+    runs right after every request already parsed in that turn has queued: no
+    timer, no added wait when the service is idle, and under load one Online
+    Serving round trip and one model call serve many requests. Each request
+    still gets its own answer or its own error.
+    """
+
+    def __init__(self, core: InferenceCore) -> None:
+        self.core = core
+        self.pending: dict[str, list[tuple[Any, Any, asyncio.Future[Any]]]] = {}
+        self.scheduled = False
+
+    def predict(self, model: str, entity: Any, features: Any) -> "asyncio.Future[Any]":
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.pending.setdefault(model, []).append((entity, features, future))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self.flush)
+        return future
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        for model, items in pending.items():
+            try:
+                results: list[Any] = self.core.predict_many(model, [(e, f) for e, f, _ in items])
+            except Exception as exc:  # noqa: BLE001 - a bug: every waiter gets it (and answers 500)
+                results = [exc] * len(items)
+            for (_, _, future), result in zip(items, results):
+                if future.cancelled():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
 class PredictFastPath:
     """Pure ASGI for ``POST /v1/predict/{model}``: no routing, request objects or response classes on the hot path."""
 
@@ -295,7 +338,8 @@ class PredictFastPath:
                     break
                 chunks.append(chunk)
                 more = message.get("more_body", False)
-        status, payload = self.answer(scope["path"][len(self.PREFIX):], authorization, b"".join(chunks), too_large)
+        status, payload = await self.answer(scope["path"][len(self.PREFIX):], authorization, b"".join(chunks),
+                                            too_large)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
