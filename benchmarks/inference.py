@@ -12,7 +12,7 @@ own virtual environment (created on first use, ``--mlflow-venv``), with the
 
 Both servers run with the same number of worker processes (``--workers``) on
 loopback and are driven in turn by the same load generator in a separate
-process: ``wrk`` when installed (``-c`` connections, 2 threads, a Lua script
+process: ``wrk`` when installed (``-c`` connections, ``--load-threads`` threads, a Lua script
 rotating user ids), else ``benchmarks/loadgen.py``. Each side gets a warm-up,
 then ``--seconds`` of measurement. Only the last line on stdout is the result:
 
@@ -62,6 +62,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--load-threads", type=int, default=1,
+                        help="wrk threads (one C thread drives either server past its limit; more steal their CPU)")
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--trees", type=int, default=200)
@@ -204,12 +206,12 @@ end
 """
 
 
-def run_wrk(url: str, path: str, auth: str, bodies_file: Path, seconds: float, connections: int, work: Path
-            ) -> dict[str, Any]:
+def run_wrk(url: str, path: str, auth: str, bodies_file: Path, seconds: float, connections: int, work: Path,
+            threads: int = 1) -> dict[str, Any]:
     script = work / f"load-{abs(hash(url)) % 10_000}.lua"
     script.write_text(WRK_SCRIPT % (path, auth))
     done = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, int(seconds))}s", "--latency", "-s", str(script),
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, int(seconds))}s", "--latency", "-s", str(script),
          url + path, "--", str(bodies_file)], capture_output=True, text=True, check=True)
     return parse_wrk(done.stdout)
 
@@ -235,10 +237,10 @@ def run_python_load(url: str, path: str, auth: str, bodies_file: Path, seconds: 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def drive(kind: str, url: str, path: str, auth: str, bodies: Path, seconds: float, connections: int, work: Path
-          ) -> dict[str, Any]:
+def drive(kind: str, url: str, path: str, auth: str, bodies: Path, seconds: float, connections: int, work: Path,
+          threads: int = 1) -> dict[str, Any]:
     if kind == "wrk":
-        return run_wrk(url, path, auth, bodies, seconds, connections, work)
+        return run_wrk(url, path, auth, bodies, seconds, connections, work, threads)
     return run_python_load(url, path, auth, bodies, seconds, connections)
 
 
@@ -284,8 +286,9 @@ def main() -> None:
             procs.append(proc)
             wait_http(url + health, proc)
             say(f"{name}: warm-up {args.warmup:.0f} s, then {args.seconds:.0f} s with {args.connections} connections ({load})")
-            drive(load, url, path, auth, bodies, args.warmup, args.connections, work)
-            results[name] = drive(load, url, path, auth, bodies, args.seconds, args.connections, work)
+            drive(load, url, path, auth, bodies, args.warmup, args.connections, work, args.load_threads)
+            results[name] = drive(load, url, path, auth, bodies, args.seconds, args.connections, work,
+                                  args.load_threads)
             say(f"{name}: {results[name]}")
             stop(proc)
         m, f = results["mlplat"], results["mlflow"]
@@ -295,7 +298,7 @@ def main() -> None:
                        "ratio": round(f["p99_ms"] / m["p99_ms"], 2)},
             "errors": {"mlplat": m["errors"], "mlflow": f["errors"]},
             "detail": {"workers": args.workers, "connections": args.connections, "seconds": args.seconds,
-                       "load": load, "p50_ms": {"mlplat": m["p50_ms"], "mlflow": f["p50_ms"]},
+                       "load": load, "load_threads": args.load_threads, "p50_ms": {"mlplat": m["p50_ms"], "mlflow": f["p50_ms"]},
                        "requests": {"mlplat": m["requests"], "mlflow": f["requests"]}, "trees": args.trees,
                        "features": args.features, "entities": args.entities,
                        "load_avg_1m": round(os.getloadavg()[0], 2)},
