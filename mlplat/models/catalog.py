@@ -101,7 +101,7 @@ def _param_fields(spec: Any, name: str = "") -> dict[str, Any]:
             raise ValidationError(f"search space parameter {name!r}: low and high must be numbers with low < high")
         if spec.get("log") and low <= 0:
             raise ValidationError(f"search space parameter {name!r}: a log range needs low > 0")
-        integer = isinstance(low, int) and isinstance(high, int) and not spec.get("log_float")
+        integer = isinstance(low, int) and isinstance(high, int)
         return {"low": low, "high": high, "log": bool(spec.get("log")), "integer": integer, "step": spec.get("step")}
     raise ValidationError(
         f"search space parameter {name!r} must be a list of choices or {{'low': .., 'high': .., 'log': false}}, "

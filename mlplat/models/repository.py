@@ -327,6 +327,11 @@ class ModelRepository:
             raise NotFoundError(f"model {name!r} has no versions", model=name)
         return versions[-1]
 
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` points at; None when the model has no such alias (404 for an unknown model)."""
+        aliases = getattr(self.require_model(name), "aliases", None) or {}
+        return int(aliases[alias]) if alias in aliases else None
+
     def versions(self, name: str) -> list[int]:
         found = self._call("versions", self.client.search_model_versions, f"name = '{_quote(name)}'")
         return sorted(int(mv.version) for mv in found)

@@ -1,1 +1,1 @@
-"""Outer layer: the HTTP services (platform API, later inference), one ``create_app`` each."""
+"""Outer layer: the HTTP services (platform API, Inference Service), one ``create_app`` each."""

@@ -375,17 +375,11 @@ def load_online(platform: "Platform", model: str, version: int, pipeline: "Model
 
 
 # -- the verb ------------------------------------------------------------------------
-def alias_version(repository: Any, model: str, alias: str) -> int | None:
-    """The version ``alias`` points at; None when the model has no such alias."""
-    aliases = getattr(repository.require_model(model), "aliases", None) or {}
-    return int(aliases[alias]) if alias in aliases else None
-
-
 def resolve_version(repository: Any, model: str, version: int | None) -> int:
     """``version``, else the deployed one (the ``production`` alias), else the newest."""
     if version is not None:
         return int(repository.resolve(model, version))
-    deployed = alias_version(repository, model, "production")
+    deployed = repository.alias_version(model, "production")
     return deployed if deployed is not None else int(repository.resolve(model))
 
 
@@ -446,7 +440,7 @@ def batch_predict(
 
 
 __all__ = [
-    "BatchResult", "PREDICTIONS", "VERSION_COLUMN", "alias_version", "batch_predict", "day_end", "input_frame",
+    "BatchResult", "PREDICTIONS", "VERSION_COLUMN", "batch_predict", "day_end", "input_frame",
     "load_online", "output_fields", "parse_day", "precomputed_columns", "predictions_url", "resolve_version", "score",
     "session_constants",
 ]

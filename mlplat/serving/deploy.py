@@ -233,15 +233,10 @@ def sanity_test(model: str, number: int, pipeline: "ModelPipeline", options: dic
 
 # -- the verbs ------------------------------------------------------------------
 def _resolve(repository: Any, model: str, version: int | None, alias: str | None) -> int:
-    aliases = {a: int(v) for a, v in (getattr(repository.require_model(model), "aliases", None) or {}).items()}
-    if alias:
-        if alias not in aliases:
-            known = ", ".join(f"{a} (v{v})" for a, v in sorted(aliases.items())) or "none"
-            raise NotFoundError(f"model {model!r} has no alias {alias!r}; its aliases: {known}", model=model)
-        return aliases[alias]
-    if version is not None:
-        return int(repository.resolve(model, version))
-    return aliases["candidate"] if "candidate" in aliases else int(repository.resolve(model))
+    if alias or version is not None:
+        return int(repository.resolve(model, version, alias))
+    candidate = repository.alias_version(model, "candidate")
+    return candidate if candidate is not None else int(repository.resolve(model))
 
 
 def deploy(

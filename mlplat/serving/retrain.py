@@ -134,7 +134,6 @@ def retrain(
     from mlplat.models.catalog import PRIMARY_METRIC
     from mlplat.models.training import ExampleLayout, TrainConfig
     from mlplat.serving import deployments
-    from mlplat.serving.batch import alias_version
 
     say = progress or (lambda message, fraction: None)
     try:
@@ -146,7 +145,7 @@ def retrain(
     repository = platform.models.repository
     repository.require_model(model)
     repository.check_owner(caller, model, None, f"retrain model {model!r}")
-    production = alias_version(repository, model, PRODUCTION)
+    production = repository.alias_version(model, PRODUCTION)
     source = repository.detail(model, production)  # production's metadata, else the newest version's
     recorded = source.metadata.get("training_config")
     if not recorded:

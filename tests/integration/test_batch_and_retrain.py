@@ -21,7 +21,7 @@ from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity
 from mlplat.lake import local_path
-from mlplat.serving.batch import BatchResult, alias_version
+from mlplat.serving.batch import BatchResult
 from mlplat.serving.retrain import TAG, RetrainResult
 
 pytestmark = pytest.mark.integration
@@ -155,7 +155,7 @@ def test_batch_session_features_take_constants_and_refuse_without_a_value(hostin
 
 
 def _production(platform: Any, model: str) -> int | None:
-    return alias_version(platform.models.repository, model, "production")
+    return platform.models.repository.alias_version(model, "production")
 
 
 def test_retrain_compares_on_the_same_holdout_and_promotes_only_a_winner(hosting) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from mlplat.config import load_settings
+from mlplat.services.process import log_to, write_pid
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,16 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-file", default=str(settings.log_dir / "inference.log"))
     args = parser.parse_args(argv)
     if args.log_file != "-":
-        os.makedirs(os.path.dirname(args.log_file), exist_ok=True)
-        fd = os.open(args.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        sys.stdout = os.fdopen(1, "w", buffering=1)
-        sys.stderr = os.fdopen(2, "w", buffering=1)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+        log_to(args.log_file)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     pid_file = settings.run_dir / "inference.pid"
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(str(os.getpid()))
+    write_pid(pid_file)
 
     # Worker processes share their Prometheus metrics through files here (cleared at each start).
     metrics_dir = settings.run_dir / "inference-metrics"
