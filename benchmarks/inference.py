@@ -19,8 +19,10 @@ then ``--seconds`` of measurement. Only the last line on stdout is the result:
     {"rps": {"mlplat": .., "mlflow": .., "ratio": ..}, "p99_ms": {...}, "errors": {...}, "detail": {...}}
 
 ``ratio`` > 1 means mlplat is better (rps: mlplat/mlflow; p99: mlflow/mlplat).
+``--server uvicorn`` runs our service on uvicorn instead of granian (the
+default, chosen with it); ``--only mlplat`` drives one side, for tuning runs.
 
-    .venv/bin/python benchmarks/inference.py [--workers 2] [--seconds 30] [--connections 64]
+    .venv/bin/python benchmarks/inference.py [--workers 2] [--seconds 30] [--connections 64] [--server S]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 import online_store as online_bench  # noqa: E402  (redis-server on a free port, the bench feature set)
+from proctree import tree_cpu_seconds  # noqa: E402
 
 DEFAULT_MLFLOW_VENV = Path.home() / ".cache" / "mlplat-bench" / "mlflow-serve-venv"
 MODEL = "bench_model"
@@ -69,6 +72,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--mlflow-venv", type=Path, default=DEFAULT_MLFLOW_VENV)
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--server", choices=("granian", "uvicorn"), default="granian",
+                        help="the HTTP server under our service (python -m mlplat.services.inference --server)")
+    parser.add_argument("--only", choices=("mlplat", "mlflow"),
+                        help="drive one side only (tuning runs; the result line then has that side's figures alone)")
     return parser.parse_args()
 
 
@@ -129,11 +136,12 @@ def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features
     return settings
 
 
-def start_mlplat(settings: Any, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def start_mlplat(settings: Any, workers: int, log: Path, server: str = "granian") -> subprocess.Popen[bytes]:
     env = {**os.environ, "MLPLAT_HOME": str(settings.home), "MLPLAT_ONLINE_STORE_URL": settings.online_store,
            "MLPLAT_MLFLOW_TRACKING_URI": settings.mlflow, "MLPLAT_INFERENCE_PORT": str(settings.inference_port)}
     return subprocess.Popen(
-        [sys.executable, "-m", "mlplat.services.inference", "--workers", str(workers), "--log-file", str(log)],
+        [sys.executable, "-m", "mlplat.services.inference", "--workers", str(workers), "--log-file", str(log),
+         "--server", server],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -250,7 +258,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mlplat-bench-inference-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        ensure_mlflow_venv(args.mlflow_venv.expanduser())
+        if args.only != "mlplat":
+            ensure_mlflow_venv(args.mlflow_venv.expanduser())
         redis, redis_url = online_bench.start_redis(work)
         procs.append(redis)
         say(f"training XGBoost ({args.trees} trees, depth 6, {args.features} features)")
@@ -273,7 +282,7 @@ def main() -> None:
         results: dict[str, dict[str, Any]] = {}
         port = online_bench.free_port()
         sides = [
-            ("mlplat", lambda: start_mlplat(settings, args.workers, work / "mlplat.log"),
+            ("mlplat", lambda: start_mlplat(settings, args.workers, work / "mlplat.log", args.server),
              f"http://127.0.0.1:{settings.inference_port}", f"/v1/predict/{MODEL}", "Bearer bench-token", ours,
              "/readyz"),
             ("mlflow", lambda: start_mlflow(args.mlflow_venv.expanduser(), model_dir, port, args.workers,
@@ -281,27 +290,38 @@ def main() -> None:
              f"http://127.0.0.1:{port}", "/invocations", "Bearer none", theirs, "/ping"),
         ]
         for name, start, url, path, auth, bodies, health in sides:
+            if args.only and name != args.only:
+                continue
             say(f"{name}: starting {args.workers} worker(s)")
             proc = start()
             procs.append(proc)
             wait_http(url + health, proc)
             say(f"{name}: warm-up {args.warmup:.0f} s, then {args.seconds:.0f} s with {args.connections} connections ({load})")
             drive(load, url, path, auth, bodies, args.warmup, args.connections, work, args.load_threads)
+            cpu = tree_cpu_seconds(proc.pid)
             results[name] = drive(load, url, path, auth, bodies, args.seconds, args.connections, work,
                                   args.load_threads)
+            results[name]["cpu_us_per_request"] = round(
+                (tree_cpu_seconds(proc.pid) - cpu) * 1e6 / max(1, results[name]["requests"]), 1)
             say(f"{name}: {results[name]}")
             stop(proc)
+        if args.only:
+            print(json.dumps({args.only: results[args.only], "workers": args.workers, "server": args.server,
+                              "load_avg_1m": round(os.getloadavg()[0], 2)}))
+            return
         m, f = results["mlplat"], results["mlflow"]
         print(json.dumps({
             "rps": {"mlplat": round(m["rps"], 1), "mlflow": round(f["rps"], 1), "ratio": round(m["rps"] / f["rps"], 2)},
             "p99_ms": {"mlplat": round(m["p99_ms"], 2), "mlflow": round(f["p99_ms"], 2),
                        "ratio": round(f["p99_ms"] / m["p99_ms"], 2)},
             "errors": {"mlplat": m["errors"], "mlflow": f["errors"]},
-            "detail": {"workers": args.workers, "connections": args.connections, "seconds": args.seconds,
-                       "load": load, "load_threads": args.load_threads, "p50_ms": {"mlplat": m["p50_ms"], "mlflow": f["p50_ms"]},
-                       "requests": {"mlplat": m["requests"], "mlflow": f["requests"]}, "trees": args.trees,
-                       "features": args.features, "entities": args.entities,
-                       "load_avg_1m": round(os.getloadavg()[0], 2)},
+            "detail": {
+                "workers": args.workers, "connections": args.connections, "seconds": args.seconds, "load": load,
+                "load_threads": args.load_threads, "server": args.server, "trees": args.trees,
+                "features": args.features, "entities": args.entities,
+                **{key: {"mlplat": m[key], "mlflow": f[key]} for key in ("p50_ms", "requests", "cpu_us_per_request")},
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            },
         }))
     finally:
         for proc in reversed(procs[1:]):

@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from proctree import tree_cpu_seconds  # benchmarks/ is on the path when this runs as a script
+
 DAYS = 30
 START = "2026-01-01 00:00:00"
 
@@ -151,17 +153,7 @@ class PeakRss:
         return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the tree so far: steadier than wall time on a shared machine."""
-        import psutil
-
-        total = 0.0
-        for proc in [self.me, *self.me.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-        return total
+        return tree_cpu_seconds(self.me)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -182,6 +182,17 @@ class InferenceCore:
                 self.load()
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not stop serving
                 log.warning("deployment poll failed: %s", exc)
+            self._refresh_names()
+
+    def _refresh_names(self) -> None:
+        """Resolve each served model's feature names here, before their cache expires on a request."""
+        ahead = 2 * self.poll_seconds
+        for served in list(self._served.values()):
+            if served.features:
+                try:
+                    self.resolver.refresh_ahead(served.entity_key, served.features, ahead)
+                except Exception:  # noqa: BLE001 - a request resolving them reports the error itself
+                    pass
 
     def close(self) -> None:
         self._stop.set()
@@ -230,7 +241,7 @@ class InferenceCore:
         from mlplat.features.online.read import get_online
 
         try:
-            rows = get_online(self.resolver, self.store, served.entity_key, list(ids), served.features)
+            return get_online(self.resolver, self.store, served.entity_key, ids, served.features, values_only=True)
         except ServiceUnavailable:
             if served.options.get("store_fallback"):
                 return [{} for _ in ids]
@@ -241,7 +252,6 @@ class InferenceCore:
             if served.options.get("store_fallback"):
                 return [{} for _ in ids]
             raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
-        return [r["features"] for r in rows]
 
     def predict(self, model: str, entity: Any, features: Mapping[str, Any] | None = None,
                 arm: str | None = None) -> dict[str, Any]:

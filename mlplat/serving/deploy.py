@@ -49,8 +49,8 @@ PRODUCTION = "production"
 STEPS = ("environment", "container_spec", "sanity_test", "online_serving", "promote")
 RTOL = 1e-9
 # What the Inference Service needs beyond the pipeline's own pins; pinned to this environment's versions.
-SERVING_PACKAGES = ("fastapi", "uvicorn", "uvloop", "httptools", "orjson", "redis", "msgpack", "prometheus-client",
-                    "sqlalchemy", "alembic", "httpx")
+SERVING_PACKAGES = ("fastapi", "granian", "uvicorn", "uvloop", "httptools", "orjson", "redis", "msgpack",
+                    "prometheus-client", "sqlalchemy", "alembic", "httpx")
 
 
 class _Refused(Exception):

@@ -17,23 +17,28 @@ file per flush under ``<lake>/prediction_log/model=<model>/hour=<YYYY-MM-DDTHH>/
 | latency_ms | float64 | time spent in the service for this prediction |
 | schema_version | int16 | 1 |
 
-``put`` never blocks: when the bounded queue is full the record is dropped and
-counted. A writer thread flushes every ``flush_rows`` records or
-``flush_seconds``; when the sink fails the batch is dropped and counted and the
-service goes on. ``close`` flushes what is queued (graceful shutdown).
+``put`` never blocks and never takes a lock: the record joins a bounded
+in-memory queue, or is dropped and counted when the queue is full. A writer
+thread turns what is queued into Arrow batches every ``chunk_seconds`` (a few
+hundred rows at a time, so it never holds the interpreter for long while
+requests wait) and writes one Parquet file per model and hour every
+``flush_rows`` records or ``flush_seconds``. When the sink fails those records
+are dropped and counted and the service goes on. ``close`` flushes what is
+queued (graceful shutdown).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import pyarrow as pa
 
@@ -52,6 +57,7 @@ SCHEMA = pa.schema([
     ("schema_version", pa.int16()),
 ])
 LOG_DIR = "prediction_log"
+HOUR_US = 3_600_000_000
 
 
 @dataclass
@@ -80,109 +86,130 @@ class LogStats:
         return dict(self.__dict__)
 
 
-try:  # orjson (the api extra) is several times faster, and the writer thread shares the GIL with requests
+try:  # orjson (the api extra): UTF-8 bytes, which Arrow takes as strings without decoding them again
     import orjson
 
-    def _json(value: Any) -> str:
-        return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    def _json(value: Any) -> Any:
+        return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
 except ImportError:  # pragma: no cover - the core without the api extra
-    def _json(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False) if value is not None else "null"
+    def _json(value: Any) -> Any:
+        return json.dumps(value, separators=(",", ":"), default=str) if value is not None else "null"
+
+
+def _batch(records: list[Record]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([
+        pa.array([r.prediction_id for r in records], pa.string()),
+        pa.array([r.ts_us for r in records], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        pa.array([r.model for r in records], pa.string()),
+        pa.array([r.version for r in records], pa.int32()),
+        pa.array([r.arm for r in records], pa.string()),
+        pa.array([r.entity_key for r in records], pa.string()),
+        pa.array([r.entity_id for r in records], pa.string()),
+        pa.array([_json(r.inputs) for r in records], pa.string()),
+        pa.array([_json(r.output) for r in records], pa.string()),
+        pa.array([r.latency_ms for r in records], pa.float64()),
+        pa.array([SCHEMA_VERSION] * len(records), pa.int16()),
+    ], schema=SCHEMA)
 
 
 class PredictionLog:
     """A bounded queue and a writer thread; ``url`` is the lake folder the log lives in (file:// or a path)."""
 
-    def __init__(self, url: str, capacity: int = 100_000, flush_rows: int = 5000, flush_seconds: float = 1.0) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, capacity: int = 100_000, flush_rows: int = 5000, flush_seconds: float = 1.0,
+                 chunk_seconds: float = 0.05, chunk_rows: int = 1000) -> None:
+        self.url = url.rstrip("/") if "://" in url else Path(url).resolve().as_uri()
         self.capacity = capacity
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=capacity)
-        self.written = self.dropped = self.write_errors = self.files = 0
+        self.chunk_seconds = chunk_seconds
+        self.chunk_rows = chunk_rows
+        self._queue: deque[Record] = deque()  # append and popleft are atomic: no lock on the request path
+        # Each counter has one writing thread (no lost updates): refused by ``put``, or lost by the sink.
+        self.refused = self.lost = self.written = self.write_errors = self.files = 0
         self._closed = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
     # -- the request side -------------------------------------------------------
     def put(self, record: Record) -> bool:
         """Queue one record; False (and counted as dropped) when the queue is full or closed."""
-        if self._closed:
-            self.dropped += 1
+        if self._closed or len(self._queue) >= self.capacity:
+            self.refused += 1
             return False
-        try:
-            self._queue.put_nowait(record)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
+        self._queue.append(record)
+        return True
+
+    @property
+    def dropped(self) -> int:
+        return self.refused + self.lost
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def stats(self) -> LogStats:
         return LogStats(self.depth, self.written, self.dropped, self.write_errors, self.files)
 
     # -- the writer -------------------------------------------------------------
-    def _run(self) -> None:
-        batch: list[Record] = []
-        deadline = time.monotonic() + self.flush_seconds
-        while True:
-            timeout = max(0.0, deadline - time.monotonic())
+    def _take(self, limit: int) -> list[Record]:
+        taken: list[Record] = []
+        pop = self._queue.popleft
+        while len(taken) < limit:
             try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = ...  # type: ignore[assignment]
-            if item is None:  # close()
-                while True:
-                    try:
-                        rest = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if rest is not None:
-                        batch.append(rest)
-                self._flush(batch)
-                return
-            if item is not ...:
-                batch.append(item)  # type: ignore[arg-type]
-            if len(batch) >= self.flush_rows or time.monotonic() >= deadline:
-                self._flush(batch)
-                batch = []
-                deadline = time.monotonic() + self.flush_seconds
+                taken.append(pop())
+            except IndexError:
+                break
+        return taken
 
-    def _flush(self, batch: list[Record]) -> None:
-        if not batch:
-            return
-        groups: dict[tuple[str, str], list[Record]] = {}
-        for r in batch:
-            hour = datetime.fromtimestamp(r.ts_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H")
-            groups.setdefault((r.model, hour), []).append(r)
-        for (model, hour), records in groups.items():
+    def _run(self) -> None:
+        pending: dict[tuple[str, int], list[pa.RecordBatch]] = {}
+        rows, since = 0, time.monotonic()
+        while True:
+            closing = self._stop.wait(self.chunk_seconds)
+            while True:  # a chunk at a time; all of the queue when closing
+                chunk = self._take(self.chunk_rows)
+                if not chunk:
+                    break
+                if not rows:
+                    since = time.monotonic()
+                rows += len(chunk)
+                for key, batch in self._convert(chunk):
+                    pending.setdefault(key, []).append(batch)
+                if not closing:
+                    break
+            if rows and (closing or rows >= self.flush_rows or time.monotonic() - since >= self.flush_seconds):
+                self._flush(pending)
+                pending, rows = {}, 0
+            if closing and not self._queue:
+                return
+
+    def _convert(self, records: list[Record]) -> Iterable[tuple[tuple[str, int], pa.RecordBatch]]:
+        groups: dict[tuple[str, int], list[Record]] = {}
+        for r in records:
+            groups.setdefault((r.model, r.ts_us // HOUR_US), []).append(r)
+        for key, group in groups.items():
             try:
-                self._write(model, hour, records)
-                self.written += len(records)
+                yield key, _batch(group)
+            except Exception:  # noqa: BLE001 - a record that cannot be written is dropped and counted
+                self.write_errors += 1
+                self.lost += len(group)
+
+    def _flush(self, pending: dict[tuple[str, int], list[pa.RecordBatch]]) -> None:
+        for (model, hour), batches in pending.items():
+            count = sum(b.num_rows for b in batches)
+            try:
+                stamp = datetime.fromtimestamp(hour * 3600, tz=timezone.utc).strftime("%Y-%m-%dT%H")
+                self._write(model, stamp, pa.Table.from_batches(batches, SCHEMA))
+                self.written += count
                 self.files += 1
             except Exception:  # noqa: BLE001 - a failing sink must not stop serving: count and go on
                 self.write_errors += 1
-                self.dropped += len(records)
+                self.lost += count
 
-    def _write(self, model: str, hour: str, records: list[Record]) -> None:
+    def _write(self, model: str, hour: str, table: pa.Table) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.table({
-            "prediction_id": [r.prediction_id for r in records],
-            "ts": pa.array([r.ts_us for r in records], pa.timestamp("us", tz="UTC")),
-            "model": [r.model for r in records],
-            "version": pa.array([r.version for r in records], pa.int32()),
-            "arm": [r.arm for r in records],
-            "entity_key": [r.entity_key for r in records],
-            "entity_id": [r.entity_id for r in records],
-            "inputs": [_json(r.inputs) for r in records],
-            "output": [_json(r.output) for r in records],
-            "latency_ms": pa.array([r.latency_ms for r in records], pa.float64()),
-            "schema_version": pa.array([SCHEMA_VERSION] * len(records), pa.int16()),
-        }, schema=SCHEMA)
         folder = f"{self.url}/model={model}/hour={hour}"
         name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         from mlplat.lake import local_path
@@ -203,12 +230,7 @@ class PredictionLog:
         """Flush what is queued and stop the writer."""
         if not self._closed:
             self._closed = True
-            while True:
-                try:
-                    self._queue.put(None, timeout=timeout)
-                    break
-                except queue.Full:  # pragma: no cover - the writer drains it
-                    continue
+            self._stop.set()
             self._thread.join(timeout)
         return self.stats()
 

@@ -96,7 +96,7 @@ def test_deploy_runs_every_step_in_order_and_records_them(hosting) -> None:
     assert f"FROM python:{'.'.join(here['python'].split('.')[:2])}-slim" in dockerfile
     assert '"python", "-m", "mlplat.services.inference"' in dockerfile
     assert f"xgboost=={here['packages']['xgboost']}" in requirements.splitlines()
-    assert any(line.startswith("uvicorn==") for line in requirements.splitlines())
+    assert {"granian", "uvicorn"} <= {line.split("==")[0] for line in requirements.splitlines()}
 
     # what is live answers, with the entity's features from Online Serving
     answer = platform.serving.predict(ALICE, "buyers", {"user_id": an_entity(platform)}, SESSION)

@@ -217,6 +217,30 @@ def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None
     assert service.predict({"entity": entity, "features": SESSION}).status_code == 200  # still serving
 
 
+def test_every_route_answers_through_the_server_and_chunked_bodies_keep_the_limit(service: Service) -> None:
+    import json
+
+    paths = httpx.get(service.url + "/openapi.json").json()["paths"]
+    assert {"/v1/predict/{model}", "/v1/precomputed/{model}/{entity_id}", "/v1/models", "/metrics"} <= set(paths)
+    health = httpx.get(service.url + "/healthz")
+    assert health.status_code == 200 and health.json()["ok"] is True and health.headers["content-type"].startswith(
+        "application/json")
+    user = online_users(service.platform, 1)[0]
+    none_yet = service.http.get(f"/v1/precomputed/{MODEL}/{user}", params={"unused": "1"})
+    assert none_yet.status_code == 404 and "batch-predict" in none_yet.json()["message"]
+    assert httpx.get(f"{service.url}/v1/precomputed/{MODEL}/{user}").status_code == 401
+    assert service.http.delete("/v1/models").status_code == 405
+    assert service.http.post("/healthz", content=b"x" * (MAX_BODY + 1)).status_code == 413
+
+    body = json.dumps({"entity": {"user_id": user}, "features": SESSION}).encode()
+    chunked = service.http.post(f"/v1/predict/{MODEL}", content=iter([body[:10], body[10:]]))  # no content-length
+    assert chunked.status_code == 200 and chunked.json()["model"] == MODEL
+    ISSUED.append(chunked.json()["prediction_id"])
+    padded = json.dumps({"entity": {"user_id": user}, "features": {**SESSION, "pad": "x" * MAX_BODY}}).encode()
+    over = service.http.post(f"/v1/predict/{MODEL}", content=iter([padded[: MAX_BODY // 2], padded[MAX_BODY // 2:]]))
+    assert over.status_code == 413 and over.json()["error"] == "TooLarge"
+
+
 def test_the_cli_predicts_through_the_running_service_with_the_homes_token(service: Service) -> None:
     import json
 

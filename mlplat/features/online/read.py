@@ -79,6 +79,10 @@ def split_features(features: Sequence[str] | str | None) -> list[str] | None:
     return names or None
 
 
+def _cache_key(entity: str, features: Sequence[str] | str | None) -> tuple[str, str | tuple[str, ...] | None]:
+    return entity, features if features is None or isinstance(features, str) else tuple(features)
+
+
 class FeatureResolver:
     """Feature names -> set versions to read, checked against the registry and cached briefly."""
 
@@ -91,13 +95,24 @@ class FeatureResolver:
     def resolve(self, entity: str, features: Sequence[str] | str | None = None) -> list[Selection]:
         """The set versions and columns to read; ``features`` as :func:`split_features` takes them
         (cached as given, so a hit parses nothing)."""
-        key = (entity, features if features is None or isinstance(features, str) else tuple(features))
-        now = time.monotonic()
+        key = _cache_key(entity, features)
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        names = split_features(features)
-        selections = self._resolve(entity, tuple(names) if names else None)
+        return self._fill(key)
+
+    def refresh_ahead(self, entity: str, features: Sequence[str] | str | None, seconds: float) -> None:
+        """Resolve again now when the cached answer expires within ``seconds`` (a background thread calls
+        this, so requests for a hot key never wait on the metadata database)."""
+        key = _cache_key(entity, features)
+        hit = self._cache.get(key)
+        if self.cache_seconds > 0 and (hit is None or hit[0] - time.monotonic() < seconds):
+            self._fill(key)
+
+    def _fill(self, key: tuple[str, str | tuple[str, ...] | None]) -> list[Selection]:
+        now = time.monotonic()
+        names = split_features(key[1])
+        selections = self._resolve(key[0], tuple(names) if names else None)
         if self.cache_seconds > 0:
             with self._lock:
                 if len(self._cache) >= 1024:
@@ -183,26 +198,27 @@ def _json_ready(values: Any) -> bool:
 _SUMS = (int, float)  # a sum of Decimals is a Decimal, which json_value turns into a float
 
 
-def shape(entity: str, id: str, selections: Sequence[Selection], rows: dict[str, Row | None]) -> dict[str, Any]:
-    """One id's answer."""
+def feature_values(selections: Sequence[Selection], rows: dict[str, Row | None]) -> dict[str, Any]:
+    """One id's values, ``set.column`` -> JSON-ready value (null where the id has no row)."""
     features: dict[str, Any] = {}
-    event_ts: dict[str, str | None] = {}
-    versions: dict[str, int] = {}
-    found = False
     for sel in selections:
-        name = sel.ref.name
-        versions[name] = sel.ref.version
-        row = rows.get(name)
+        row = rows.get(sel.ref.name)
         if row is None:
-            event_ts[name] = None
             features.update(dict.fromkeys(sel.names))
             continue
-        found = True
-        event_ts[name] = row.event_ts.isoformat()
         values = row.values
         picked = values.values() if sel.whole else [values[c] for c in sel.columns]
         features.update(zip(sel.names, picked if _json_ready(picked) else map(json_value, picked)))
-    return {"entity": entity, "id": id, "found": found, "features": features, "event_ts": event_ts, "versions": versions}
+    return features
+
+
+def shape(entity: str, id: str, selections: Sequence[Selection], rows: dict[str, Row | None]) -> dict[str, Any]:
+    """One id's answer."""
+    stamps = {sel.ref.name: rows.get(sel.ref.name) for sel in selections}
+    return {"entity": entity, "id": id, "found": any(r is not None for r in stamps.values()),
+            "features": feature_values(selections, rows),
+            "event_ts": {name: r.event_ts.isoformat() if r is not None else None for name, r in stamps.items()},
+            "versions": {sel.ref.name: sel.ref.version for sel in selections}}
 
 
 def _resolver(source: Any) -> FeatureResolver:
@@ -218,12 +234,24 @@ def get_online(
     entity: str,
     ids: Sequence[str],
     features: Sequence[str] | str | None = None,
+    *,
+    values_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The newest values of ``features`` for each id, in the order of ``ids``.
 
     ``source`` is a Platform, a Registry or a :class:`FeatureResolver` (which
     caches names; pass one when reading often). One store round trip.
+    ``values_only`` answers just each id's ``features`` part, without shaping
+    the rest (the Inference Service's read).
     """
+    ids, selections, rows = _read(source, store, entity, ids, features)
+    if values_only:
+        return [feature_values(selections, r) for r in rows]
+    return [shape(entity, i, selections, r) for i, r in zip(ids, rows)]
+
+
+def _read(source: Any, store: OnlineStore, entity: str, ids: Sequence[str],
+          features: Sequence[str] | str | None) -> tuple[list[str], list[Selection], list[dict[str, Row | None]]]:
     ids = [str(i) for i in ids]
     if not ids:
         raise ValidationError("name at least one id")
@@ -234,4 +262,4 @@ def get_online(
     selections = _resolver(source).resolve(entity, features)
     refs = [s.ref for s in selections]
     rows = [store.get(entity, ids[0], refs)] if len(ids) == 1 else store.get_many(entity, ids, refs)
-    return [shape(entity, i, selections, r) for i, r in zip(ids, rows)]
+    return ids, selections, rows

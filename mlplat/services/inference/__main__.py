@@ -1,8 +1,10 @@
-"""Run the Inference Service: ``python -m mlplat.services.inference [--workers N] [--port P]``.
+"""Run the Inference Service: ``python -m mlplat.services.inference [--workers N] [--port P] [--server S]``.
 
-uvicorn with uvloop and httptools, N worker processes on one socket (each
-loads every live deployment and watches for new ones). Chosen by measurement:
-see ``benchmarks/inference.py``.
+N worker processes on one socket, each loading every live deployment and
+watching for new ones. The server is granian (Rust HTTP, the RSGI app in
+``rsgi.py``, uvloop) unless ``--server uvicorn`` (uvloop and httptools, the
+ASGI app) is asked for: granian was chosen by measurement, and
+``benchmarks/inference.py --server`` measures either.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.inference_port)
     parser.add_argument("--log-file", default=str(settings.log_dir / "inference.log"))
+    parser.add_argument("--server", choices=("granian", "uvicorn"), default="granian")
     args = parser.parse_args(argv)
     if args.log_file != "-":
         log_to(args.log_file)
@@ -38,23 +41,49 @@ def main(argv: list[str] | None = None) -> None:
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    import uvicorn
-
     try:
-        uvicorn.run(
-            "mlplat.services.inference.app:factory",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=max(1, args.workers),
-            loop="uvloop",
-            http="httptools",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        (_granian if args.server == "granian" else _uvicorn)(args)
     finally:
         pid_file.unlink(missing_ok=True)
+
+
+def _granian(args: argparse.Namespace) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        "mlplat.services.inference.rsgi:factory",
+        factory=True,
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.RSGI,
+        workers=max(1, args.workers),
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels.warning,
+        respawn_failed_workers=True,
+        workers_kill_timeout=30,
+    ).serve()
+
+
+def _uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "mlplat.services.inference.app:factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=max(1, args.workers),
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,  # callers' addresses are not used: skip uvicorn's per-request header rewrite
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 if __name__ == "__main__":

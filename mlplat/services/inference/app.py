@@ -5,12 +5,14 @@ Routes: ``POST /v1/predict/{model}`` (one ``{"entity", "features"}`` or a batch
 ``GET /v1/models``, ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus) and
 the OpenAPI document at ``/openapi.json``.
 
-The predict route is the hot path: it reads the body itself (size limit,
-orjson), skips FastAPI's validation layer and middleware, authenticates from
-a cache, and runs the core's compiled predictor on the event loop (the work
-is a few hundred microseconds of CPU and one Redis round trip with a bounded
-timeout, cheaper than a thread hand-off). Errors are JSON
-``{"error": kind, "message": ..., "field": ...}`` with their status.
+The predict route is the hot path, ``answer``: it takes the raw body (size
+limit, orjson), skips FastAPI's validation layer and every middleware,
+authenticates from a cache, and micro-batches the core's compiled predictor
+on the event loop (the work is a few hundred microseconds of CPU and one
+Redis round trip with a bounded timeout, cheaper than a thread hand-off).
+Under granian (the default server) ``rsgi.RsgiService`` calls it; under
+uvicorn, ``PredictFastPath`` does, outside FastAPI's middleware. Errors are
+JSON ``{"error": kind, "message": ..., "field": ...}`` with their status.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -116,6 +119,15 @@ def create_app(
     served_version = Gauge("mlplat_inference_served_version", "version served per model", ["model"],
                            registry=registry, **({"multiprocess_mode": "livemax"} if shared else {}))
 
+    children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def count(model: str, status: int, seconds: float) -> None:
+        pair = children.get((model, status))  # labels() costs a lock and a lookup: once per model and status
+        if pair is None:
+            pair = children[(model, status)] = (requests_total.labels(model, str(status)), latency.labels(model))
+        pair[0].inc()
+        pair[1].observe(seconds)
+
     def refresh_gauges() -> None:
         if core.log is not None:
             stats = core.log.stats()
@@ -125,25 +137,22 @@ def create_app(
         for name, served in core.served.items():
             served_version.labels(name).set(served.version)
 
+    lifecycle = Lifecycle(core, refresh_gauges)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        async def every_second() -> None:  # each worker publishes its own figures; /metrics sums them
-            while True:
-                refresh_gauges()
-                await asyncio.sleep(1.0)
-
-        task = asyncio.create_task(every_second())
+        lifecycle.start()
         yield
-        task.cancel()
-        core.close()  # graceful shutdown flushes the prediction log
+        lifecycle.stop()  # graceful shutdown flushes the prediction log
 
-    app = FastAPI(
+    app = InferenceApp(
         title="mlplat Inference Service",
         version="1",
         description="Predictions from deployed Model Pipelines, with features from Online Serving.",
         lifespan=lifespan,
     )
     app.state.core = core
+    app.state.lifecycle = lifecycle
 
     def caller(request: Request) -> Identity:
         return auth.identify(bearer_token(request.headers.get("authorization")))
@@ -201,9 +210,7 @@ def create_app(
             log.exception("predict %s failed", model)
             return 500, _error_body("Internal", f"internal error: {type(exc).__name__}")
         finally:
-            known = model if model in core.served else "_unknown"
-            requests_total.labels(known, str(status)).inc()
-            latency.labels(known).observe(time.perf_counter() - began)
+            count(model if model in core.served else "_unknown", status, time.perf_counter() - began)
 
     @app.post("/v1/predict/{model}", tags=["predict"], openapi_extra={"requestBody": {"content": {
         "application/json": {"schema": {"type": "object", "properties": {
@@ -256,10 +263,54 @@ def create_app(
             multiprocess.MultiProcessCollector(exposed)
         return PlainTextResponse(generate_latest(exposed).decode(), media_type="text/plain; version=0.0.4")
 
-    app.add_middleware(PredictFastPath, answer=answer, max_body=max_body)
-    if service_prefix.rstrip("/"):
-        app.add_middleware(StripPrefix, prefix=service_prefix.rstrip("/"))  # outermost: paths arrive stripped
+    app.fast_path = (answer, max_body, service_prefix.rstrip("/"))
     return app
+
+
+class Lifecycle:
+    """One worker's start and stop, whichever server runs it: the gauges refresher, and the graceful
+    shutdown that flushes the prediction log."""
+
+    def __init__(self, core: InferenceCore, refresh: Any) -> None:
+        self.core, self.refresh = core, refresh
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:  # each worker publishes its own figures; /metrics sums them
+            self._thread = threading.Thread(target=self._every_second, name="inference-gauges", daemon=True)
+            self._thread.start()
+
+    def _every_second(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - figures are best effort
+                log.exception("refreshing the inference gauges failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.core.close()
+
+
+class InferenceApp(FastAPI):
+    """FastAPI with the predict fast path outside every middleware (FastAPI's own included).
+
+    Predict requests never pass the error, telemetry and body-limit layers:
+    ``answer`` does those jobs itself. The hub prefix is stripped outermost,
+    so both ``/v1/...`` and ``/services/inference/v1/...`` reach either path.
+    """
+
+    fast_path: tuple[Any, int, str] | None = None
+
+    def build_middleware_stack(self) -> Any:
+        app = super().build_middleware_stack()
+        if self.fast_path is not None:
+            answer, max_body, prefix = self.fast_path
+            app = PredictFastPath(app, answer, max_body)
+            if prefix:
+                app = StripPrefix(app, prefix)
+        return app
 
 
 class Batcher:
@@ -366,19 +417,23 @@ class _BadJson(Exception):
     pass
 
 
-def factory() -> FastAPI:
-    """For ``uvicorn --factory``: settings from the environment (each worker process builds its own core)."""
+def tune_gc() -> None:
+    """A serving worker allocates many short-lived objects per request: collect the young generation less
+    often, and move what start-up built (modules, pipelines) out of the collector's way."""
     import gc
 
-    from mlplat.config import load_settings
-
-    app = create_app(load_settings(), service_prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", ""))
-    # A serving worker allocates many short-lived objects per request: collect the young generation less
-    # often, and move what start-up built (modules, pipelines) out of the collector's way.
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+def factory() -> FastAPI:
+    """For ``uvicorn --factory``: settings from the environment (each worker process builds its own core)."""
+    from mlplat.config import load_settings
+
+    app = create_app(load_settings(), service_prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", ""))
+    tune_gc()
     return app
 
 
-__all__ = ["ChainAuthenticator", "create_app", "default_authenticator", "factory"]
+__all__ = ["ChainAuthenticator", "Lifecycle", "create_app", "default_authenticator", "factory", "tune_gc"]

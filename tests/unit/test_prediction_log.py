@@ -1,0 +1,105 @@
+"""The prediction log on its own: schema and partitions, hour boundaries, a full queue, a failing sink, close."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from mlplat.serving.predlog import SCHEMA, PredictionLog, Record, new_id, read_log
+
+HOUR_US = 3_600_000_000
+
+
+def _record(model: str = "m", ts_us: int | None = None, inputs: dict | None = None, version: int = 1,
+            arm: str | None = None) -> Record:
+    return Record(new_id(), ts_us if ts_us is not None else int(time.time() * 1_000_000), model, version, arm,
+                  "user_id", "u1", inputs if inputs is not None else {"x": 1.5, "device": "ios"},
+                  {"prediction": 1, "probability": 0.75}, 0.4)
+
+
+def _wait(predicate, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_records_land_in_model_and_hour_partitions_with_the_documented_schema(tmp_path: Path) -> None:
+    log = PredictionLog(str(tmp_path), flush_seconds=0.1)
+    edge = (int(time.time() * 1_000_000) // HOUR_US) * HOUR_US  # the start of this hour
+    late, early = _record("a", edge + 5), _record("a", edge - 5)  # either side of the boundary
+    other = _record("b", edge + 10, inputs={"x": np.float32(2.5), "n": np.int64(3), "when": datetime(2026, 1, 1)},
+                    arm="treatment")
+    for r in (late, early, other):
+        assert log.put(r)
+    _wait(lambda: log.stats().written == 3)
+    hours = {datetime.fromtimestamp(t / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H") for t in (edge + 5, edge - 5)}
+    folders = sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    assert folders == sorted([*(f"model=a/hour={h}" for h in hours), f"model=b/hour={max(hours)}"])
+    for path in tmp_path.rglob("*.parquet"):
+        assert pq.read_schema(path).remove_metadata() == SCHEMA
+    table = read_log(str(tmp_path)).set_index("prediction_id")
+    assert table.loc[early.prediction_id, "ts"].value // 1000 == edge - 5  # microseconds survive
+    assert json.loads(table.loc[other.prediction_id, "inputs"]) == {"x": 2.5, "n": 3, "when": "2026-01-01T00:00:00"}
+    assert table.loc[other.prediction_id, "arm"] == "treatment" and table.loc[late.prediction_id, "arm"] is None
+    assert json.loads(table.loc[late.prediction_id, "output"]) == {"prediction": 1, "probability": 0.75}
+    assert set(table["schema_version"]) == {1}
+    assert len(read_log(str(tmp_path), "b")) == 1
+    assert log.close().to_dict() == {"queued": 0, "written": 3, "dropped": 0, "write_errors": 0, "files": 3}
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
+    log = PredictionLog(str(tmp_path), capacity=5, chunk_seconds=3600)  # the writer does not drain meanwhile
+    began = time.perf_counter()
+    accepted = [log.put(_record()) for _ in range(8)]
+    assert time.perf_counter() - began < 1.0
+    assert accepted == [True] * 5 + [False] * 3
+    assert log.stats().queued == 5 and log.stats().dropped == 3
+    stats = log.close()  # close flushes what was queued
+    assert (stats.written, stats.dropped, stats.queued) == (5, 3, 0)
+    assert len(read_log(str(tmp_path))) == 5
+    assert log.put(_record()) is False and log.stats().dropped == 4  # closed: counted, not written
+
+
+def test_a_failing_sink_counts_its_drops_and_the_log_keeps_working(tmp_path: Path) -> None:
+    blocker = tmp_path / "lake"
+    blocker.write_text("a file where the log's folder should be")
+    log = PredictionLog(str(blocker / "prediction_log"), flush_seconds=0.05)
+    for _ in range(4):
+        assert log.put(_record())
+    _wait(lambda: log.stats().dropped == 4)
+    assert log.stats().write_errors >= 1 and log.stats().written == 0
+    blocker.unlink()  # the sink comes back: later records are written
+    assert log.put(_record())
+    _wait(lambda: log.stats().written == 1)
+    assert log.close().dropped == 4
+
+
+def test_close_writes_every_queued_record_even_past_a_chunk(tmp_path: Path) -> None:
+    log = PredictionLog(str(tmp_path), flush_seconds=3600, flush_rows=10**9, chunk_rows=100)
+    ids = []
+    for _ in range(2500):
+        record = _record()
+        ids.append(record.prediction_id)
+        log.put(record)
+    stats = log.close()
+    assert stats.written == 2500 and stats.queued == 0 and stats.dropped == 0
+    assert sorted(read_log(str(tmp_path))["prediction_id"]) == sorted(ids)
+
+
+@pytest.mark.parametrize("rows", [1, 7])
+def test_flush_rows_writes_before_the_timer(tmp_path: Path, rows: int) -> None:
+    log = PredictionLog(str(tmp_path), flush_seconds=3600, flush_rows=rows, chunk_seconds=0.01)
+    for _ in range(rows):
+        log.put(_record())
+    _wait(lambda: log.stats().written == rows)
+    assert log.stats().files == 1
+    log.close()
