@@ -256,16 +256,10 @@ class InferenceCore:
     def predict(self, model: str, entity: Any, features: Mapping[str, Any] | None = None,
                 arm: str | None = None) -> dict[str, Any]:
         """One prediction: ``{"prediction_id", "model", "version", "output"}``."""
-        began = time.perf_counter()
-        served = self.get(model)
-        features = features if features is not None else {}
-        if not isinstance(features, Mapping):
-            raise ValidationError("features must be an object of session features", field="features")
-        eid = self._entity_id(served, entity) if served.entity else ""
-        store = self._fetch(served, [eid])[0] if served.features else {}
-        row = served.predictor.decode(store, features)
-        output = served.predictor.predict_decoded(row)
-        return self._answer(served, eid, row, output, began, arm)
+        result = self.predict_many(model, [(entity, features)], arm)[0]
+        if isinstance(result, MlplatError):
+            raise result
+        return result
 
     def predict_many(self, model: str, requests: Sequence[tuple[Any, Any]], arm: str | None = None
                      ) -> list[dict[str, Any] | MlplatError]:
