@@ -1,4 +1,8 @@
-"""`mlplat demo`: the tour and its chapters, executed against the running stack."""
+"""`mlplat demo`: the tour and its chapters, executed against the running stack.
+
+The executed notebooks go under ``<home>/demo/<time>/``, which every user's
+JupyterLab shows read-only as ``mlplat-runs/demo/<time>/`` (``mlplat.homes``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlplat.config import Settings, resource_dir
+from mlplat.homes import demo_home_path, demo_root, lab_url
 from mlplat.jobs import run_notebook
 
 # The tour, then each chapter as it lands; each runs in a fresh mlplat kernel.
@@ -20,7 +25,7 @@ def run_tour(
     parameters: dict[str, dict[str, object]] | None = None,
 ) -> list[Path]:
     """Execute every chapter into ``output_dir``; returns the executed notebooks in order."""
-    out_dir = output_dir or settings.home / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    out_dir = output_dir or demo_root(settings) / time.strftime("%Y%m%d-%H%M%S")
     written = []
     for i, chapter in enumerate(CHAPTERS):
         if progress:
@@ -32,3 +37,12 @@ def run_tour(
     if progress:
         progress("tour done", 1.0)
     return written
+
+
+def lab_link(settings: Settings, notebook: Path) -> str | None:
+    """The URL that opens an executed demo notebook in the logged-in user's JupyterLab.
+
+    None for a notebook written outside the demo folder (``mlplat demo --output``): no home shows it.
+    """
+    path = demo_home_path(settings, notebook)
+    return lab_url(path, hub_url=settings.hub) if path else None

@@ -33,7 +33,23 @@ class Table:
         return "\n".join(lines)
 
 
+@dataclass
+class Link:
+    """A table cell that is a link: an anchor in HTML, the URL in text."""
+
+    text: str
+    href: str
+
+    def _repr_html_(self) -> str:
+        return f"<a href='{html.escape(self.href)}' target='_blank'>{html.escape(self.text)}</a>"
+
+    def __str__(self) -> str:
+        return self.href
+
+
 def _cell_html(value: Any) -> str:
+    if isinstance(value, Link):
+        return value._repr_html_()
     if value is True:
         return "<span style='color:#1a7f37'>&#10004; yes</span>"
     if value is False:

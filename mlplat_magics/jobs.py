@@ -9,10 +9,12 @@ from typing import Any
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from mlplat.config import load_settings
+from mlplat.homes import lab_url, run_home_path
 from mlplat.jobs.definitions import parse_params
 from mlplat.jobs.templates import notebook_argument
 from mlplat_magics.base import ClientMagics, MagicError, parse
-from mlplat_magics.display import Table
+from mlplat_magics.display import Link, Table
 
 
 def current_notebook(shell: Any) -> str | None:
@@ -23,9 +25,25 @@ def current_notebook(shell: Any) -> str | None:
     return None
 
 
-def _runs_table(runs: list[Any], title: str) -> Table:
+def run_link(run: Any, settings: Any = None) -> Link | None:
+    """A link that opens a run's executed notebook in JupyterLab (its read-only ``mlplat-runs/`` copy).
+
+    In a user's server the link is a path on that server (``JUPYTERHUB_SERVICE_PREFIX``); elsewhere (a notebook
+    papermill executes) it goes through the hub's ``user-redirect``, so whoever opens the notebook later gets
+    their own server.
+    """
+    path = run_home_path(run.job, run.id, run.output_url)
+    if path is None:
+        return None
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    hub = None if prefix else (settings or load_settings()).hub
+    url = lab_url(path, service_prefix=prefix, hub_url=hub)
+    return Link(path.rsplit("/", 1)[-1], url) if url else None
+
+
+def _runs_table(runs: list[Any], title: str, settings: Any = None) -> Table:
     return Table(["id", "ds", "attempt", "status", "trigger", "executed notebook", "error"],
-                 [[r.id, r.ds, r.attempt, r.status, r.trigger, r.output_url or "-", (r.error or "")[:80]]
+                 [[r.id, r.ds, r.attempt, r.status, r.trigger, run_link(r, settings) or "-", (r.error or "")[:80]]
                   for r in runs], title=title)
 
 
@@ -79,7 +97,8 @@ class ScheduleMagics(ClientMagics):
     def _runs(self, line: str) -> Table:
         """A job's runs, newest first, with links to the executed notebooks."""
         args = parse(self._runs, line)
-        return _runs_table(self.client.jobs.runs(args.name, limit=args.limit), f"runs of {args.name}")
+        return _runs_table(self.client.jobs.runs(args.name, limit=args.limit), f"runs of {args.name}",
+                           self.client.settings)
 
     @magic_arguments()
     @argument("name")

@@ -9,6 +9,7 @@ import ipywidgets as w
 
 from mlplat.errors import MlplatError
 from mlplat_magics.display import SetCard
+from mlplat_magics.jobs import run_link
 
 
 class FeatureBrowser:
@@ -88,9 +89,10 @@ class JobsPanel:
             self.runs.value = f"<span style='color:#cf222e'>{exc.message}</span>"
             return
         colors = {"succeeded": "#1a7f37", "failed": "#cf222e", "timed_out": "#cf222e", "running": "#0969da"}
+        settings = getattr(self.client, "settings", None)
         rows = "".join(
             f"<tr><td>{r.id}</td><td>{r.ds}</td><td style='color:{colors.get(r.status, 'inherit')}'>{r.status}</td>"
-            f"<td>{r.attempt}</td><td>{_link(r.output_url)}</td><td>{html.escape((r.error or '')[:80])}</td></tr>"
+            f"<td>{r.attempt}</td><td>{_link(r, settings)}</td><td>{html.escape((r.error or '')[:80])}</td></tr>"
             for r in runs
         )
         self.runs.value = (
@@ -99,7 +101,6 @@ class JobsPanel:
         )
 
 
-def _link(url: str | None) -> str:
-    if not url:
-        return "-"
-    return f"<a href='{html.escape(url)}' target='_blank'>{html.escape(url.rsplit('/', 2)[-2])}</a>"
+def _link(run: Any, settings: Any) -> str:
+    link = run_link(run, settings)
+    return link._repr_html_() if link else "-"

@@ -83,7 +83,7 @@ def logs(ctx: click.Context, name: str, lines: int) -> None:
 def demo(ctx: click.Context, users: int, days: int, chapter_days: int, output: str | None) -> None:
     """Bring the stack up, seed the lake if empty, run the tour and its chapters."""
     from mlplat import stack
-    from mlplat.demo import run_tour
+    from mlplat.demo import lab_link, run_tour
 
     settings = _settings(ctx)
     result = stack.up(settings, progress=lambda m: click.echo(m, err=True))
@@ -97,7 +97,8 @@ def demo(ctx: click.Context, users: int, days: int, chapter_days: int, output: s
     written = run_tour(settings, Path(output) if output else None, progress=_progress_line,
                        parameters={"01_features.ipynb": {"days": chapter_days}})
     for path in written:
-        click.echo(f"executed notebook: {path}")
+        link = lab_link(settings, path)
+        click.echo(f"executed notebook: {path}" + (f"\n  open in JupyterLab: {link}" if link else ""))
     click.echo(f"JupyterHub: {settings.hub}  (user 'admin', password in {settings.secrets_dir / 'admin_password'})")
 
 

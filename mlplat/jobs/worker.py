@@ -4,7 +4,8 @@ A process per run keeps a notebook that leaks memory, hangs or crashes its
 kernel away from the scheduler, and gives a single thing to kill. The worker
 takes over the scheduler's claim, runs the notebook through the one
 execution path (``run_notebook``, papermill), writes the executed notebook,
-an HTML copy and ``run.json`` (timings) to ``<lake>/jobs/<job>/<run_id>/``,
+an HTML copy and ``run.json`` (timings) to ``<lake>/jobs/<job>/<run_id>/``
+(every home shows it read-only as ``mlplat-runs/jobs/...``, see ``mlplat.homes``),
 and records the outcome. A guard thread heartbeats, enforces the job's
 timeout, and stops the run when it is cancelled, declared lost, or the
 scheduler that started it is gone (the run is then put back in the queue).
@@ -124,11 +125,12 @@ class RunExecution:
         return run, self.store.get(run.job)
 
     def _execute(self) -> Outcome:
+        from mlplat.homes import run_folder_url
         from mlplat.jobs.runner import NotebookFailed, run_notebook
-        from mlplat.lake import Lake, local_path
+        from mlplat.lake import local_path
 
         spec = self.job.spec
-        folder_url = Lake(self.settings.lake, self.db).url("jobs", spec.name, str(self.run.id))
+        folder_url = run_folder_url(self.settings, spec.name, self.run.id)
         folder = local_path(folder_url)
         if folder is None:
             return Outcome(JobStatus.failed, f"job outputs go to a local lake only for now; lake_url {folder_url} is remote", None)

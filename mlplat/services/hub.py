@@ -16,6 +16,7 @@ from jupyterhub.auth import Authenticator
 
 from mlplat import accounts
 from mlplat.config import Settings, load_settings
+from mlplat.homes import prepare_home
 from mlplat.metadata import Database
 from mlplat.stack.components import find_proxy
 
@@ -40,6 +41,24 @@ class LocalAccountsAuthenticator(Authenticator):
         finally:
             db.dispose()
         return {"name": username, "admin": admin or None}
+
+
+class HomePreparer:
+    """The spawner's pre-spawn hook: the tutorials and the runs view in the user's home (``mlplat.homes``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self, spawner: Any) -> None:
+        home = Path(spawner.home_dir)
+        try:
+            report = prepare_home(self.settings, home)
+        except OSError:
+            # A home we could not fill must not keep its user out of their server: log it for the operator.
+            spawner.log.exception("could not prepare the home of %s at %s", spawner.user.name, home)
+            return
+        spawner.log.info("home of %s: %d notebook(s) copied, %d updated, %d kept as the user changed them",
+                         spawner.user.name, len(report.copied), len(report.updated), len(report.kept))
 
 
 def configure(c: Any, settings: Settings) -> None:
@@ -73,7 +92,12 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(home / "users" / "{username}")
     c.Spawner.cmd = [str(bin_dir / "jupyterhub-singleuser")]
-    c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+    c.Spawner.args = [
+        # mlplat-runs/ (the executed notebooks every home shows) is read-only through the server.
+        "--ServerApp.contents_manager_class=mlplat.services.user_contents.PlatformContentsManager",
+        *(["--allow-root"] if os.geteuid() == 0 else []),
+    ]
+    c.Spawner.pre_spawn_hook = HomePreparer(settings)
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120

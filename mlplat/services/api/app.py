@@ -32,6 +32,7 @@ from mlplat.services.api import models as models_routes
 from mlplat.services.api import online as online_routes
 from mlplat.services.api import serving as serving_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
+from mlplat.services.api.docs import install_docs
 from mlplat.services.api.encode import out
 
 log = logging.getLogger("mlplat.api")
@@ -60,15 +61,23 @@ class SeedRequest(BaseModel):
 
 
 class _StripServicePrefix:
-    """Serve the same routes at ``/`` and under ``/services/<name>/`` (the hub proxy's path)."""
+    """Serve the same routes at ``/`` and under ``/services/<name>/`` (the hub proxy's path).
+
+    The prefix becomes the request's ASGI ``root_path`` (Starlette routes on the path below it), so pages and
+    the OpenAPI spec name URLs the way the browser reached them.
+    """
 
     def __init__(self, app: Any, prefix: str) -> None:
         self.app = app
         self.prefix = "/" + prefix.strip("/")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.prefix != "/" and scope["path"].startswith(self.prefix + "/"):
-            scope = dict(scope, path=scope["path"][len(self.prefix):])
+        if scope["type"] == "http" and self.prefix != "/":
+            path = scope["path"]
+            if path == self.prefix:  # the hub links services with a slash; be lenient without one
+                scope = dict(scope, path=path + "/", root_path=self.prefix)
+            elif path.startswith(self.prefix + "/"):
+                scope = dict(scope, root_path=self.prefix)
         await self.app(scope, receive, send)
 
 
@@ -85,7 +94,8 @@ def create_app(
         authenticator = HubTokenAuthenticator(HubDirectory(settings.hub_api, token, settings.http_timeout))
     auth = authenticator
 
-    app = FastAPI(title="mlplat platform API", version=__version__)
+    # The docs pages are our own (mlplat.services.api.docs): FastAPI's load their assets from a CDN.
+    app = FastAPI(title="mlplat platform API", version=__version__, docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests_total = Counter("mlplat_api_requests", "API requests", ["route", "status"], registry=registry)
     latency = Histogram("mlplat_api_latency_seconds", "API latency", ["route"], registry=registry)
@@ -170,4 +180,5 @@ def create_app(
     app.include_router(models_routes.router(platform, caller))
     app.include_router(online_routes.router(platform, caller))
     app.include_router(serving_routes.router(platform, caller))
+    install_docs(app, settings.hub)
     return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]
