@@ -215,7 +215,6 @@ def define_sets(registry: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The online feature set (with its TTL) and the label sets; their SQL is never run here."""
     from mlplat.features import FeatureSetSpec
     from mlplat.features.schema import Column
-    from mlplat.identity import LOCAL_ADMIN
 
     values = [f"f{i}" for i in range(args.features)]
     registry.apply(
@@ -223,14 +222,14 @@ def define_sets(registry: Any, args: argparse.Namespace) -> dict[str, Any]:
                        schedule=None, ttl=timedelta(days=args.ttl_days),
                        sql=f"SELECT user_id, event_ts, {', '.join(values)} FROM bench_source"),
         [Column("user_id", "string"), Column("event_ts", "timestamp"), *[Column(v, "double") for v in values]],
-        LOCAL_ADMIN,
+        created_by="admin",
     )
     for name in (LABELS_SET, BIG_LABELS_SET):
         registry.apply(
             FeatureSetSpec(name=name, kind="labels", entity=("user_id",), timestamp="label_ts", team="bench",
                            schedule=None, sql="SELECT user_id, label_ts, label FROM bench_source"),
             [Column("user_id", "string"), Column("label_ts", "timestamp"), Column("label", "int")],
-            LOCAL_ADMIN,
+            created_by="admin",
         )
     return {n: registry.get(n) for n in (FEATURES_SET, LABELS_SET, BIG_LABELS_SET)}
 
@@ -392,14 +391,13 @@ def our_online(store: Any, registry: Any, ids: dict[str, Any], features: int,
 
 def our_pit(spark: Any, registry: Any, db: Any, name: str, labels: str, runs: int) -> tuple[list[float], list[float], Any]:
     from mlplat.features.examples import build_examples
-    from mlplat.identity import LOCAL_ADMIN
 
     cpu = pit_bench.PeakRss()  # only its CPU counter: this process and its children (the Spark JVM)
     seconds, cpu_seconds, info = [], [], None
     for run in range(1 + runs):
         say(f"mlplat build_examples run {run} ({'warm-up' if run == 0 else 'timed'})")
         t0, c0 = time.perf_counter(), cpu.cpu_seconds()
-        info = build_examples(spark, registry, db, name, labels, [FEATURES_SET], LOCAL_ADMIN)
+        info = build_examples(spark, registry, db, name, labels, [FEATURES_SET], team="bench", created_by="admin")
         seconds.append(time.perf_counter() - t0)
         cpu_seconds.append(cpu.cpu_seconds() - c0)
     return seconds, cpu_seconds, info
@@ -408,7 +406,6 @@ def our_pit(spark: Any, registry: Any, db: Any, name: str, labels: str, runs: in
 def pit_child(home: Path, args: argparse.Namespace) -> None:
     """The --labels run, in a fresh process: our join alone, with its peak memory (process + JVM)."""
     from mlplat.features.examples import build_examples
-    from mlplat.identity import LOCAL_ADMIN
     from mlplat.spark import spark_session
 
     settings = pit_bench._settings(home, argparse.Namespace(driver_memory=args.big_driver_memory,
@@ -420,7 +417,7 @@ def pit_child(home: Path, args: argparse.Namespace) -> None:
         started = time.perf_counter() - t0
         db, registry = pit_bench._platform(home)
         t0, c0 = time.perf_counter(), memory.cpu_seconds()
-        info = build_examples(spark, registry, db, "bench_pit_big", BIG_LABELS_SET, [FEATURES_SET], LOCAL_ADMIN)
+        info = build_examples(spark, registry, db, "bench_pit_big", BIG_LABELS_SET, [FEATURES_SET], team="bench", created_by="admin")
         seconds, cpu = time.perf_counter() - t0, memory.cpu_seconds() - c0
     result = {
         "labels": args.labels, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1),

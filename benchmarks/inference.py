@@ -97,7 +97,6 @@ def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features
     from mlplat.config import load_settings
     from mlplat.features.online import open_store
     from mlplat.features.online.materialize import set_ref
-    from mlplat.identity import LOCAL_ADMIN
     from mlplat.models.evaluate import EvaluationReport
     from mlplat.models.pipeline import InputField, InputSchema, ModelPipeline, Postprocess
     from mlplat.models.repository import environment
@@ -108,7 +107,7 @@ def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features
     settings = load_settings(env={}, home=home, online_store_url=redis_url,
                              mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}", **ports)
     platform = Platform(settings)
-    sv = online_bench.register_set(platform.features.registry, features)
+    sv = online_bench.register_set(platform.registry, features)
     ref = set_ref(sv)
     store = open_store(redis_url)
     ids = [f"u{i}" for i in range(entities)]
@@ -124,9 +123,9 @@ def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features
     example = {f.name: float(columns[i][0]) for i, f in enumerate(fields)}
     pipeline = pipeline.with_examples(__import__("pandas").DataFrame([example]))
     report = EvaluationReport("classification", {}, 0, "random")
-    registered = platform.models.repository.register(
-        LOCAL_ADMIN, MODEL, pipeline, {"environment": environment(), "task": "classification", "kind": "xgboost"},
-        report, team="bench", alias="production")
+    registered = platform.repository.register(
+        MODEL, pipeline, {"environment": environment(), "task": "classification", "kind": "xgboost"},
+        report, team="bench", created_by="bench", alias="production")
     deployments.record(platform.db, MODEL, registered.version, previous_version=None, action="deploy", status="live",
                        team="bench", checks=[], message="benchmark", options={}, created_by="bench")
     token = "bench-token"

@@ -43,7 +43,6 @@ from mlplat.features.online.read import FeatureResolver, get_online  # noqa: E40
 from mlplat.features.registry import Registry, SetVersion  # noqa: E402
 from mlplat.features.schema import Column  # noqa: E402
 from mlplat.features.spec import FeatureSetSpec  # noqa: E402
-from mlplat.identity import LOCAL_ADMIN  # noqa: E402
 from mlplat.platform import Platform  # noqa: E402
 from mlplat.spark import spark_session  # noqa: E402
 
@@ -82,7 +81,7 @@ def register_set(registry: Registry, features: int) -> SetVersion:
     )
     schema = [Column("user_id", "string"), Column("event_ts", "timestamp"),
               *(Column(f"f{i}", "double") for i in range(features))]
-    registry.apply(spec, schema, LOCAL_ADMIN)
+    registry.apply(spec, schema, created_by="admin")
     return registry.get(SET, "features")
 
 

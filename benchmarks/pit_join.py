@@ -83,7 +83,6 @@ def _define(registry: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     """Register the label and feature sets (their SQL is never run: the tables are generated)."""
     from mlplat.features import FeatureSetSpec
     from mlplat.features.schema import Column
-    from mlplat.identity import LOCAL_ADMIN
 
     values = [f"f{i}" for i in range(args.features)]
     labels = FeatureSetSpec(name="bench_labels", kind="labels", entity=("user_id",), timestamp="label_ts",
@@ -92,9 +91,9 @@ def _define(registry: Any, args: argparse.Namespace) -> tuple[Any, Any]:
                               ttl=None if args.ttl == "none" else args.ttl,
                               sql=f"SELECT user_id, event_ts, {', '.join(values)} FROM bench_source")
     registry.apply(labels, [Column("user_id", "string"), Column("label_ts", "timestamp"), Column("label", "int")],
-                   LOCAL_ADMIN)
+                   created_by="admin")
     registry.apply(features, [Column("user_id", "string"), Column("event_ts", "timestamp"),
-                              *[Column(v, "double") for v in values]], LOCAL_ADMIN)
+                              *[Column(v, "double") for v in values]], created_by="admin")
     return registry.get("bench_labels", "labels"), registry.get("bench_features", "features")
 
 
@@ -184,7 +183,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         from mlplat.features import examples
         from mlplat.features.examples import build_examples
-        from mlplat.identity import LOCAL_ADMIN
         from mlplat.spark import spark_session
 
         settings = _settings(home, args)
@@ -200,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs = []
             for _ in range(max(1, args.repeat)):
                 t0, cpu0 = time.perf_counter(), memory.cpu_seconds()
-                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"], LOCAL_ADMIN,
+                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"], team="bench", created_by="admin",
                                       local_max_rows=limit)
                 runs.append((time.perf_counter() - t0, memory.cpu_seconds() - cpu0))
         (seconds, cpu), warm = runs[0], runs[1:]

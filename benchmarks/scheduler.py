@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mlplat.config import load_settings  # noqa: E402
-from mlplat.identity import Identity  # noqa: E402
 from mlplat.jobs.definitions import JobSpec, SchedulerConfig  # noqa: E402
 from mlplat.jobs.scheduler import Scheduler  # noqa: E402
 from mlplat.jobs.store import JobStore  # noqa: E402
@@ -41,7 +40,6 @@ from mlplat.lake import local_path  # noqa: E402
 from mlplat.metadata import Database  # noqa: E402
 from mlplat.metadata.models import Job, JobRun, JobStatus  # noqa: E402
 
-TEAM = Identity("bench", ("bench",))
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 
 
@@ -67,7 +65,7 @@ def simulate_day(home: Path, jobs: int, plan_every_minutes: int) -> dict[str, ob
     t0 = time.perf_counter()
     for i in range(jobs):
         cron = f"{rng.randrange(60)} {rng.randrange(24)} * * *"
-        store.create(TEAM, JobSpec(name=f"job{i:05d}", notebook=nb, cron=cron, timezone=ZONES[i % len(ZONES)],
+        store.create(JobSpec(name=f"job{i:05d}", notebook=nb, cron=cron, timezone=ZONES[i % len(ZONES)],
                                    team="bench", max_concurrency=1))
     register_seconds = time.perf_counter() - t0
 
@@ -121,9 +119,9 @@ def real_runs(home: Path, n: int, workers: int) -> dict[str, object]:
     db = Database(settings.metadata)
     db.migrate()
     store = JobStore(db)
-    store.create(TEAM, JobSpec(name="trivial", notebook=trivial_notebook(home / "trivial.ipynb"), cron="@daily",
+    store.create(JobSpec(name="trivial", notebook=trivial_notebook(home / "trivial.ipynb"), cron="@daily",
                                team="bench", max_concurrency=workers))
-    store.backfill(TEAM, "trivial", date(2026, 1, 1), date(2026, 1, 1) + timedelta(days=n - 1))
+    store.backfill("trivial", date(2026, 1, 1), date(2026, 1, 1) + timedelta(days=n - 1))
     scheduler = Scheduler(settings, db, SchedulerConfig(max_workers=workers, tick_seconds=0.2))
     t0 = time.perf_counter()
     idle = scheduler.run_until_idle(timeout=60 * n, plan=False)

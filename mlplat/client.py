@@ -21,23 +21,25 @@ from mlplat.features.client import ExamplesClient, FeaturesClient, TransformersC
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
+from mlplat.lake.service import SeedSummary
 from mlplat.models.client import ModelsClient
-from mlplat.platform import NewUser, Platform, SeedSummary, Team
+from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
+from mlplat.teams import NewUser, Team
 
 T = TypeVar("T")
 
 # verb -> (HTTP method, path template). Path parameters come from the call's keyword arguments.
 ROUTES: dict[str, tuple[str, str]] = {
-    "whoami": ("GET", "/v1/whoami"),
-    "teams": ("GET", "/v1/teams"),
-    "status": ("GET", "/v1/status"),
-    "add_user": ("POST", "/v1/users"),
-    "lake_tables": ("GET", "/v1/lake/tables"),
-    "lake_table": ("GET", "/v1/lake/tables/{name}"),
-    "register_table": ("PUT", "/v1/lake/tables/{name}"),
-    "seed_lake": ("POST", "/v1/lake/seed"),
+    "teams.whoami": ("GET", "/v1/whoami"),
+    "teams.list": ("GET", "/v1/teams"),
+    "stack.status": ("GET", "/v1/status"),
+    "teams.add_user": ("POST", "/v1/users"),
+    "tables.tables": ("GET", "/v1/lake/tables"),
+    "tables.table": ("GET", "/v1/lake/tables/{name}"),
+    "tables.register": ("PUT", "/v1/lake/tables/{name}"),
+    "tables.seed": ("POST", "/v1/lake/seed"),
     "features.plan": ("POST", "/v1/features/plan"),
     "features.apply": ("POST", "/v1/features"),
     "features.delete": ("DELETE", "/v1/features/{kind}/{name}"),
@@ -115,8 +117,7 @@ class InProcessTransport:
         return target(self.identity, **kwargs)
 
     def close(self) -> None:
-        if "db" in self.platform.__dict__:
-            self.platform.db.dispose()
+        self.platform.close()
 
 
 class HttpTransport:
@@ -201,26 +202,26 @@ class Client:
 
     # -- identity -----------------------------------------------------------
     def whoami(self) -> Identity:
-        return _one(Identity.from_dict, self.transport.call("whoami"))
+        return _one(Identity.from_dict, self.transport.call("teams.whoami"))
 
     def teams(self) -> list[Team]:
-        return _many(Team.from_dict, self.transport.call("teams"))
+        return _many(Team.from_dict, self.transport.call("teams.list"))
 
     def add_user(
         self, name: str, teams: list[str] | None = None, admin: bool = False, password: str | None = None
     ) -> NewUser:
-        return _one(NewUser.from_dict, self.transport.call("add_user", name=name, teams=teams, admin=admin, password=password))
+        return _one(NewUser.from_dict, self.transport.call("teams.add_user", name=name, teams=teams, admin=admin, password=password))
 
     # -- stack --------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
-        return _many(ComponentStatus.from_dict, self.transport.call("status"))
+        return _many(ComponentStatus.from_dict, self.transport.call("stack.status"))
 
     # -- lake ---------------------------------------------------------------
     def lake_tables(self) -> list[TableInfo]:
-        return _many(TableInfo.from_dict, self.transport.call("lake_tables"))
+        return _many(TableInfo.from_dict, self.transport.call("tables.tables"))
 
     def lake_table(self, name: str) -> TableInfo:
-        return _one(TableInfo.from_dict, self.transport.call("lake_table", name=name))
+        return _one(TableInfo.from_dict, self.transport.call("tables.table", name=name))
 
     def register_table(
         self,
@@ -235,7 +236,7 @@ class Client:
         return _one(
             TableInfo.from_dict,
             self.transport.call(
-                "register_table", name=name, url=url, format=format, team=team, description=description,
+                "tables.register", name=name, url=url, format=format, team=team, description=description,
                 partition_by=partition_by,
             ),
         )
@@ -250,7 +251,7 @@ class Client:
     ) -> SeedSummary:
         return _one(
             SeedSummary.from_dict,
-            self.transport.call("seed_lake", users=users, days=days, seed=seed, end=end, progress=progress),
+            self.transport.call("tables.seed", users=users, days=days, seed=seed, end=end, progress=progress),
         )
 
 

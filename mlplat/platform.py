@@ -1,87 +1,58 @@
-"""The platform's verbs, each run as a caller (an ``Identity``) and authorized here.
+"""The composition root: one place that builds every domain service from its collaborators.
 
-The client's in-process transport calls these methods directly; the platform
-API calls the same methods after resolving the caller from a hub token. A
-permission is therefore checked in exactly one place.
+Domains never import this module. Each takes what it needs as typed
+collaborators, most of them small protocols the domain owns (serving reads
+features through ``serving.ports.FeatureReader`` and loads pipelines through
+``ModelLoader``; the Feature Store reaches the scheduler through
+``features.ports.JobVerbs``). This module only wires: it holds no verbs and no
+rules. Building a ``Platform`` is cheap; each part is built on first use, so a
+CLI command that lists tables never starts Spark or imports MLflow.
+
+The verbs are ``platform.<domain>.<verb>(caller, ...)``; the client's
+in-process transport and the platform API call them the same way, and each
+verb authorizes its caller, so a permission is checked in exactly one place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from mlplat import accounts
 from mlplat.config import Settings
-from mlplat.errors import ServiceUnavailable, ValidationError
+from mlplat.errors import ServiceUnavailable
+from mlplat.features.example_service import ExampleService, TransformerService
+from mlplat.features.online.serving import OnlineServing
+from mlplat.features.registry import Registry
+from mlplat.features.schedule import SetJobs
+from mlplat.features.service import FeatureService
 from mlplat.hub import HubDirectory
-from mlplat.identity import Identity
-from mlplat.lake import Lake, TableInfo
+from mlplat.jobs.service import JobService
+from mlplat.jobs.store import JobStore
+from mlplat.lake import Lake
+from mlplat.lake.service import LakeService
 from mlplat.metadata import Database
-from mlplat.stack.components import ComponentStatus
+from mlplat.models.service import ModelService
+from mlplat.serving.ports import Hosting
+from mlplat.serving.service import ServingService
+from mlplat.stack.service import StackService
+from mlplat.teams import TeamService
 
-
-@dataclass(frozen=True)
-class Team:
-    name: str
-    members: list[str]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "members": list(self.members)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Team":
-        return cls(name=str(data["name"]), members=list(data.get("members") or []))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class NewUser:
-    name: str
-    password: str
-    teams: list[str]
-    admin: bool
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "NewUser":
-        return cls(
-            name=str(data["name"]),
-            password=str(data["password"]),
-            teams=list(data.get("teams") or []),  # type: ignore[arg-type]
-            admin=bool(data.get("admin")),
-        )
-
-
-@dataclass(frozen=True)
-class SeedSummary:
-    tables: list[str]
-    rows: dict[str, int]
-    start: str
-    end: str
-    users: int
-    bayes_auc: float
-    seconds: float
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "SeedSummary":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.models.repository import ModelRepository
 
 
 class Platform:
-    """Core services bound to one configuration. Cheap to build; connects lazily."""
+    """Every domain service bound to one configuration. Cheap to build; each part connects on first use."""
 
-    def __init__(self, settings: Settings, db: Database | None = None, spark: Any = None) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None, spark: Any = None,
+                 online_timeout: float | None = None) -> None:
         self.settings = settings
         self._db = db
+        self._online_timeout = online_timeout  # the Inference Service bounds its store calls tighter
         if spark is not None:  # a session the caller already has (tests share one per run)
             self.__dict__["spark"] = spark
 
+    # -- shared resources ------------------------------------------------------
     @cached_property
     def db(self) -> Database:
         db = self._db or Database(self.settings.metadata)
@@ -99,146 +70,92 @@ class Platform:
 
         return spark_session(self.settings, register_tables=False)
 
-    @cached_property
-    def features(self) -> Any:
-        from mlplat.features.service import FeatureService
-
-        return FeatureService(self)
+    def _spark(self) -> Any:
+        return self.spark
 
     @cached_property
-    def examples(self) -> Any:
-        from mlplat.features.example_service import ExampleService
-
-        return ExampleService(self)
+    def registry(self) -> Registry:
+        return Registry(self.db, self.lake)
 
     @cached_property
-    def transformers(self) -> Any:
-        from mlplat.features.example_service import TransformerService
+    def online(self) -> OnlineServing:
+        """Online Serving, opened once per process for every surface that reads or writes it."""
+        timeout = self._online_timeout if self._online_timeout is not None else self.settings.http_timeout
+        return OnlineServing.open(self.settings.online_store, self.registry, timeout)
 
-        return TransformerService(self)
-
-    @cached_property
-    def models(self) -> Any:
-        from mlplat.models.service import ModelService
-
-        return ModelService(self)
+    def _online(self) -> OnlineServing:
+        return self.online
 
     @cached_property
-    def serving(self) -> Any:
-        from mlplat.serving.service import ServingService
+    def repository(self) -> "ModelRepository":
+        """The Model Repository (MLflow, imported on first use)."""
+        from mlplat.models.repository import ModelRepository
 
-        return ServingService(self)
+        s = self.settings
+        return ModelRepository(s.mlflow, str(s.home / "mlflow" / "artifacts"), s.http_timeout)
 
-    @cached_property
-    def jobs(self) -> Any:
-        from mlplat.jobs.service import JobService
+    def _repository(self) -> "ModelRepository":
+        return self.repository
 
-        return JobService(self)
-
-    @cached_property
-    def hub(self) -> HubDirectory:
+    def _hub(self) -> HubDirectory:
         token_file = self.settings.secrets_dir / "api_token"
         if not token_file.exists():
             raise ServiceUnavailable("the hub has never been started in this home; run `mlplat up`")
         return HubDirectory(self.settings.hub_api, token_file.read_text().strip(), self.settings.http_timeout)
 
-    # -- identity -----------------------------------------------------------
-    def whoami(self, caller: Identity) -> Identity:
-        return caller
+    # -- the domains' verbs ----------------------------------------------------------
+    @cached_property
+    def teams(self) -> TeamService:
+        return TeamService(self.db, self._hub)
 
-    def teams(self, caller: Identity) -> list[Team]:
-        return sorted(
-            (Team(name=g["name"], members=sorted(g.get("users") or [])) for g in self.hub.groups()),
-            key=lambda t: t.name,
-        )
+    @cached_property
+    def stack(self) -> StackService:
+        return StackService(self.settings)
 
-    def add_user(
-        self, caller: Identity, name: str, teams: list[str] | None = None, admin: bool = False, password: str | None = None
-    ) -> NewUser:
-        """Create a local login and the hub user, and put it in its teams (admin only)."""
-        caller.require_admin("add users")
-        accounts.validate_username(name)
-        teams = sorted(set(teams or []))
-        hub = self.hub
-        hub.info()  # fail before writing anything when the hub is down
-        secret = accounts.create_account(self.db, name, password=password, admin=admin)
-        hub.create_user(name, admin=admin)
-        for team in teams:
-            hub.add_to_group(team, [name])
-        return NewUser(name=name, password=secret, teams=teams, admin=admin)
+    @cached_property
+    def tables(self) -> LakeService:
+        return LakeService(self.lake)
 
-    # -- stack --------------------------------------------------------------
-    def status(self, caller: Identity) -> list[ComponentStatus]:
-        from mlplat.stack import status
+    @cached_property
+    def features(self) -> FeatureService:
+        return FeatureService(self.db, self.lake, self.registry, self._spark, self._online, SetJobs(self.jobs),
+                              self._repository)
 
-        return status(self.settings)
+    @cached_property
+    def examples(self) -> ExampleService:
+        return ExampleService(self.db, self.registry, self._spark)
 
-    # -- lake ---------------------------------------------------------------
-    def lake_tables(self, caller: Identity) -> list[TableInfo]:
-        return self.lake.tables()
+    @cached_property
+    def transformers(self) -> TransformerService:
+        return TransformerService(self.db, self._spark)
 
-    def lake_table(self, caller: Identity, name: str) -> TableInfo:
-        return self.lake.table(name)
+    @cached_property
+    def models(self) -> ModelService:
+        return ModelService(self.settings, self.db, self._spark, self._repository)
 
-    def register_table(
-        self,
-        caller: Identity,
-        name: str,
-        url: str,
-        *,
-        format: str | None = None,
-        team: str = "",
-        description: str = "",
-        partition_by: list[str] | None = None,
-    ) -> TableInfo:
-        """Register (or re-point) a lake table; the owner team changes it, everyone reads it."""
-        if self.lake.exists(name):
-            owner = self.lake.table(name).team
-            if owner:
-                caller.require_team(owner, f"change lake table {name!r}")
-            elif not caller.admin:
-                caller.require_admin(f"change lake table {name!r}")
-        if team:
-            caller.require_team(team, f"register a table for team {team!r}")
-        elif not caller.admin:
-            caller.require_admin("register a table without an owner team")
-        return self.lake.register(
-            name, url, format=format, partition_by=partition_by, team=team, description=description,
-            created_by=caller.name,
-        )
+    @cached_property
+    def hosting(self) -> Hosting:
+        s = self.settings
+        return Hosting(db=self.db, lake=self.lake, registry=self.registry, spark=self._spark, online=self._online,
+                       models=self._repository, trainer=lambda: self.models, home=s.home,
+                       inference_workers=s.inference_workers, inference_port=s.inference_port)
 
-    def seed_lake(
-        self,
-        caller: Identity,
-        users: int = 5000,
-        days: int = 14,
-        seed: int = 0,
-        end: date | None = None,
-        progress: Callable[[str, float], None] | None = None,
-    ) -> SeedSummary:
-        """Write the synthetic clickstream lake and register its tables (admin only)."""
-        caller.require_admin("seed the lake")
-        from mlplat.lake import local_path
-        from mlplat.seed import seed_lake
+    @cached_property
+    def serving(self) -> ServingService:
+        return ServingService(self.hosting)
 
-        root = local_path(self.lake.url("raw"))
-        if root is None:
-            raise ServiceUnavailable("seeding writes a local lake; set lake_url to a file:// URL to seed")
-        try:
-            report = seed_lake(root, users=users, days=days, seed=seed, end=end, progress=progress)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        for table in report.tables:
-            self.lake.register(
-                table.name, str(table.path), format=table.format, partition_by=table.partition_by,
-                team="platform", description=table.description, created_by=caller.name,
-            )
-        return SeedSummary(
-            tables=[t.name for t in report.tables],
-            rows={t.name: t.rows for t in report.tables},
-            start=report.start.isoformat(),
-            end=report.end.isoformat(),
-            users=report.users,
-            bayes_auc=report.bayes_auc,
-            seconds=report.seconds,
-        )
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(JobStore(self.db), self.settings.lake)
+
+    def close(self) -> None:
+        """Release what was opened (the serving core's threads, the store's and the DB's connections)."""
+        if "serving" in self.__dict__:
+            self.serving.close()
+        if "online" in self.__dict__:
+            self.online.close()
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+
+__all__ = ["Platform"]

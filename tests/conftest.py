@@ -97,7 +97,7 @@ def lake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
     s = load_settings(env={}, home=tmp_path_factory.mktemp("lake") / "home")
     platform = Platform(s)
-    platform.seed_lake(LOCAL_ADMIN, users=400, days=10, seed=3, end=date.fromisoformat(SEED_END))
+    platform.tables.seed(LOCAL_ADMIN, users=400, days=10, seed=3, end=date.fromisoformat(SEED_END))
     platform.db.dispose()
     return s
 
@@ -165,7 +165,7 @@ def models_settings(tmp_path_factory: pytest.TempPathFactory, spark) -> Settings
     home = tmp_path_factory.mktemp("models") / "home"
     s = load_settings(env={}, home=home, mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     platform = Platform(s, spark=spark)
-    platform.seed_lake(LOCAL_ADMIN, users=1500, days=8, seed=5, end=date.fromisoformat(SEED_END))
+    platform.tables.seed(LOCAL_ADMIN, users=1500, days=8, seed=5, end=date.fromisoformat(SEED_END))
     build_session_examples(platform, LOCAL_ADMIN, "growth", days=5)
     platform.db.dispose()
     return s

@@ -1,16 +1,23 @@
-"""Verbs of the Example Store and of Transformers (``platform.examples``, ``platform.transformers``)."""
+"""Verbs of the Example Store and of Transformers (``platform.examples``, ``platform.transformers``).
+
+Building an example set needs its owner team (and, for a new version of an
+existing set, that set's team); saving a transformer needs its team. Those
+checks are made here, in the verbs, and nowhere below them.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mlplat.features.ports import SparkProvider
+from mlplat.features.registry import Registry
 from mlplat.identity import Identity
+from mlplat.metadata import Database
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.features.examples import ExampleSetInfo
     from mlplat.features.transforms import Transformer
-    from mlplat.platform import Platform
 
 
 def _day(value: str | date | None) -> date | None:
@@ -25,8 +32,10 @@ def _day(value: str | date | None) -> date | None:
 
 
 class ExampleService:
-    def __init__(self, platform: "Platform") -> None:
-        self.platform = platform
+    def __init__(self, db: Database, registry: Registry, spark: SparkProvider) -> None:
+        self.db = db
+        self.registry = registry
+        self._spark = spark
 
     def build(
         self,
@@ -40,27 +49,33 @@ class ExampleService:
         progress: Any = None,
     ) -> "ExampleSetInfo":
         """Join a label set with feature sets point in time into the next version of ``name``."""
-        from mlplat.features.examples import build_examples
+        from mlplat.features.examples import build_examples, label_set, owner_team
 
+        team = team or label_set(self.registry, labels).spec.team
+        caller.require_team(team, f"build example set {name!r} for team {team!r}")
+        previous = owner_team(self.db, name)
+        if previous is not None and previous != team:
+            caller.require_team(previous, f"add a version to example set {name!r}")
         return build_examples(
-            self.platform.spark, self.platform.features.registry, self.platform.db, name, labels, list(features),
-            caller, team=team, start=_day(start), end=_day(end), progress=progress,
+            self._spark(), self.registry, self.db, name, labels, list(features), team=team, created_by=caller.name,
+            start=_day(start), end=_day(end), progress=progress,
         )
 
     def show(self, caller: Identity, name: str, version: int | None = None) -> "ExampleSetInfo":
         from mlplat.features.examples import get_examples
 
-        return get_examples(self.platform.db, name, version)
+        return get_examples(self.db, name, version)
 
     def list(self, caller: Identity) -> list["ExampleSetInfo"]:
         from mlplat.features.examples import list_examples
 
-        return list_examples(self.platform.db)
+        return list_examples(self.db)
 
 
 class TransformerService:
-    def __init__(self, platform: "Platform") -> None:
-        self.platform = platform
+    def __init__(self, db: Database, spark: SparkProvider) -> None:
+        self.db = db
+        self._spark = spark
 
     def fit(
         self,
@@ -75,18 +90,18 @@ class TransformerService:
         from mlplat.features.transforms import fit, save_transformer
 
         example_name, version = parse_ref(examples)
-        info = get_examples(self.platform.db, example_name, version)
+        info = get_examples(self.db, example_name, version)
         team = team or info.team
         caller.require_team(team, f"save transformer {name!r} for team {team!r}")
-        fitted = fit(steps, read_examples(self.platform.spark, info))
-        return save_transformer(self.platform.db, name, team, fitted, caller, example_set=info.ref)
+        fitted = fit(steps, read_examples(self._spark(), info))
+        return save_transformer(self.db, name, team, fitted, caller, example_set=info.ref)
 
     def show(self, caller: Identity, ref: str) -> "Transformer":
         from mlplat.features.transforms import load_transformer
 
-        return load_transformer(self.platform.db, ref)
+        return load_transformer(self.db, ref)
 
     def list(self, caller: Identity) -> list[dict[str, Any]]:
         from mlplat.features.transforms import list_transformers
 
-        return list_transformers(self.platform.db)
+        return list_transformers(self.db)

@@ -40,7 +40,6 @@ from mlplat.features.pit import (
 )
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.features.spec import format_duration
-from mlplat.identity import Identity
 from mlplat.lake import local_path
 from mlplat.metadata import Database
 from mlplat.metadata.models import ExampleSet, utcnow
@@ -116,9 +115,9 @@ def build_examples(
     name: str,
     labels: str | tuple[str, int],
     features: list[str | tuple[str, int]],
-    caller: Identity,
     *,
-    team: str | None = None,
+    team: str,
+    created_by: str,
     start: date | str | None = None,
     end: date | str | None = None,
     progress: Progress | None = None,
@@ -126,6 +125,7 @@ def build_examples(
 ) -> ExampleSetInfo:
     """Join ``labels`` with ``features`` point in time and publish it as the next version of ``name``.
 
+    ``team`` owns the set (the verb ``ExampleService.build`` resolves and authorizes it).
     ``start``/``end`` (inclusive) select the label set's ``ds`` partitions;
     feature rows are read from every partition, because a late row (one whose
     ``ds`` is after its event time) is still a valid past value.
@@ -145,11 +145,6 @@ def build_examples(
     say("resolving sets", 0.0)
     label_sv = registry.get(*_with_kind(labels, "labels"))
     feature_svs = [registry.get(*_with_kind(f, "features")) for f in features]
-    team = team or label_sv.spec.team
-    caller.require_team(team, f"build example set {name!r} for team {team!r}")
-    previous = _newest_row(db, name)
-    if previous is not None and previous.team != team:
-        caller.require_team(previous.team, f"add a version to example set {name!r}")
     label_columns = [c.name for c in label_sv.value_columns]
     _check_compatible(label_sv, feature_svs, label_columns)
 
@@ -204,18 +199,29 @@ def build_examples(
             say("counting rows", 0.9)
             rows = spark.read.parquet(tmp).count()
         manifest = _manifest(name, version, final, label_sv, feature_svs, label_columns, schema, rows, stats,
-                             start, end, caller, created_at)
+                             start, end, created_by, created_at)
         _write_text(spark, f"{tmp}/_manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         say("publishing", 0.95)
         _publish(spark, db, tmp, final, ExampleSet(
             name=name, version=version, team=team, url=final, manifest=manifest, rows=rows,
-            created_by=caller.name, created_at=created_at,
+            created_by=created_by, created_at=created_at,
         ))
     finally:
         if _exists(spark, tmp):
             _delete(spark, tmp)
     say("done", 1.0)
     return get_examples(db, name, version)
+
+
+def label_set(registry: Registry, labels: str | tuple[str, int]) -> SetVersion:
+    """The label set version an example set is built from (``name`` or ``name:vK``)."""
+    return registry.get(*_with_kind(labels, "labels"))
+
+
+def owner_team(db: Database, name: str) -> str | None:
+    """The team of an example set's newest version (None for a new set)."""
+    row = _newest_row(db, name)
+    return None if row is None else row.team
 
 
 def _with_kind(ref: str | tuple[str, int], kind: str) -> tuple[str, str, int | None]:
@@ -438,7 +444,7 @@ def _write_local(table: "pa.Table", url: str) -> int:
 
 def _manifest(name: str, version: int, url: str, label_sv: SetVersion, feature_svs: list[SetVersion],
               label_columns: list[str], schema: list[dict[str, str]], rows: int, stats: Any,
-              start: date | None, end: date | None, caller: Identity, created_at: datetime) -> dict[str, Any]:
+              start: date | None, end: date | None, created_by: str, created_at: datetime) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return None if value is None else value.isoformat()
 
@@ -462,7 +468,7 @@ def _manifest(name: str, version: int, url: str, label_sv: SetVersion, feature_s
         "time_range": {"start": iso(stats.start), "end": iso(stats.end)},
         "ds_range": {"start": iso(start), "end": iso(end)},
         "files": url,
-        "created_by": caller.name,
+        "created_by": created_by,
         "created_at": created_at.isoformat(),
     }
 

@@ -1,7 +1,7 @@
 """The feature registry: sets, their versions, plan/apply, find and share.
 
-Everyone reads every set; only the owner team (or an admin) changes or
-deletes one. Changing the query, entity, timestamp or columns makes a new
+Everyone reads every set; who may change one is decided by the verbs
+(``FeatureService``), which call this. Changing the query, entity, timestamp or columns makes a new
 version (old versions stay readable); other edits update the current version.
 """
 
@@ -17,7 +17,6 @@ from mlplat.errors import NotFoundError, ValidationError
 from mlplat.features.schema import Column
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.features.sql import parse
-from mlplat.identity import Identity
 from mlplat.lake import Lake
 from mlplat.metadata import Database
 from mlplat.metadata.models import FeatureSet, FeatureSetVersion, SetKind
@@ -248,24 +247,22 @@ class Registry:
     def _latest(self, spec: FeatureSetSpec) -> int:
         return max(v.version for v in self.versions(spec.name, spec.kind))
 
-    def apply(self, spec: FeatureSetSpec, schema: list[Column], caller: Identity) -> Plan:
-        """Register ``spec``; the caller must be in its team (and in the current owner team)."""
-        caller.require_team(spec.team, f"apply {spec.kind} set {spec.name!r} for team {spec.team!r}")
+    def apply(self, spec: FeatureSetSpec, schema: list[Column], created_by: str) -> Plan:
+        """Register ``spec`` (a new set, a new version or new metadata of the current one)."""
         plan = self.plan(spec, schema)
         fingerprint = parse(spec.sql, spec.name).fingerprint
         with self.db.session() as s:
             if plan.action == "create":
                 row = FeatureSet(name=spec.name, kind=SetKind(spec.kind), team=spec.team, current_version=1,
-                                 created_by=caller.name)
+                                 created_by=created_by)
                 s.add(row)
                 s.flush()
             else:
                 row = self._row(s, spec.name, spec.kind)
-                caller.require_team(row.team, f"change {spec.kind} set {spec.name!r}")
             if plan.action in ("create", "new_version"):
                 s.add(FeatureSetVersion(set_id=row.id, version=plan.version, spec=spec.to_dict(),
                                         output_schema=[c.to_dict() for c in schema], sql_fingerprint=fingerprint,
-                                        created_by=caller.name))
+                                        created_by=created_by))
                 row.current_version = plan.version
             elif plan.action == "update":
                 v = s.scalar(select(FeatureSetVersion).where(FeatureSetVersion.set_id == row.id,
@@ -275,10 +272,9 @@ class Registry:
             row.team = spec.team
         return plan
 
-    def delete(self, name: str, kind: str, caller: Identity) -> None:
+    def delete(self, name: str, kind: str) -> None:
         with self.db.session() as s:
             row = self._row(s, name, kind)
-            caller.require_team(row.team, f"delete {kind} set {name!r}")
             s.execute(delete(FeatureSetVersion).where(FeatureSetVersion.set_id == row.id))
             s.delete(row)
 

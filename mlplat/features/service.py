@@ -1,18 +1,25 @@
-"""The Feature Store's verbs, run as a caller (``platform.features.<verb>(caller, ...)``)."""
+"""The Feature Store's verbs, run as a caller (``platform.features.<verb>(caller, ...)``).
+
+Every write is authorized here and only here: the caller must be in the set's
+owner team (and, when the set exists, in its current owner team) or be an
+admin. The registry, compute and materialization below trust their caller.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
+from mlplat.errors import MlplatError, NotFoundError
+from mlplat.features.online.serving import OnlineServing
+from mlplat.features.ports import ModelLineage, SparkProvider
 from mlplat.features.registry import Plan, Registry, SetVersion
+from mlplat.features.schedule import SetJobs
 from mlplat.features.schema import output_schema
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.identity import Identity
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mlplat.platform import Platform
+from mlplat.lake import Lake
+from mlplat.metadata import Database
 
 
 @dataclass(frozen=True)
@@ -105,15 +112,33 @@ def as_spec(definition: FeatureSetSpec | dict[str, Any] | str) -> FeatureSetSpec
 
 
 class FeatureService:
-    def __init__(self, platform: "Platform") -> None:
-        self.platform = platform
+    def __init__(
+        self,
+        db: Database,
+        lake: Lake,
+        registry: Registry,
+        spark: SparkProvider,
+        online: Callable[[], OnlineServing],
+        set_jobs: SetJobs,
+        lineage: Callable[[], ModelLineage],
+    ) -> None:
+        self.db = db
+        self.lake = lake
+        self.registry = registry
+        self._spark = spark
+        self._online = online  # opened on first use: Online Serving may be down while the registry is read
+        self.set_jobs = set_jobs
+        self._lineage = lineage  # MLflow may be absent or down: looked up only when a set has consumers
 
-    @cached_property
-    def registry(self) -> Registry:
-        return Registry(self.platform.db, self.platform.lake)
+    @property
+    def online_serving(self) -> OnlineServing:
+        return self._online()
 
     def _schema(self, spec: FeatureSetSpec) -> list:
-        return output_schema(self.platform.spark, self.platform.lake, spec)
+        return output_schema(self._spark(), self.lake, spec)
+
+    def _require_owner(self, caller: Identity, sv: SetVersion, action: str) -> None:
+        caller.require_team(sv.spec.team, f"{action} {sv.kind} set {sv.name!r}")
 
     # -- definitions ----------------------------------------------------------
     def plan(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
@@ -125,11 +150,15 @@ class FeatureService:
     def apply(self, caller: Identity, definition: FeatureSetSpec | dict[str, Any] | str) -> Plan:
         spec = as_spec(definition)
         caller.require_team(spec.team, f"apply {spec.kind} set {spec.name!r} for team {spec.team!r}")
+        try:
+            self._require_owner(caller, self.registry.get(spec.name, spec.kind), "change")
+        except NotFoundError:
+            pass  # a new set: its team is the one just checked
         schema = self._schema(spec)
-        plan = self.registry.apply(spec, schema, caller)
+        plan = self.registry.apply(spec, schema, created_by=caller.name)
         before = None if plan.action == "create" else next(
             (c["old"] for c in plan.changes if c["field"] == "schedule"), spec.schedule)
-        job_warnings = self._schedule_job(caller, spec, before)
+        job_warnings = self.set_jobs.sync(caller, spec, before)
         return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
     def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> list[str]:
@@ -144,65 +173,13 @@ class FeatureService:
         from mlplat.features.duplicates import find_duplicates
 
         target = self.registry.get(name, kind) if name else None
-        return find_duplicates(self.registry, self.platform.spark, target)
+        return find_duplicates(self.registry, self._spark(), target)
 
     def delete(self, caller: Identity, name: str, kind: str = "features") -> None:
         """Delete a set and its scheduled job (paused instead while it runs or other jobs run after it)."""
-        from mlplat.errors import ConflictError
-
-        self.registry.delete(name, kind, caller)
-        job = self._set_job(kind, name)
-        if job is not None:
-            try:
-                self.platform.jobs.delete(caller, job.name)
-            except ConflictError:
-                self.platform.jobs.pause(caller, job.name)
-
-    # -- the set's scheduled job ------------------------------------------------
-    def _set_job(self, kind: str, name: str) -> Any:
-        """The job that computes a set on its schedule (None when absent, or when that name is another job)."""
-        from mlplat.errors import NotFoundError
-        from mlplat.jobs.templates import COMPUTE_FEATURE_SET, set_job_name
-
-        job_name = set_job_name(kind, name)
-        try:
-            job = self.platform.jobs.store.get(job_name) if job_name else None
-        except NotFoundError:
-            return None
-        params = job.spec.parameters if job is not None else {}
-        ours = params.get("feature_set") == name and params.get("kind") == kind
-        return job if ours and job.spec.notebook == COMPUTE_FEATURE_SET else None
-
-    def _schedule_job(self, caller: Identity, spec: FeatureSetSpec, schedule_before: str | None) -> list[str]:
-        """Create, update, pause or resume the job that runs the compute template on the set's schedule.
-
-        Returns warnings for the plan: a job of that name that computes something else is left alone.
-        """
-        from mlplat.errors import ConflictError
-        from mlplat.jobs.templates import COMPUTE_FEATURE_SET, set_job_name
-
-        jobs, job = self.platform.jobs, self._set_job(spec.kind, spec.name)
-        if spec.schedule is None:
-            if job is not None and not job.spec.paused:
-                jobs.pause(caller, job.name)
-            return []
-        name = set_job_name(spec.kind, spec.name)
-        if name is None:
-            return [f"not scheduled: the job name {spec.kind}-{spec.name} would exceed 100 characters"]
-        params = {**(job.spec.parameters if job else {}), "feature_set": spec.name, "kind": spec.kind}
-        wanted = {"notebook": COMPUTE_FEATURE_SET, "cron": " ".join(spec.schedule.split()), "team": spec.team,
-                  "parameters": params}
-        if job is None:
-            try:
-                jobs.create(caller, {"name": name, **wanted})
-            except ConflictError:
-                return [f"not scheduled: job {name!r} exists and does not compute this set; delete or rename it"]
-            return []
-        if any(getattr(job.spec, k) != v for k, v in wanted.items()):
-            jobs.update(caller, name, wanted)
-        if job.spec.paused and schedule_before is None:  # the schedule is back, and so is the job
-            jobs.resume(caller, name)
-        return []
+        self._require_owner(caller, self.registry.get(name, kind), "delete")
+        self.registry.delete(name, kind)
+        self.set_jobs.remove(caller, kind, name)
 
     # -- find and share -------------------------------------------------------
     def list(self, caller: Identity, kind: str | None = None) -> list[SetVersion]:
@@ -227,9 +204,9 @@ class FeatureService:
         return SetDetail(
             current=sv,
             versions=[v.version for v in self.registry.versions(name, sv.kind)],
-            reads=check_tables(sv.spec, self.platform.lake),
+            reads=check_tables(sv.spec, self.lake),
             consumers=self._consumers(sv),
-            runs=self._runs(sv),
+            runs=[r.to_dict() for r in self.runs(caller, name, sv.kind)],
             offline_url=self.registry.offline_url(sv),
         )
 
@@ -245,37 +222,32 @@ class FeatureService:
 
         sv = self.registry.get(name, kind)
         day = date.fromisoformat(ds) if ds else date.today() - timedelta(days=1)
-        register_views(self.platform.spark, self.platform.lake, check_tables(sv.spec, self.platform.lake))
-        frame = self.platform.spark.sql(render(sv.spec.sql, day, sv.name)).limit(max(1, min(limit, 1000))).toPandas()
+        spark = self._spark()
+        register_views(spark, self.lake, check_tables(sv.spec, self.lake))
+        frame = spark.sql(render(sv.spec.sql, day, sv.name)).limit(max(1, min(limit, 1000))).toPandas()
         return Preview.from_frame(sv.name, day.isoformat(), frame)
 
     def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
         """Example sets built from the set and, under each, the registered models trained on it."""
-        from mlplat.errors import MlplatError
         from mlplat.features.examples import consumers_of
 
-        found = consumers_of(self.platform.db, sv.name, sv.kind)
+        found = consumers_of(self.db, sv.name, sv.kind)
+        lineage: ModelLineage | None = None
         try:
-            repository = self.platform.models.repository if found else None
-            up = repository is not None and repository.reachable()
+            lineage = self._lineage() if found else None
+            up = lineage is not None and lineage.reachable()
         except (MlplatError, ImportError):  # MLflow is not installed here
-            repository, up = None, False
+            up = False
         for consumer in found:
-            if not up or repository is None:
+            if not up or lineage is None:
                 consumer["models"], consumer["models_error"] = [], "the Model Repository is not reachable"
                 continue
             try:
-                consumer["models"] = repository.trained_on(
-                    f"{consumer['name']}:v{consumer['version']}")
+                consumer["models"] = lineage.trained_on(f"{consumer['name']}:v{consumer['version']}")
             except (MlplatError, ImportError) as exc:  # the Model Repository is down or not installed
                 consumer["models"] = []
                 consumer["models_error"] = str(exc)
         return found
-
-    def _runs(self, sv: SetVersion) -> list[dict[str, Any]]:
-        from mlplat.features.quality import runs
-
-        return [r.to_dict() for r in runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=50)]
 
     # -- compute --------------------------------------------------------------
     def compute(
@@ -292,21 +264,11 @@ class FeatureService:
         from mlplat.features.compute import compute
 
         sv = self.registry.get(name, kind, version)
-        return compute(self.platform.spark, self.registry, sv, date_range(start, end), caller, progress)
+        self._require_owner(caller, sv, "compute")
+        days = date_range(start, end)
+        return compute(self._spark(), self.registry, sv, days, created_by=caller.name, progress=progress)
 
     # -- online serving -------------------------------------------------------
-    @cached_property
-    def online_store(self) -> Any:
-        from mlplat.features.online import open_store
-
-        return open_store(self.platform.settings.online_store, self.platform.settings.http_timeout)
-
-    @cached_property
-    def resolver(self) -> Any:
-        from mlplat.features.online.read import FeatureResolver
-
-        return FeatureResolver(self.registry)
-
     def materialize(
         self, caller: Identity, name: str, version: int | None = None, ds: str | None = None, progress: Any = None
     ) -> Any:
@@ -322,17 +284,18 @@ class FeatureService:
         from mlplat.features.quality import latest_run
 
         sv = self.registry.get(name, "features", version)
-        caller.require_team(sv.spec.team, f"materialize features set {name!r}")
+        self._require_owner(caller, sv, "materialize")
+        spark = self._spark()
         allowed = None
         if sv.spec.quality.block_online:
             set_id = self.registry.set_id(sv.name, sv.kind)
             allowed = set()
-            for day in partitions(self.platform.spark, self.registry, sv):
-                run = latest_run(self.platform.db, set_id, sv.version, ds=day)
+            for day in partitions(spark, self.registry, sv):
+                run = latest_run(self.db, set_id, sv.version, ds=day)
                 if run is not None and run.ok:
                     allowed.add(day)
         return materialize(
-            self.platform.spark, self.registry, self.online_store, sv,
+            spark, self.registry, self.online_serving.store, sv,
             ds=date.fromisoformat(ds) if ds else None, allowed_partitions=allowed, progress=progress,
         )
 
@@ -340,13 +303,11 @@ class FeatureService:
         self, caller: Identity, entity: str, ids: list[str], features: list[str] | None = None
     ) -> list[dict[str, Any]]:
         """The newest online values of ``features`` for each id (one round trip to the store)."""
-        from mlplat.features.online.read import get_online
-
-        return get_online(self.resolver, self.online_store, entity, ids, features)
+        return self.online_serving.read(entity, ids, features)
 
     def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
         """A set's runs, newest first: the quality history."""
         from mlplat.features.quality import runs
 
         sv = self.registry.get(name, kind)
-        return runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=limit)
+        return runs(self.db, self.registry.set_id(sv.name, sv.kind), limit=limit)

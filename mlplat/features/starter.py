@@ -11,13 +11,28 @@ the website sends them with each request, they are not in the Feature Store.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from mlplat.identity import Identity
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.features.example_service import ExampleService
     from mlplat.features.examples import ExampleSetInfo
-    from mlplat.platform import Platform
+    from mlplat.features.service import FeatureService
+    from mlplat.lake import Lake
+
+
+class StarterVerbs(Protocol):
+    """What building the starter sets needs: the lake's catalog and the Feature Store's verbs."""
+
+    @property
+    def lake(self) -> "Lake": ...
+
+    @property
+    def features(self) -> "FeatureService": ...
+
+    @property
+    def examples(self) -> "ExampleService": ...
 
 SESSION_FEATURES = ["device", "country", "session_product_views", "session_mean_price"]
 TARGET = "purchased"
@@ -69,18 +84,18 @@ GROUP BY s.user_id, s.session_id, s.start_ts, s.device, s.country""",
     ]
 
 
-def lake_days(platform: "Platform", caller: Identity) -> list[date]:
+def lake_days(lake: "Lake") -> list[date]:
     """The days the seeded events table holds."""
     from mlplat.lake import local_path
 
-    root = local_path(platform.lake_table(caller, "events").url)
+    root = local_path(lake.table("events").url)
     if root is None:
         return []
     return sorted(date.fromisoformat(p.name.split("=", 1)[1]) for p in root.glob("ds=*"))
 
 
 def build_session_examples(
-    platform: "Platform",
+    platform: StarterVerbs,
     caller: Identity,
     team: str,
     days: int = 7,
@@ -89,7 +104,7 @@ def build_session_examples(
 ) -> "ExampleSetInfo":
     """Apply the starter sets, compute the last ``days`` days (features from the week before), build ``name``."""
     say = progress or (lambda message, fraction: None)
-    available = lake_days(platform, caller)
+    available = lake_days(platform.lake)
     if not available:
         from mlplat.errors import NotFoundError
 
@@ -109,4 +124,4 @@ def build_session_examples(
                                    start=start, end=end)
 
 
-__all__ = ["SESSION_FEATURES", "TARGET", "build_session_examples", "definitions", "lake_days"]
+__all__ = ["SESSION_FEATURES", "StarterVerbs", "TARGET", "build_session_examples", "definitions", "lake_days"]

@@ -1,8 +1,9 @@
-"""The scheduled-jobs verbs, run as a caller (``JobService(platform).<verb>(caller, ...)``).
+"""The scheduled-jobs verbs, run as a caller (``platform.jobs.<verb>(caller, ...)``).
 
 This is what the client, the platform API, the CLI and ``%schedule`` call.
 Everyone reads; changing a job, running it by hand, backfilling, pausing and
-deleting need the job's owner team (checked once, in ``JobStore``).
+deleting need the job's owner team (or an admin). Those checks are made here,
+in the verbs; ``JobStore`` below trusts its caller.
 """
 
 from __future__ import annotations
@@ -10,17 +11,13 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlplat.errors import ValidationError
+from mlplat.errors import NotFoundError, ValidationError
 from mlplat.identity import Identity
 from mlplat.jobs.definitions import JobSpec
 from mlplat.jobs.store import JobInfo, JobStore, RunInfo, utcnow
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mlplat.platform import Platform
 
 
 @dataclass(frozen=True)
@@ -94,20 +91,41 @@ def as_date(value: date | str | None, what: str = "ds") -> date | None:
 
 
 class JobService:
-    def __init__(self, platform: "Platform") -> None:
-        self.platform = platform
+    def __init__(self, store: JobStore, lake_url: str) -> None:
+        self.store = store
+        self.lake_url = lake_url  # where exported DAGs write their runs' notebooks
 
-    @cached_property
-    def store(self) -> JobStore:
-        return JobStore(self.platform.db)
+    def _require_owner(self, caller: Identity, name: str, action: str) -> JobInfo:
+        job = self.store.get(name)
+        caller.require_team(job.team, f"{action} job {name!r}")
+        return job
+
+    @staticmethod
+    def _require_spec_team(caller: Identity, spec: JobSpec) -> None:
+        if spec.team:  # a job without a team is refused by the store's own check of the definition
+            caller.require_team(spec.team, f"create or change jobs of team {spec.team!r}")
 
     def create(self, caller: Identity, definition: JobSpec | dict[str, Any] | str) -> JobInfo:
         """Register a job (owner defaults to the caller; the caller must be in its team)."""
-        return self.store.create(caller, as_spec(definition))
+        spec = as_spec(definition)
+        if not spec.owner:
+            spec = spec.merge({"owner": caller.name})
+        self._require_spec_team(caller, spec)
+        return self.store.create(spec)
 
     def update(self, caller: Identity, name: str, changes: dict[str, Any]) -> JobInfo:
         """Change some fields of a job; the next planning round uses them."""
-        return self.store.update(caller, name, changes)
+        current = self._require_owner(caller, name, "change")
+        spec = current.spec.merge(changes)
+        self._require_spec_team(caller, spec)
+        return self.store.update(name, spec)
+
+    def find(self, name: str) -> JobInfo | None:
+        """The job named ``name``, None when there is none (not a verb: other domains' managed jobs use it)."""
+        try:
+            return self.store.get(name)
+        except NotFoundError:
+            return None
 
     def list(self, caller: Identity, team: str | None = None) -> list[JobInfo]:
         return self.store.all(team)
@@ -123,21 +141,25 @@ class JobService:
 
     def run_now(self, caller: Identity, name: str, ds: date | str | None = None) -> RunInfo:
         """Enqueue a manual run for ``ds`` (default: the latest scheduled ds); the scheduler starts it."""
-        return self.store.run_now(caller, name, as_date(ds))
+        self._require_owner(caller, name, "run")
+        return self.store.run_now(name, as_date(ds))
 
     def pause(self, caller: Identity, name: str) -> JobInfo:
         """No new runs are planned or started; running ones finish."""
-        return self.store.set_paused(caller, name, True)
+        self._require_owner(caller, name, "pause")
+        return self.store.set_paused(name, True)
 
     def resume(self, caller: Identity, name: str) -> JobInfo:
         """Planning resumes; with catch_up the ds values missed while paused are enqueued."""
-        return self.store.set_paused(caller, name, False)
+        self._require_owner(caller, name, "resume")
+        return self.store.set_paused(name, False)
 
     def backfill(self, caller: Identity, name: str, start: date | str, end: date | str, force: bool = False) -> BackfillResult:
         """Enqueue every scheduled ds in [start, end] (trigger "backfill"), each once unless ``force``."""
         first, last = as_date(start, "start"), as_date(end, "end")
         assert first is not None and last is not None
-        runs, skipped = self.store.backfill(caller, name, first, last, force=force)
+        self._require_owner(caller, name, "backfill")
+        runs, skipped = self.store.backfill(name, first, last, force=force)
         return BackfillResult(name, first, last, runs, skipped)
 
     def runs(self, caller: Identity, name: str, limit: int = 50, status: str | None = None) -> builtins.list[RunInfo]:
@@ -148,11 +170,14 @@ class JobService:
         return self.store.run(run_id)
 
     def cancel(self, caller: Identity, run_id: int) -> RunInfo:
-        return self.store.cancel(caller, run_id)
+        run = self.store.run(run_id)
+        caller.require_team(self.store.get(run.job).team, f"cancel runs of job {run.job!r}")
+        return self.store.cancel(run_id, by=caller.name)
 
     def delete(self, caller: Identity, name: str) -> None:
         """Delete a job and its run records (not its outputs in the lake)."""
-        self.store.delete(caller, name)
+        self._require_owner(caller, name, "delete")
+        self.store.delete(name)
 
     def export_airflow(
         self, caller: Identity, directory: str | Path, names: builtins.list[str] | None = None
@@ -162,4 +187,4 @@ class JobService:
         from mlplat.lake import join
 
         jobs = [self.store.get(n) for n in names] if names else self.store.all()
-        return export_airflow(jobs, Path(directory), output_root=join(self.platform.settings.lake, "jobs"))
+        return export_airflow(jobs, Path(directory), output_root=join(self.lake_url, "jobs"))

@@ -21,8 +21,6 @@ from typing import Any
 from mlplat.errors import NotFoundError
 
 PREFIX = "template:"
-COMPUTE_FEATURE_SET = PREFIX + "compute_feature_set"
-JOB_NAME_LIMIT = 100  # JobSpec names: at most 100 characters
 
 
 @dataclass(frozen=True)
@@ -83,15 +81,6 @@ def load_template(path: Path) -> Template:
     params = next((_source(c) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
     defaults, comments = _parameters(params)
     return Template(path.stem, path, description, defaults, comments)
-
-
-def set_job_name(kind: str, name: str) -> str | None:
-    """The job that computes a feature or label set on its schedule: ``features-<name>`` / ``labels-<name>``.
-
-    None when the name would be longer than a job name may be.
-    """
-    job = f"{kind}-{name}"
-    return job if len(job) <= JOB_NAME_LIMIT else None
 
 
 def _source(cell: dict[str, Any]) -> str:

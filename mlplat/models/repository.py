@@ -26,7 +26,6 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from mlplat.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationError, require
-from mlplat.identity import Identity
 
 TAG = "mlplat."
 ALIASES = ("candidate", "production")
@@ -199,18 +198,16 @@ class ModelRepository:
         model = self._model(name)
         return None if model is None else model.tags.get(TAG + "team", "")
 
-    def check_owner(self, caller: Identity, name: str, team: str | None, action: str) -> str:
-        """The model's team (``team`` for a new model); 403 unless the caller is in it."""
+    def team_for(self, name: str, team: str | None) -> tuple[str, bool]:
+        """(the team that owns ``name``, whether the model is new): its recorded team, else ``team`` for a new one."""
         owner = self.owner(name)
         if owner is None:
             if not team:
                 raise ValidationError(f"model {name!r} is new: say which team owns it (team=...)")
-            caller.require_team(team, f"{action} for team {team!r}")
-            return team
+            return team, True
         if team and owner and team != owner:
             raise ConflictError(f"model {name!r} belongs to team {owner!r}, not {team!r}", model=name, team=owner)
-        caller.require_team(owner, f"{action} of model {name!r}")
-        return owner
+        return owner, False
 
     def _experiment(self, name: str) -> str:
         exp_name = f"mlplat/{name}"
@@ -224,34 +221,34 @@ class ModelRepository:
 
     def register(
         self,
-        caller: Identity,
         name: str,
         pipeline: Any,
         metadata: dict[str, Any],
         report: Any,
         *,
-        team: str | None = None,
+        team: str,
+        created_by: str,
         contact: str = "",
         description: str = "",
         alias: str | None = "candidate",
         params: dict[str, Any] | None = None,
     ) -> ModelVersionInfo:
-        """Log the pipeline as a run and register it as the next version of ``name`` (owner team only)."""
+        """Log the pipeline as a run and register it as the next version of ``name`` (owned by ``team``)."""
         from mlplat.models.pyfunc import save_pyfunc
 
         if not isinstance(name, str) or not name or len(name) > 200 or any(c in name for c in "/:%"):
             raise ValidationError(f"model name {name!r} is not valid: up to 200 characters, no '/', ':' or '%'")
-        team = self.check_owner(caller, name, team, "register a version")
+        team, _ = self.team_for(name, team)
         model = self._model(name)
         if model is None:
-            tags = {TAG + "team": team, TAG + "contact": contact or caller.name}
+            tags = {TAG + "team": team, TAG + "contact": contact or created_by}
             self._call("model", self.client.create_registered_model, name, tags=tags, description=description)
         elif contact and model.tags.get(TAG + "contact") != contact:
             self.client.set_registered_model_tag(name, TAG + "contact", contact)
         env = metadata.setdefault("environment", environment())
         metrics = _clean(report.metrics)
         run = self._call("run", self.client.create_run, self._experiment(name),
-                         run_name=f"{name}-{pipeline.kind}", tags={TAG + "team": team, TAG + "created_by": caller.name})
+                         run_name=f"{name}-{pipeline.kind}", tags={TAG + "team": team, TAG + "created_by": created_by})
         run_id = run.info.run_id
         try:
             for key, value in sorted((params or {}).items())[:100]:
@@ -268,8 +265,8 @@ class ModelRepository:
                     json.dump(report.to_dict(), fh)
                 report.save_plots(evaluation)
                 self.client.log_artifacts(run_id, evaluation, "evaluation")
-                document = {**metadata, "team": team, "contact": contact or caller.name, "description": description,
-                            "model_id": run_id, "metrics": metrics, "created_by": caller.name}
+                document = {**metadata, "team": team, "contact": contact or created_by, "description": description,
+                            "model_id": run_id, "metrics": metrics, "created_by": created_by}
                 with open(os.path.join(tmp, "mlplat.json"), "w") as fh:
                     json.dump(document, fh, default=str)
                 self.client.log_artifact(run_id, os.path.join(tmp, "mlplat.json"))
@@ -278,7 +275,7 @@ class ModelRepository:
             self.client.set_terminated(run_id, "FAILED")
             raise
         tags = {TAG + k: str(metadata.get(k) or "") for k in SHORT_FIELDS}
-        tags.update({TAG + "team": team, TAG + "created_by": caller.name, TAG + "metrics": json.dumps(metrics)})
+        tags.update({TAG + "team": team, TAG + "created_by": created_by, TAG + "metrics": json.dumps(metrics)})
         version = self._call(
             "version", self.client.create_model_version, name, f"{run.info.artifact_uri}/pipeline", run_id=run_id,
             tags=tags, description=description,
@@ -413,17 +410,15 @@ class ModelRepository:
         numbers = versions or self.versions(name)
         return [self.version(name, int(v)) for v in numbers]
 
-    def set_alias(self, caller: Identity, name: str, version: int, alias: str) -> ModelVersionInfo:
+    def set_alias(self, name: str, version: int, alias: str) -> ModelVersionInfo:
         if not alias or not alias.replace("_", "").replace("-", "").isalnum() or alias.lower() == "latest" or alias[0].isdigit():
             raise ValidationError(f"alias {alias!r} is not valid: letters, digits, '_' and '-', not 'latest' or v<N>")
-        self.check_owner(caller, name, None, f"move alias {alias!r}")
         self.version(name, version)  # 404 for an unknown version
         self.client.set_registered_model_alias(name, alias, str(version))
         return self.version(name, version)
 
-    def delete_alias(self, caller: Identity, name: str, alias: str) -> None:
-        self.check_owner(caller, name, None, f"remove alias {alias!r}")
-        self.client.delete_registered_model_alias(name, alias)
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self._call(f"{name} v{version}", self.client.set_model_version_tag, name, str(version), key, value)
 
     def load_pipeline(self, name: str, version: int | None = None, alias: str | None = None) -> tuple[int, Any]:
         """(version, pipeline) loaded through the pyfunc flavor, as serving loads it."""

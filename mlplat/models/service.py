@@ -4,17 +4,19 @@ Training reads the example set with pyarrow (or Spark for sets larger than
 ``Settings.spark_train_rows``), fits through ``training.train_pipeline`` (or
 ``tuning`` / ``automl``), saves a fitted default transformer, and registers
 the pipeline with its metadata. Who may register is checked before any
-training starts, so a refused registration wastes no compute.
+training starts, so a refused registration wastes no compute. Every team check
+of Managed Models is made in these verbs; the repository trusts its caller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
+from mlplat.config import Settings
 from mlplat.errors import ValidationError
 from mlplat.identity import Identity
+from mlplat.metadata import Database
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -23,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlplat.models.pipeline import ModelPipeline
     from mlplat.models.repository import ModelDetail, ModelRepository, ModelSummary, ModelVersionInfo
     from mlplat.models.training import ExampleLayout, TrainConfig, TrainResult
-    from mlplat.platform import Platform
 
 Progress = Callable[[str, float], None]
 TUNE_METHODS = ("grid", "bayesian")
@@ -71,15 +72,22 @@ class TrainOutcome:
 
 
 class ModelService:
-    def __init__(self, platform: "Platform") -> None:
-        self.platform = platform
+    def __init__(self, settings: Settings, db: Database, spark: Callable[[], Any],
+                 repository: Callable[[], "ModelRepository"]) -> None:
+        self.settings = settings
+        self.db = db
+        self._spark = spark
+        self._repository = repository  # MLflow is imported and reached on first use
 
-    @cached_property
+    @property
     def repository(self) -> "ModelRepository":
-        from mlplat.models.repository import ModelRepository
+        return self._repository()
 
-        settings = self.platform.settings
-        return ModelRepository(settings.mlflow, str(settings.home / "mlflow" / "artifacts"), settings.http_timeout)
+    def authorize(self, caller: Identity, name: str, action: str, team: str | None = None) -> str:
+        """The team that owns model ``name`` (``team`` for a new one); 403 unless the caller is in it."""
+        owner, new = self.repository.team_for(name, team)
+        caller.require_team(owner, f"{action} for team {owner!r}" if new else f"{action} of model {name!r}")
+        return owner
 
     # -- data -----------------------------------------------------------------
     def _examples(self, examples: str, version: int | None) -> tuple["ExampleSetInfo", "ExampleLayout"]:
@@ -87,7 +95,7 @@ class ModelService:
         from mlplat.models.training import ExampleLayout
 
         name, ref_version = parse_ref(examples)
-        info = get_examples(self.platform.db, name, version if version is not None else ref_version)
+        info = get_examples(self.db, name, version if version is not None else ref_version)
         return info, ExampleLayout.from_manifest(info.manifest)
 
     def _frame(self, info: "ExampleSetInfo") -> "pd.DataFrame":
@@ -98,8 +106,8 @@ class ModelService:
     def _team(self, caller: Identity, register: str | None, team: str | None, info: "ExampleSetInfo") -> str | None:
         if not register:
             return team
-        return self.repository.check_owner(caller, register, team or self.repository.owner(register) or info.team,
-                                           "register a version")
+        return self.authorize(caller, register, "register a version",
+                              team or self.repository.owner(register) or info.team)
 
     def _config(self, **kwargs: Any) -> "TrainConfig":
         from mlplat.models.training import TrainConfig
@@ -161,7 +169,7 @@ class ModelService:
         fitted_transformer = self._load_transformer(transformer)
         say = progress or (lambda message, fraction: None)
         tuning = None
-        if engine == "spark" or (engine == "auto" and info.rows > self.platform.settings.spark_train_rows):
+        if engine == "spark" or (engine == "auto" and info.rows > self.settings.spark_train_rows):
             if tune:
                 raise ValidationError("tuning runs on in-memory example sets; train on Spark without tune")
             result = self._train_spark(info, config, layout, say, fitted_transformer)
@@ -173,7 +181,7 @@ class ModelService:
             study_name = study or f"{register or info.name}.{model}.{tune}.{info.ref}"
             found = run_study(
                 frame, config, layout, method=tune, trials=int(trials), workers=int(workers), space=space,
-                storage=self.platform.settings.metadata, study_name=study_name, seed=seed, progress=say,
+                storage=self.settings.metadata, study_name=study_name, seed=seed, progress=say,
                 transformer=fitted_transformer,
             )
             result, tuning = found.result, found.to_dict()
@@ -213,7 +221,7 @@ class ModelService:
         say(f"reading {info.ref}", 0.0)
         frame = self._frame(info)
         found = automl(
-            frame, target, layout, budget=float(budget), storage=self.platform.settings.metadata,
+            frame, target, layout, budget=float(budget), storage=self.settings.metadata,
             study_prefix=f"{register or info.name}.automl.{info.ref}", seed=seed, progress=say, models=models,
             features=features, session_features=tuple(session_features or ()),
         )
@@ -225,7 +233,7 @@ class ModelService:
         from mlplat.features.examples import read_examples
         from mlplat.models.spark_train import train_spark
 
-        spark = self.platform.spark
+        spark = self._spark()
         return train_spark(read_examples(spark, info), config, layout, spark=spark, progress=say,
                            transformer=transformer)
 
@@ -234,7 +242,7 @@ class ModelService:
             return None
         from mlplat.features.transforms import load_transformer
 
-        return load_transformer(self.platform.db, ref)
+        return load_transformer(self.db, ref)
 
     def _finish(
         self,
@@ -265,7 +273,7 @@ class ModelService:
         if result.fitted_transformer is not None and pipeline.transformer is result.fitted_transformer:
             from mlplat.features.transforms import save_transformer
 
-            saved = save_transformer(self.platform.db, f"{register}_inputs", team, result.fitted_transformer, caller,
+            saved = save_transformer(self.db, f"{register}_inputs", team, result.fitted_transformer, caller,
                                      example_set=info.ref)
             pipeline.transformer = saved
             outcome.transformer = saved.id
@@ -274,8 +282,8 @@ class ModelService:
         if tuning:
             params.update({f"param.{k}": v for k, v in (tuning.get("best_params") or {}).items()})
         registered = self.repository.register(
-            caller, register, pipeline, metadata, result.report, team=team, contact=contact, description=description,
-            alias=alias, params=params,
+            register, pipeline, metadata, result.report, team=team, created_by=caller.name, contact=contact,
+            description=description, alias=alias, params=params,
         )
         outcome.model, outcome.version, outcome.aliases = register, registered.version, registered.aliases
         return outcome
@@ -292,7 +300,7 @@ class ModelService:
             "label_set": f"{manifest['labels']['name']}:v{manifest['labels']['version']}",
             "feature_sets": [f"{f['name']}:v{f['version']}" for f in manifest["features"]],
             "online_serving": {
-                "endpoint": f"{self.platform.settings.api}/v1/online/{entity[0] if entity else ''}",
+                "endpoint": f"{self.settings.api}/v1/online/{entity[0] if entity else ''}",
                 "entity": entity, "sets": pipeline.schema.feature_sets,
             },
             "transformer": pipeline.transformer.id if pipeline.transformer is not None else "",
@@ -321,7 +329,9 @@ class ModelService:
 
     def promote(self, caller: Identity, name: str, version: int, alias: str = "production") -> "ModelVersionInfo":
         """Point ``alias`` at ``version`` (owner team only)."""
-        return self.repository.set_alias(caller, name, int(version), alias)
+        self.repository.require_model(name)
+        self.authorize(caller, name, f"move alias {alias!r}")
+        return self.repository.set_alias(name, int(version), alias)
 
     def report(self, caller: Identity, name: str, version: int | None = None) -> dict[str, Any]:
         return self.repository.report(name, self.repository.resolve(name, version))

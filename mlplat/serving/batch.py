@@ -30,15 +30,15 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mlplat.errors import NotFoundError, ValidationError
-from mlplat.identity import Identity
+from mlplat.serving.ports import FeatureReader, Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from pyspark.sql import DataFrame
 
-    from mlplat.features.registry import SetVersion
+    from mlplat.features.registry import Registry, SetVersion
+    from mlplat.lake import Lake
     from mlplat.models.pipeline import ModelPipeline
-    from mlplat.platform import Platform
 
 Progress = Callable[[str, float], None]
 PREDICTIONS = "predictions"
@@ -71,9 +71,9 @@ class BatchResult:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def predictions_url(platform: "Platform", model: str, day: date) -> str:
+def predictions_url(lake: "Lake", model: str, day: date) -> str:
     """Where one day's batch predictions of ``model`` live."""
-    return platform.lake.url(PREDICTIONS, model, day.isoformat())
+    return lake.url(PREDICTIONS, model, day.isoformat())
 
 
 def precomputed_columns(pipeline: "ModelPipeline") -> list[str]:
@@ -144,7 +144,7 @@ def session_constants(pipeline: "ModelPipeline", given: Mapping[str, Any] | None
 
 
 # -- the input frame --------------------------------------------------------------
-def _store_sets(platform: "Platform", pipeline: "ModelPipeline") -> list[tuple["SetVersion", list[tuple[str, str]]]]:
+def _store_sets(registry: "Registry", pipeline: "ModelPipeline") -> list[tuple["SetVersion", list[tuple[str, str]]]]:
     """Each feature set the pipeline reads, at its trained version, with (column, input name) pairs."""
     schema = pipeline.schema
     entity = list(schema.entity)
@@ -154,7 +154,6 @@ def _store_sets(platform: "Platform", pipeline: "ModelPipeline") -> list[tuple["
     if not entity:
         raise ValidationError("the model has no entity key: batch inference scores every entity of its key")
     versions = dict(schema.set_versions)
-    registry = platform.features.registry
     wanted: dict[str, list[tuple[str, str]]] = {}
     for f in schema.store_fields:
         set_name, _, column = f.online_key.partition(".")
@@ -174,19 +173,17 @@ def _store_sets(platform: "Platform", pipeline: "ModelPipeline") -> list[tuple["
     return out
 
 
-def input_frame(platform: "Platform", pipeline: "ModelPipeline", day: date) -> "DataFrame":
+def input_frame(spark: Any, registry: "Registry", pipeline: "ModelPipeline", day: date) -> "DataFrame":
     """Spark rows of every entity: its key columns, then each store input (``<set>__<column>``) as of ``day``'s end."""
     from pyspark.sql import functions as F
 
     from mlplat.features.online.materialize import read_offline
     from mlplat.features.pit import FeatureInput, output_name, pit_join
 
-    spark = platform.spark
-    registry = platform.features.registry
     entity = list(pipeline.schema.entity)
     as_of = day_end(day)
     cutoff = F.lit(as_of).cast("timestamp")
-    sets = _store_sets(platform, pipeline)
+    sets = _store_sets(registry, pipeline)
     inputs: list[FeatureInput] = []
     ids: "DataFrame | None" = None
     key_types: dict[str, str] = {}
@@ -349,7 +346,7 @@ def _read(spark: Any, url: str, columns: list[str]) -> Any:
     return spark.read.parquet(url).select(*columns).toArrow()
 
 
-def load_online(platform: "Platform", model: str, version: int, pipeline: "ModelPipeline", url: str,
+def load_online(spark: Any, online: FeatureReader, model: str, version: int, pipeline: "ModelPipeline", url: str,
                 day: date) -> int:
     """Write a day's predictions into Online Serving (guarded by the day's end); rows written."""
     import numpy as np
@@ -357,11 +354,10 @@ def load_online(platform: "Platform", model: str, version: int, pipeline: "Model
     import pyarrow.compute as pc
 
     from mlplat.features.online.base import entity_name, to_micros
-    from mlplat.features.online.materialize import write_table
     from mlplat.serving.core import precomputed_ref
 
     entity, outputs = list(pipeline.schema.entity), pipeline.output_columns
-    table = _read(platform.spark, url, [*entity, *outputs])
+    table = _read(spark, url, [*entity, *outputs])
     text = [pc.cast(table.column(k), pa.string()) for k in entity]
     ids = text[0] if len(text) == 1 else pc.binary_join_element_wise(*text, "|")
     n = table.num_rows
@@ -371,7 +367,7 @@ def load_online(platform: "Platform", model: str, version: int, pipeline: "Model
         names=["_id", "_ts", *outputs, VERSION_COLUMN],
     )
     ref = precomputed_ref(model, precomputed_columns(pipeline))
-    return write_table(platform.features.online_store, ref, entity_name(entity), shaped).written
+    return online.write(ref, entity_name(entity), shaped)
 
 
 # -- the verb ------------------------------------------------------------------------
@@ -384,8 +380,7 @@ def resolve_version(repository: Any, model: str, version: int | None) -> int:
 
 
 def batch_predict(
-    platform: "Platform",
-    caller: Identity,
+    hosting: Hosting,
     model: str,
     date: date | str | None = None,
     *,
@@ -395,26 +390,24 @@ def batch_predict(
     progress: Progress | None = None,
 ) -> BatchResult:
     """Score every entity of ``model`` as of ``date`` (default yesterday, UTC) with ``version`` (default: the
-    deployed one, else the newest); owner team only. Writes ``predictions/<model>/<date>/``; ``online`` also
+    deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``; ``online`` also
     loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature constants."""
     from mlplat.features.examples import _delete, _exists  # the Example Store's lake file operations
 
     began = time.perf_counter()
     say = progress or (lambda message, fraction: None)
     day = parse_day(date)
-    repository = platform.models.repository
-    repository.require_model(model)
-    repository.check_owner(caller, model, None, f"batch-predict with model {model!r}")
+    repository = hosting.models()
     number = resolve_version(repository, model, version)
     say(f"loading {model} v{number}", 0.0)
     _, pipeline = repository.load_pipeline(model, number)
     session = session_constants(pipeline, features)
-    spark = platform.spark
+    spark = hosting.spark()
     say(f"joining the features of every entity as of {day}", 0.1)
-    scored = score(input_frame(platform, pipeline, day), pipeline, model, number, session,
+    scored = score(input_frame(spark, hosting.registry, pipeline, day), pipeline, model, number, session,
                    datetime.now(timezone.utc))
-    final = predictions_url(platform, model, day)
-    parent = platform.lake.url(PREDICTIONS, model)
+    final = predictions_url(hosting.lake, model, day)
+    parent = hosting.lake.url(PREDICTIONS, model)
     tmp = f"{parent}/.tmp-{day.isoformat()}-{uuid.uuid4().hex[:12]}"
     try:
         say(f"scoring on Spark into {final}", 0.2)
@@ -432,7 +425,7 @@ def batch_predict(
     online_rows = 0
     if online:
         say("loading Online Serving", 0.85)
-        online_rows = load_online(platform, model, number, pipeline, final, day)
+        online_rows = load_online(spark, hosting.online(), model, number, pipeline, final, day)
     say("done", 1.0)
     return BatchResult(model, number, day.isoformat(), rows, final, online_rows,
                        round(time.perf_counter() - began, 3), list(pipeline.schema.entity),

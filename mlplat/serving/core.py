@@ -14,12 +14,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from mlplat.config import Settings
 from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, ValidationError
 from mlplat.serving import deployments
-from mlplat.serving.predlog import LOG_DIR, PredictionLog, Record, new_id
+from mlplat.serving.ports import FeatureReader, ModelLoader
+from mlplat.serving.predlog import PredictionLog, Record, new_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.metadata import Database
@@ -87,20 +87,16 @@ class InferenceCore:
 
     def __init__(
         self,
-        settings: Settings,
+        db: "Database",
+        models: Callable[[], ModelLoader],
+        features: FeatureReader,
         *,
-        db: "Database | None" = None,
-        repository: Any = None,
-        store: Any = None,
-        prediction_log: PredictionLog | None | bool = True,
+        prediction_log: PredictionLog | None = None,
         poll_seconds: float = 0.5,
     ) -> None:
-        from mlplat.platform import Platform
-
-        self.settings = settings
-        self.platform = Platform(settings, db=db)
-        self._repository = repository
-        self._store = store
+        self.db = db
+        self._models = models  # MLflow is imported when the first deployment is loaded, not at start-up
+        self.features = features
         self.poll_seconds = poll_seconds
         self._served: dict[str, Served] = {}
         self._generation = -1
@@ -109,36 +105,17 @@ class InferenceCore:
         self._thread: threading.Thread | None = None
         self.load_errors: dict[str, str] = {}
         self._retry_at = 0.0
-        if prediction_log is True:
-            prediction_log = PredictionLog(settings.lake.rstrip("/") + "/" + LOG_DIR)
-        self.log: PredictionLog | None = prediction_log or None
+        self.log = prediction_log
         self.requests = self.errors = 0
-
-    # -- dependencies -------------------------------------------------------------
-    @property
-    def repository(self) -> Any:
-        if self._repository is None:
-            self._repository = self.platform.models.repository
-        return self._repository
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            self._store = self.platform.features.online_store
-        return self._store
-
-    @property
-    def resolver(self) -> Any:
-        return self.platform.features.resolver
 
     # -- deployments --------------------------------------------------------------
     def load(self, force: bool = False) -> bool:
         """Bring the served set up to the deployments table; True when it changed."""
-        generation = deployments.generation(self.platform.db)
+        generation = deployments.generation(self.db)
         retry = bool(self.load_errors) and time.monotonic() >= self._retry_at  # e.g. MLflow was still starting
         if generation == self._generation and not force and not retry:
             return False
-        live = deployments.live_versions(self.platform.db)
+        live = deployments.live_versions(self.db)
         current = dict(self._served)
         fresh: dict[str, Served] = {}
         for model, dep in live.items():
@@ -147,7 +124,7 @@ class InferenceCore:
                 fresh[model] = old
                 continue
             try:
-                _, pipeline = self.repository.load_pipeline(model, dep.version)
+                _, pipeline = self._models().load_pipeline(model, dep.version)
                 fresh[model] = prepare(model, dep.version, pipeline, dep.options, dep.id)
                 self.load_errors.pop(model, None)
                 log.info("serving %s v%s", model, dep.version)
@@ -190,7 +167,7 @@ class InferenceCore:
         for served in list(self._served.values()):
             if served.features:
                 try:
-                    self.resolver.refresh_ahead(served.entity_key, served.features, ahead)
+                    self.features.refresh_ahead(served.entity_key, served.features, ahead)
                 except Exception:  # noqa: BLE001 - a request resolving them reports the error itself
                     pass
 
@@ -238,10 +215,8 @@ class InferenceCore:
         """Store values (``set.col`` -> value) per id, one round trip; declared defaults when allowed and down."""
         if not served.features:
             return [{} for _ in ids]
-        from mlplat.features.online.read import get_online
-
         try:
-            return get_online(self.resolver, self.store, served.entity_key, ids, served.features, values_only=True)
+            return self.features.read(served.entity_key, ids, served.features, values_only=True)
         except ServiceUnavailable:
             if served.options.get("store_fallback"):
                 return [{} for _ in ids]
@@ -352,11 +327,11 @@ class InferenceCore:
         if served is not None:
             entity_key, outputs = served.entity_key, served.pipeline.output_columns
         else:  # not deployed: its newest version's metadata says the key and the outputs
-            meta = self.repository.detail(model).metadata
+            meta = self._models().detail(model).metadata
             entity_key, outputs = entity_name(meta["inputs"]["entity"]), list(meta["outputs"])
         ref = precomputed_ref(model, [*outputs, VERSION_COLUMN])
         try:
-            rows = self.store.get(entity_key, str(entity_id), [ref])
+            rows = self.features.rows(entity_key, str(entity_id), [ref])
         except MlplatError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, NotFoundError, ValidationError
-from mlplat.identity import Identity
 from mlplat.serving import deployments
 from mlplat.serving.deployments import LIVE, REFUSED, DeploymentInfo
+from mlplat.serving.ports import Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.models.pipeline import ModelPipeline
-    from mlplat.platform import Platform
 
 Progress = Callable[[str, float], None]
 PRODUCTION = "production"
@@ -165,13 +164,13 @@ CMD ["python", "-m", "mlplat.services.inference", "--workers", "{workers}", "--p
 """
 
 
-def _write_spec(staging: Path, model: str, number: int, recorded: dict[str, Any] | None, settings: Any) -> str:
+def _write_spec(staging: Path, model: str, number: int, recorded: dict[str, Any] | None, hosting: Hosting) -> str:
     python = _minor((recorded or {}).get("python") or ".".join(map(str, sys.version_info[:2])))
     staging.mkdir(parents=True, exist_ok=True)
     (staging / "requirements.txt").write_text(requirements(recorded))
-    (staging / "Dockerfile").write_text(dockerfile(model, number, python, settings.inference_workers,
-                                                   settings.inference_port))
-    return f"Dockerfile (python {python}) and requirements.txt for {spec_dir(settings.home, model, number)}"
+    (staging / "Dockerfile").write_text(dockerfile(model, number, python, hosting.inference_workers,
+                                                   hosting.inference_port))
+    return f"Dockerfile (python {python}) and requirements.txt for {spec_dir(hosting.home, model, number)}"
 
 
 def _publish(staging: Path, final: Path) -> None:
@@ -240,11 +239,12 @@ def _resolve(repository: Any, model: str, version: int | None, alias: str | None
 
 
 def deploy(
-    platform: "Platform",
-    caller: Identity,
+    hosting: Hosting,
     model: str,
     version: int | None = None,
     *,
+    team: str,
+    created_by: str,
     alias: str | None = None,
     store_fallback: bool = False,
     force: bool = False,
@@ -253,22 +253,21 @@ def deploy(
 ) -> DeploymentInfo:
     """Check ``model`` at ``version`` (else ``alias``, else ``candidate``, else the newest) and make it live.
 
-    Owner team only. Raises ConflictError / ValidationError / ServiceUnavailable
-    with the reason when a check refuses (and records the refusal).
+    ``team`` owns the model (the verb authorized the caller). Raises
+    ConflictError / ValidationError / ServiceUnavailable with the reason when a
+    check refuses (and records the refusal).
     """
     from mlplat.serving.freshness import check_online
 
-    repository = platform.models.repository
-    repository.require_model(model)
-    team = repository.check_owner(caller, model, None, f"{action} model {model!r}")
+    repository = hosting.models()
     number = _resolve(repository, model, version, alias)
     repository.version(model, number)  # 404 naming the versions there are
-    db = platform.db
+    db = hosting.db
     current = deployments.live_versions(db).get(model)
     previous = current.version if current is not None else None
     options: dict[str, Any] = {"store_fallback": bool(store_fallback)}
     steps = _Steps(progress)
-    staging = platform.settings.home / "deployments" / model / f".v{number}-{uuid.uuid4().hex[:8]}"
+    staging = hosting.home / "deployments" / model / f".v{number}-{uuid.uuid4().hex[:8]}"
     loaded: dict[str, Any] = {}
 
     def environment_step() -> str:
@@ -284,18 +283,19 @@ def deploy(
         return sanity_test(model, number, loaded["pipeline"], options)
 
     def online_step() -> str:
-        return check_online(platform, loaded["pipeline"], store_fallback=store_fallback)
+        return check_online(hosting.online(), hosting.registry, hosting.spark, loaded["pipeline"],
+                            store_fallback=store_fallback)
 
     try:
         steps.run("environment", environment_step)
         steps.run("container_spec",
-                  lambda: _write_spec(staging, model, number, loaded["environment"], platform.settings))
+                  lambda: _write_spec(staging, model, number, loaded["environment"], hosting))
         steps.run("sanity_test", sanity_step)
         steps.run("online_serving", online_step)
 
         def promote() -> str:
-            repository.set_alias(caller, model, number, PRODUCTION)
-            _publish(staging, spec_dir(platform.settings.home, model, number))
+            repository.set_alias(model, number, PRODUCTION)
+            _publish(staging, spec_dir(hosting.home, model, number))
             was = f" (was v{previous})" if previous is not None else ""
             return f"alias {PRODUCTION!r} -> v{number}{was}; the inference workers reload it"
 
@@ -305,7 +305,7 @@ def deploy(
         error = refused.error
         info = deployments.record(
             db, model, number, previous_version=previous, action=action, status=REFUSED, team=team,
-            checks=steps.checks, message=error.message, options=options, created_by=caller.name,
+            checks=steps.checks, message=error.message, options=options, created_by=created_by,
         )
         error.details.update(deployment=info.id, checks=steps.checks)
         raise error from None
@@ -315,16 +315,14 @@ def deploy(
     message = f"{model} v{number} is live" + (f" (previous: v{previous})" if previous is not None else "")
     return deployments.record(
         db, model, number, previous_version=previous, action=action, status=LIVE, team=team, checks=steps.checks,
-        message=message, options=options, created_by=caller.name,
+        message=message, options=options, created_by=created_by,
     )
 
 
-def rollback(platform: "Platform", caller: Identity, model: str, progress: Progress | None = None) -> DeploymentInfo:
+def rollback(hosting: Hosting, model: str, *, team: str, created_by: str, progress: Progress | None = None
+             ) -> DeploymentInfo:
     """Deploy the version that was live before the current one (same checks, action ``rollback``)."""
-    repository = platform.models.repository
-    repository.require_model(model)
-    repository.check_owner(caller, model, None, f"roll back model {model!r}")
-    live = [d for d in deployments.history(platform.db, model, limit=1000) if d.status == LIVE]
+    live = [d for d in deployments.history(hosting.db, model, limit=1000) if d.status == LIVE]
     if not live:
         raise NotFoundError(f"{model} has never been deployed: nothing to roll back (deploy it with "
                             f"`mlplat deploy {model}`)", model=model)
@@ -334,8 +332,8 @@ def rollback(platform: "Platform", caller: Identity, model: str, progress: Progr
         raise ConflictError(f"{model} has only ever served v{current.version}: there is no earlier version to "
                             "roll back to", model=model)
     target = next((d for d in earlier if d.version == current.previous_version), earlier[0])
-    return deploy(platform, caller, model, target.version, store_fallback=bool(target.options.get("store_fallback")),
-                  progress=progress, action="rollback")
+    return deploy(hosting, model, target.version, team=team, created_by=created_by,
+                  store_fallback=bool(target.options.get("store_fallback")), progress=progress, action="rollback")
 
 
 __all__ = ["PRODUCTION", "STEPS", "deploy", "dockerfile", "mismatches", "requirements", "rollback", "sanity_test"]

@@ -13,14 +13,14 @@ a snapshot set (a user's signup date never changes) and a replayed lake honest.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, ServiceUnavailable
+from mlplat.serving.ports import FeatureReader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlplat.features.registry import SetVersion
+    from mlplat.features.registry import Registry, SetVersion
     from mlplat.models.pipeline import ModelPipeline
-    from mlplat.platform import Platform
 
 SAMPLE = 50
 MIN_FRESH = 0.8
@@ -35,12 +35,12 @@ def _utc(value: Any) -> datetime:
     return _utc(datetime.fromisoformat(str(value)))
 
 
-def newest_sample(platform: "Platform", sv: "SetVersion", size: int = SAMPLE) -> tuple[date | None, dict[str, datetime]]:
+def newest_sample(registry: "Registry", spark: Callable[[], Any], sv: "SetVersion", size: int = SAMPLE
+                  ) -> tuple[date | None, dict[str, datetime]]:
     """(the newest ``ds``, entity id -> its newest event time there) for up to ``size`` entities."""
     from mlplat.features.online.base import entity_id
     from mlplat.features.online.materialize import local_files
 
-    registry = platform.features.registry
     url = registry.offline_url(sv)
     keys, ts = list(sv.spec.entity), sv.spec.timestamp
     files = local_files(url)
@@ -60,11 +60,12 @@ def newest_sample(platform: "Platform", sv: "SetVersion", size: int = SAMPLE) ->
     else:
         from mlplat.features.compute import partitions
 
-        days = partitions(platform.spark, registry, sv)
+        session = spark()
+        days = partitions(session, registry, sv)
         day = days[-1] if days else None
         if day is None:
             return None, {}
-        table = (platform.spark.read.parquet(f"{url.rstrip('/')}/ds={day.isoformat()}")
+        table = (session.read.parquet(f"{url.rstrip('/')}/ds={day.isoformat()}")
                  .select(*keys, ts).limit(size * 20).toArrow())
         columns = {c: table.column(c).to_pylist() for c in (*keys, ts)}
     rows = list(zip(*(columns[k] for k in keys), columns[ts]))
@@ -81,18 +82,17 @@ def newest_sample(platform: "Platform", sv: "SetVersion", size: int = SAMPLE) ->
     return day, sample
 
 
-def check_online(platform: "Platform", pipeline: "ModelPipeline", *, store_fallback: bool = False) -> str:
+def check_online(online: FeatureReader, registry: "Registry", spark: Callable[[], Any], pipeline: "ModelPipeline",
+                 *, store_fallback: bool = False) -> str:
     """The detail of a passed check; raises ConflictError / ServiceUnavailable saying what to do otherwise."""
     from mlplat.features.online.base import entity_name
-    from mlplat.features.online.read import get_online
 
     schema = pipeline.schema
     if not schema.store_fields:
         return "the pipeline reads no Feature Store features: nothing to check"
-    store = platform.features.online_store
-    where = platform.settings.online_store
+    where = online.where
     try:
-        store.ping()
+        online.ping()
     except MlplatError as exc:
         if store_fallback:
             return f"Online Serving does not answer ({exc.message}); store_fallback: requests get the declared defaults"
@@ -100,20 +100,19 @@ def check_online(platform: "Platform", pipeline: "ModelPipeline", *, store_fallb
             f"Online Serving at {where} does not answer ({exc.message}); start it (`mlplat up`), or deploy with "
             "--store-fallback to serve the declared defaults while it is down") from None
     versions = dict(schema.set_versions)
-    registry = platform.features.registry
     details = []
     for name in schema.feature_sets:
         sv = registry.get(name, "features", versions.get(name))
         tolerance = sv.spec.ttl or DEFAULT_TOLERANCE
         pinned = sv.version != registry.get(name, "features").version
         hint = f"run `mlplat feature materialize {name}" + (f" --version {sv.version}`" if pinned else "`")
-        day, sample = newest_sample(platform, sv)
+        day, sample = newest_sample(registry, spark, sv)
         if not sample:
             raise ConflictError(
                 f"{sv.ref} has no offline rows to check Online Serving against; compute it first "
                 f"(`mlplat feature compute {name}`)", set=name)
         ids = list(sample)
-        answers = get_online(platform.features.resolver, store, entity_name(sv.spec.entity), ids, [sv.ref])
+        answers = online.read(entity_name(sv.spec.entity), ids, [sv.ref])
         found = fresh = 0
         for answer in answers:
             if not answer["found"]:

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mlplat.errors import MlplatError, ValidationError
 from mlplat.identity import Identity
+from mlplat.serving.ports import Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from mlplat.models.pipeline import ModelPipeline
-    from mlplat.platform import Platform
 
 Progress = Callable[[str, float], None]
 TAG = "mlplat.retrain"
@@ -119,21 +119,24 @@ def decide(metric: str, higher: bool, production: float | None, candidate: float
 
 
 def retrain(
-    platform: "Platform",
+    hosting: Hosting,
     caller: Identity,
     model: str,
     *,
+    team: str,
     examples: str | None = None,
     margin: float = 0.0,
     deploy: bool = True,
     progress: Progress | None = None,
 ) -> RetrainResult:
     """Train a candidate like the production version (else the newest) on the newest version of its example
-    set (or ``examples``); deploy it when it beats production on the same holdout by more than ``margin``."""
+    set (or ``examples``); deploy it when it beats production on the same holdout by more than ``margin``.
+    ``team`` owns the model (the verb authorized the caller; training authorizes its registration again)."""
     from mlplat.features.examples import get_examples, parse_ref, to_pandas
     from mlplat.models.catalog import PRIMARY_METRIC
     from mlplat.models.training import ExampleLayout, TrainConfig
     from mlplat.serving import deployments
+    from mlplat.serving.deploy import deploy as deploy_version
 
     say = progress or (lambda message, fraction: None)
     try:
@@ -142,9 +145,7 @@ def retrain(
         raise ValidationError(f"margin must be a number, not {margin!r}", field="margin") from None
     if not math.isfinite(margin):
         raise ValidationError(f"margin must be a finite number, not {margin!r}", field="margin")
-    repository = platform.models.repository
-    repository.require_model(model)
-    repository.check_owner(caller, model, None, f"retrain model {model!r}")
+    repository = hosting.models()
     production = repository.alias_version(model, PRODUCTION)
     source = repository.detail(model, production)  # production's metadata, else the newest version's
     recorded = source.metadata.get("training_config")
@@ -155,12 +156,12 @@ def retrain(
     trained_on = str(source.metadata.get("example_set") or "")
     if not examples and not trained_on:
         raise ValidationError(f"{model} v{source.version.version} records no example set; pass examples=...")
-    info = get_examples(platform.db, examples or parse_ref(trained_on)[0])  # examples may pin a version
+    info = get_examples(hosting.db, examples or parse_ref(trained_on)[0])  # examples may pin a version
 
     say(f"training a candidate on {info.ref}", 0.05)
     options = {k: getattr(config, k) for k in TRAIN_OPTIONS}
     prior = f"v{production}" if production is not None else "no production version"
-    outcome = platform.models.train(
+    outcome = hosting.trainer().train(
         caller, info.ref, config.target, config.model, **options, engine="pandas", register=model, alias=CANDIDATE,
         description=f"retrained on {info.ref} ({prior})",
         progress=lambda message, fraction: say(message, 0.05 + 0.6 * fraction),
@@ -188,10 +189,11 @@ def retrain(
         reason += "; not deployed (deploy=False)"
     elif wins:
         say(f"deploying {model} v{candidate}", 0.85)
-        live = deployments.live_versions(platform.db).get(model)
+        live = deployments.live_versions(hosting.db).get(model)
         fallback = bool(live.options.get("store_fallback")) if live is not None else False
         try:
-            deployed = platform.serving.deploy(caller, model, candidate, store_fallback=fallback)
+            deployed = deploy_version(hosting, model, candidate, team=team, created_by=caller.name,
+                                      store_fallback=fallback)
         except MlplatError as exc:
             deployment, refused = exc.details.get("deployment"), exc.message
             reason += f"; the deploy was refused: {exc.message}"
@@ -206,7 +208,7 @@ def retrain(
     for key in ("reason", "deploy_error"):  # MLflow keeps tag values up to 5,000 characters
         if record[key] and len(record[key]) > TEXT_LIMIT:
             record[key] = record[key][: TEXT_LIMIT - 3] + "..."
-    repository.client.set_model_version_tag(model, str(candidate), TAG, json.dumps(record))
+    repository.set_version_tag(model, candidate, TAG, json.dumps(record))
     say(("promoted: " if promoted else "kept production: ") + reason, 1.0)
     return result
 

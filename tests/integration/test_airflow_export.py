@@ -24,7 +24,6 @@ from mlplat.errors import ValidationError
 from mlplat.identity import Identity
 from mlplat.jobs.airflow import export_airflow
 from mlplat.jobs.definitions import JobSpec
-from mlplat.jobs.service import JobService
 from mlplat.platform import Platform
 
 pytestmark = pytest.mark.integration
@@ -136,7 +135,7 @@ def test_linked_jobs_must_share_a_schedule_and_be_exported_together(jobs: list[J
 
 def test_the_service_exports_stored_jobs(jobs: list[JobSpec], settings: Settings, tmp_path: Path) -> None:
     platform = Platform(settings)
-    service = JobService(platform)
+    service = platform.jobs
     alice = Identity("alice", ("growth", "ads"))
     for spec in jobs:
         service.create(alice, spec)

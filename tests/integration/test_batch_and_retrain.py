@@ -45,8 +45,9 @@ def hosting(models_settings, spark, redis_url, tmp_path_factory):  # type: ignor
 
 def register(hosting: Any, name: str, pipeline: Any = None) -> int:
     platform, outcome, metadata = hosting
-    info = platform.models.repository.register(ALICE, name, pipeline or outcome.pipeline,
-                                               json.loads(json.dumps(metadata)), outcome.evaluation(), team="growth")
+    info = platform.repository.register(name, pipeline or outcome.pipeline,
+                                        json.loads(json.dumps(metadata)), outcome.evaluation(), team="growth",
+                                        created_by="alice")
     return info.version
 
 
@@ -82,7 +83,7 @@ def test_batch_scores_every_user_as_of_the_day_like_the_pipeline_and_loads_onlin
 
     platform = hosting[0]
     version = register(hosting, "batch_scores")
-    platform.models.repository.set_alias(ALICE, "batch_scores", version, "production")
+    platform.repository.set_alias("batch_scores", version, "production")
     register(hosting, "batch_scores")  # a newer version: the deployed one is still what scores
     steps: list[float] = []
     result = platform.serving.batch_predict(ALICE, "batch_scores", SEED_END, progress=lambda m, f: steps.append(f))
@@ -118,8 +119,7 @@ def test_batch_scores_every_user_as_of_the_day_like_the_pipeline_and_loads_onlin
 
     # Online Serving answers the precomputed endpoint with the same output
     assert again.online_rows == again.rows
-    core = InferenceCore(platform.settings, db=platform.db, repository=platform.models.repository,
-                         prediction_log=False, poll_seconds=0)
+    core = InferenceCore(platform.db, lambda: platform.repository, platform.online, poll_seconds=0)
     for row in rescored.sample(5, random_state=2).itertuples():
         answer = core.precomputed("batch_scores", row.user_id)
         assert answer["version"] == version

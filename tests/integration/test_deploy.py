@@ -53,8 +53,8 @@ def register(hosting: Any, name: str, kind: str = "xgboost", *, env: dict[str, A
     metadata = json.loads(json.dumps(metadata))
     if env is not None:
         metadata["environment"] = env
-    info = platform.models.repository.register(ALICE, name, pipeline or outcome.pipeline, metadata,
-                                               outcome.evaluation(), team="growth")
+    info = platform.repository.register(name, pipeline or outcome.pipeline, metadata,
+                                        outcome.evaluation(), team="growth", created_by="alice")
     return info.version
 
 

@@ -19,6 +19,7 @@ import pytest
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
 from mlplat.features import FeatureSetSpec, Registry
 from mlplat.features import examples
+from mlplat.features.example_service import ExampleService
 from mlplat.features.examples import build_examples, consumers_of, get_examples, list_examples, read_examples, to_pandas
 from mlplat.features.schema import Column
 from mlplat.identity import Identity
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 UTC = timezone.utc
 ALICE = Identity("alice", teams=("growth",))
+AS_ALICE = {"team": "growth", "created_by": "alice"}  # what the verb passes down once it authorized alice
 MALLORY = Identity("mallory", teams=("ads",))
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -62,7 +64,7 @@ def _apply(registry: Registry, name: str, kind: str, timestamp: str, schema: dic
     cols = ", ".join(schema)
     spec = FeatureSetSpec(name=name, kind=kind, entity=entity, timestamp=timestamp, team=team, ttl=ttl,
                           sql=f"SELECT {cols} FROM source_{name}")
-    registry.apply(spec, [Column(c, t) for c, t in schema.items()], Identity("owner", teams=(team,)))
+    registry.apply(spec, [Column(c, t) for c, t in schema.items()], created_by="owner")
 
 
 def _write_offline(registry: Registry, name: str, kind: str, schema: dict[str, str], rows: list[dict]) -> None:
@@ -231,7 +233,7 @@ def world(spark, tmp_path_factory: pytest.TempPathFactory) -> World:  # type: ig
 def test_the_join_matches_brute_force_cell_by_cell(spark, world: World) -> None:
     calls: list[tuple[str, float]] = []
     info = build_examples(spark, world.registry, world.db, "clicks_train", "clicked", ["a", "b:v1", ("c", 1)],
-                          ALICE, progress=lambda m, f: calls.append((m, f)))
+                          **AS_ALICE, progress=lambda m, f: calls.append((m, f)))
     expected = brute_force(world.labels, world.features)
     columns = ["user_id", "market", "label_ts", "y", "w", "a__a_num", "a__a_cat", "b__b_cnt", "b__b_score",
                "c__c_val", "c__c_tag"]
@@ -255,7 +257,7 @@ def test_the_join_matches_brute_force_cell_by_cell(spark, world: World) -> None:
 
 
 def test_manifest_versions_get_list_and_readers(spark, world: World) -> None:
-    v1 = build_examples(spark, world.registry, world.db, "clicks_small", ("clicked", 1), ["a"], ALICE,
+    v1 = build_examples(spark, world.registry, world.db, "clicks_small", ("clicked", 1), ["a"], **AS_ALICE,
                         start="2026-03-03", end=date(2026, 3, 5))
     expected = brute_force(world.labels, world.features[:1], ("2026-03-03", "2026-03-05"))
     m = v1.manifest
@@ -278,7 +280,7 @@ def test_manifest_versions_get_list_and_readers(spark, world: World) -> None:
     assert on_disk == m
     assert v1.feature_columns == ["a__a_num", "a__a_cat"]
 
-    v2 = build_examples(spark, world.registry, world.db, "clicks_small", "clicked", ["a", "c"], ALICE)
+    v2 = build_examples(spark, world.registry, world.db, "clicks_small", "clicked", ["a", "c"], **AS_ALICE)
     assert v2.version == 2 and v2.manifest["dropped_label_rows"] == 3
     assert v2.manifest["time_range"]["start"] < m["time_range"]["start"]
     assert get_examples(world.db, "clicks_small") == v2
@@ -305,8 +307,8 @@ def _roundtrips(info: examples.ExampleSetInfo) -> bool:
 
 
 def test_unknown_names_mismatched_entities_and_permissions(spark, world: World) -> None:
-    build = lambda name, labels, feats, who=ALICE, **kw: build_examples(  # noqa: E731
-        spark, world.registry, world.db, name, labels, feats, who, **kw)
+    verbs = ExampleService(world.db, world.registry, lambda: spark)  # the verb authorizes; build_examples trusts it
+    build = lambda name, labels, feats, who=ALICE, **kw: verbs.build(who, name, labels, feats, **kw)  # noqa: E731
     with pytest.raises(NotFoundError, match="no labels set named 'clickd'; did you mean 'clicked'"):
         build("bad", "clickd", ["a"])
     with pytest.raises(NotFoundError, match="no features set named 'bb'"):
@@ -348,14 +350,14 @@ def test_an_interrupted_build_leaves_nothing_behind(spark, world: World, monkeyp
 
     monkeypatch.setattr(examples, "_rename_into_place", boom)
     with pytest.raises(RuntimeError, match="lost the file system"):
-        build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], ALICE)
+        build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], **AS_ALICE)
     assert "broken" not in [i.name for i in list_examples(world.db)]
     with pytest.raises(NotFoundError):
         get_examples(world.db, "broken")
     folder = local_path(world.registry.lake.url("examples", "broken"))
     assert not folder.exists() or list(folder.iterdir()) == []
     monkeypatch.undo()
-    assert build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], ALICE).version == 1
+    assert build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], **AS_ALICE).version == 1
 
 
 def test_unorderable_values_do_not_break_ties(spark) -> None:
@@ -417,12 +419,12 @@ def test_purchases_with_7_day_activity_on_the_seeded_lake(spark, seeded) -> None
     days = sorted(events["day"].unique())
     assert len(days) == 10
     for spec in (PURCHASED, ACTIVITY):
-        registry.apply(spec, output_schema(spark, seeded.lake, spec), ALICE)
+        registry.apply(spec, output_schema(spark, seeded.lake, spec), created_by="alice")
         root = registry.offline_url(registry.get(spec.name, spec.kind))
         for day in days:  # what the daily job would write
             spark.sql(render(spec.sql, day)).write.mode("overwrite").parquet(f"{root}/ds={day}")
 
-    info = build_examples(spark, registry, seeded.db, "purchase_training", "purchased_day", ["activity_7d"], ALICE,
+    info = build_examples(spark, registry, seeded.db, "purchase_training", "purchased_day", ["activity_7d"], **AS_ALICE,
                           start=days[3], end=days[-1])
     got = to_pandas(info)
     assert list(got.columns) == ["user_id", "label_ts", "purchased", "activity_7d__events_7d",

@@ -26,7 +26,8 @@ from mlplat.errors import NotFoundError, ValidationError
 from mlplat.identity import Identity
 from mlplat.jobs.definitions import JobSpec, SchedulerConfig
 from mlplat.jobs.scheduler import Scheduler
-from mlplat.jobs.templates import COMPUTE_FEATURE_SET, list_templates, template_path
+from mlplat.features.schedule import COMPUTE_FEATURE_SET
+from mlplat.jobs.templates import list_templates, template_path
 from mlplat.lake import local_path
 from mlplat.platform import Platform
 

@@ -22,7 +22,7 @@ from mlplat.errors import MlplatError
 from mlplat.features import FeatureSetSpec
 from mlplat.features.online import materialize, open_store, set_ref
 from mlplat.features.schema import Column
-from mlplat.identity import LOCAL_ADMIN, Identity
+from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api import online
 from mlplat.services.api.auth import StaticTokenAuthenticator, bearer_token
@@ -54,7 +54,7 @@ def register(registry: Any, name: str, entity: tuple[str, ...], columns: dict[st
                           timestamp="event_ts", team="growth", online=online_)
     schema = [*(Column(k, "string") for k in entity), Column("event_ts", "timestamp"),
               *(Column(c, t) for c, t in columns.items())]
-    registry.apply(spec, schema, LOCAL_ADMIN)
+    registry.apply(spec, schema, created_by="admin")
     return registry.get(name, "features")
 
 

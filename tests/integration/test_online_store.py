@@ -465,13 +465,12 @@ def online_set(registry: Any, name: str, *, online: bool = True, entity: tuple[s
     """Register a feature set with the given output schema (its query is never run: the tests write its table)."""
     from mlplat.features import FeatureSetSpec
     from mlplat.features.schema import Column
-    from mlplat.identity import LOCAL_ADMIN
 
     types = OFFLINE_TYPES if entity == ("user_id",) else {
         "user_id": "string", "item_id": "int", "event_ts": "timestamp", "score": "double"}
     spec = FeatureSetSpec(name=name, sql="SELECT * FROM events WHERE ds = '{{ ds }}'", entity=entity,
                           timestamp="event_ts", team="growth", online=online, ttl="30d")
-    registry.apply(spec, [Column(c, t) for c, t in types.items()], LOCAL_ADMIN)
+    registry.apply(spec, [Column(c, t) for c, t in types.items()], created_by="admin")
     return registry.get(name, "features")
 
 

@@ -30,14 +30,12 @@ from mlplat.features import FeatureSetSpec, Registry
 from mlplat.features import examples
 from mlplat.features.examples import build_examples, read_examples, to_pandas
 from mlplat.features.schema import Column
-from mlplat.identity import Identity
 from mlplat.lake import Lake, local_path
 from mlplat.metadata import Database
 
 pytestmark = pytest.mark.integration
 
 UTC = timezone.utc
-OWNER = Identity("owner", teams=("growth",))
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 ARROW = {
@@ -61,7 +59,7 @@ def _apply(registry: Registry, name: str, kind: str, timestamp: str, schema: dic
            ttl: str | None = None) -> None:
     spec = FeatureSetSpec(name=name, kind=kind, entity=("user_id", "market"), timestamp=timestamp, team="growth",
                           ttl=ttl, sql=f"SELECT {', '.join(schema)} FROM source_{name}")
-    registry.apply(spec, [Column(c, t) for c, t in schema.items()], OWNER)
+    registry.apply(spec, [Column(c, t) for c, t in schema.items()], created_by="owner")
 
 
 def _root(registry: Registry, name: str, kind: str) -> Any:
@@ -232,9 +230,9 @@ def test_the_local_join_builds_the_example_set_spark_builds(spark, world, monkey
     calls = _spy(monkeypatch)
     window = {"start": ds_range[0], "end": ds_range[1]} if ds_range else {}
     sets = ["fa", "fb", "fc", "fd"]
-    on_spark = build_examples(spark, registry, db, "both_ways_spark", "lab", sets, OWNER, local_max_rows=0, **window)
+    on_spark = build_examples(spark, registry, db, "both_ways_spark", "lab", sets, team="growth", created_by="owner", local_max_rows=0, **window)
     assert calls == {"spark": 1, "local": 0}
-    local = build_examples(spark, registry, db, "both_ways_local", "lab", sets, OWNER, **window)
+    local = build_examples(spark, registry, db, "both_ways_local", "lab", sets, team="growth", created_by="owner", **window)
     assert calls == {"spark": 1, "local": 1}
 
     a, b = _read(on_spark), _read(local)
@@ -263,7 +261,7 @@ def test_the_local_join_builds_the_example_set_spark_builds(spark, world, monkey
 def test_what_the_local_join_leaves_to_spark(spark, world, monkeypatch: pytest.MonkeyPatch) -> None:
     registry, db = world
     calls = _spy(monkeypatch)
-    build_examples(spark, registry, db, "over_the_limit", "lab", ["fb"], OWNER, local_max_rows=100)
+    build_examples(spark, registry, db, "over_the_limit", "lab", ["fb"], team="growth", created_by="owner", local_max_rows=100)
     assert calls == {"spark": 1, "local": 0}  # more rows than the limit
     # a value column of a type the in-process join does not take (an array) goes to Spark
     schema = {"user_id": "string", "market": "bigint", "e_ts": "timestamp", "e_vec": "array<double>"}
@@ -271,7 +269,7 @@ def test_what_the_local_join_leaves_to_spark(spark, world, monkeypatch: pytest.M
     url = registry.offline_url(registry.get("fe", "features"))
     spark.createDataFrame([("u1", 1, T0, [1.0, 2.0])], ", ".join(f"{c} {t}" for c, t in schema.items())) \
         .write.mode("overwrite").parquet(f"{url}/ds=2026-03-01")
-    build_examples(spark, registry, db, "with_arrays", "lab", ["fb", "fe"], OWNER)
+    build_examples(spark, registry, db, "with_arrays", "lab", ["fb", "fe"], team="growth", created_by="owner")
     assert calls == {"spark": 2, "local": 0}
-    build_examples(spark, registry, db, "small_and_plain", "lab", ["fb"], OWNER)
+    build_examples(spark, registry, db, "small_and_plain", "lab", ["fb"], team="growth", created_by="owner")
     assert calls == {"spark": 2, "local": 1}

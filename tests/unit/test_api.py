@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from mlplat.identity import Identity
 from mlplat.platform import Platform
+from mlplat.teams import TeamService
 from mlplat.services.api import create_app
 from mlplat.services.api.auth import StaticTokenAuthenticator
 
@@ -56,11 +57,13 @@ def test_team_authorization_and_validation(api, tmp_path: Path) -> None:
 
 
 def test_unexpected_errors_are_opaque(settings) -> None:
-    class Broken(Platform):
+    class BrokenTeams(TeamService):
         def whoami(self, caller):  # type: ignore[override]
             raise RuntimeError("secret internals")
 
-    app = create_app(settings, platform=Broken(settings), authenticator=StaticTokenAuthenticator({"t": Identity("a")}))
+    broken = Platform(settings)
+    broken.__dict__["teams"] = BrokenTeams(broken.db, lambda: None)  # type: ignore[arg-type,return-value]
+    app = create_app(settings, platform=broken, authenticator=StaticTokenAuthenticator({"t": Identity("a")}))
     r = TestClient(app, raise_server_exceptions=False).get("/v1/whoami", headers={"Authorization": "token t"})
     assert r.status_code == 500
     assert "secret" not in r.text and r.json()["message"].startswith("internal error; incident ")

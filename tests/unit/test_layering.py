@@ -1,4 +1,4 @@
-"""The core never reaches out to an outer layer or a web/notebook framework."""
+"""The core never reaches out to an outer layer or a web/notebook framework, and its domains point one way."""
 
 import ast
 import subprocess
@@ -14,20 +14,25 @@ def core_files() -> list[Path]:
     return [p for p in PACKAGE.rglob("*.py") if not any(p == o or o in p.parents for o in OUTER)]
 
 
-def forbidden_imports(source: str) -> set[str]:
-    found = set()
+def imported(source: str) -> list[str]:
+    """Every module a source imports, anywhere in it (inside functions and TYPE_CHECKING blocks too);
+    ``from mlplat import x`` counts as ``mlplat.x``."""
+    names: list[str] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        else:
-            continue
-        for name in names:
-            top = name.split(".")[0]
-            outer = any(name == o or name.startswith(o + ".") for o in ("mlplat.services", "mlplat.cli", "mlplat_magics"))
-            if top in FORBIDDEN or outer:
-                found.add(name)
+            names += [f"mlplat.{a.name}" for a in node.names] if node.module == "mlplat" else [node.module]
+    return names
+
+
+def forbidden_imports(source: str) -> set[str]:
+    found = set()
+    for name in imported(source):
+        top = name.split(".")[0]
+        outer = any(name == o or name.startswith(o + ".") for o in ("mlplat.services", "mlplat.cli", "mlplat_magics"))
+        if top in FORBIDDEN or outer:
+            found.add(name)
     return found
 
 
@@ -81,3 +86,71 @@ def test_importing_the_core_loads_no_framework() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# -- the domains point one way -----------------------------------------------------------------
+# A domain package may import the ones listed for it (and the shared core: config, errors, identity, lake,
+# metadata, spark, stats, ...), never another domain, and never the composition root. A domain that does not
+# exist yet gets its rule here now, so the first module written there is already held to it.
+DOMAINS = ("features", "models", "serving", "jobs", "experiments", "monitoring", "outcomes", "streams")
+ALLOWED: dict[str, set[str]] = {
+    "features": set(),
+    "models": {"features"},
+    "serving": {"features", "models"},
+    "jobs": set(),
+    "outcomes": {"features", "serving"},
+    "experiments": {"features", "models", "serving", "outcomes"},
+    "monitoring": {"features", "models", "serving", "outcomes"},
+    "streams": {"features"},
+}
+# Besides the outer layers (services, cli, magics), only these may import mlplat.platform (the client's
+# in-process transport builds one).
+COMPOSERS = {"platform.py", "client.py", "demo.py"}
+
+
+def mlplat_imports(source: str) -> set[str]:
+    """Every ``mlplat.<package>`` a module imports."""
+    return {".".join(n.split(".")[:2]) for n in imported(source) if n.startswith("mlplat.")}
+
+
+def test_the_domain_checker_sees_every_form_of_import() -> None:
+    assert mlplat_imports("from mlplat.models.repository import X") == {"mlplat.models"}
+    assert mlplat_imports("def f():\n    import mlplat.serving.core\n") == {"mlplat.serving"}
+    assert mlplat_imports("from mlplat import platform") == {"mlplat.platform"}
+    assert mlplat_imports("if TYPE_CHECKING:\n    from mlplat.platform import Platform\n") == {"mlplat.platform"}
+    assert mlplat_imports("import json") == set()
+
+
+def offenders() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        imports = mlplat_imports(path.read_text())
+        wrong: set[str] = set()
+        if "mlplat.platform" in imports and rel.parts[0] not in ("services", "cli") and str(rel) not in COMPOSERS:
+            wrong.add("mlplat.platform")
+        domain = rel.parts[0]
+        if domain in ALLOWED:
+            forbidden = {f"mlplat.{d}" for d in DOMAINS if d != domain and d not in ALLOWED[domain]}
+            wrong |= imports & forbidden
+        if wrong:
+            found[str(rel)] = sorted(wrong)
+    return found
+
+
+def test_domains_import_only_what_their_rule_allows_and_never_the_composition_root() -> None:
+    assert offenders() == {}
+
+
+def test_the_rule_fails_a_domain_that_reaches_across(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fake = tmp_path / "mlplat"
+    for domain, source in (("features", "from mlplat.models import repository\n"),
+                           ("models", "def f():\n    from mlplat.serving.core import InferenceCore\n"),
+                           ("serving", "from mlplat.platform import Platform\n"),
+                           ("streams", "from mlplat.experiments import x\n")):
+        (fake / domain).mkdir(parents=True)
+        (fake / domain / "bad.py").write_text(source)
+    (fake / "platform.py").write_text("from mlplat.features import service\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert offenders() == {"features/bad.py": ["mlplat.models"], "models/bad.py": ["mlplat.serving"],
+                           "serving/bad.py": ["mlplat.platform"], "streams/bad.py": ["mlplat.experiments"]}

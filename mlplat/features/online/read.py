@@ -221,15 +221,12 @@ def shape(entity: str, id: str, selections: Sequence[Selection], rows: dict[str,
             "versions": {sel.ref.name: sel.ref.version for sel in selections}}
 
 
-def _resolver(source: Any) -> FeatureResolver:
-    if isinstance(source, FeatureResolver):
-        return source
-    registry = source.features.registry if hasattr(source, "features") else source
-    return FeatureResolver(registry, cache_seconds=0)
+def _resolver(source: "FeatureResolver | Registry") -> FeatureResolver:
+    return source if isinstance(source, FeatureResolver) else FeatureResolver(source, cache_seconds=0)
 
 
 def get_online(
-    source: Any,
+    source: "FeatureResolver | Registry",
     store: OnlineStore,
     entity: str,
     ids: Sequence[str],
@@ -239,7 +236,7 @@ def get_online(
 ) -> list[dict[str, Any]]:
     """The newest values of ``features`` for each id, in the order of ``ids``.
 
-    ``source`` is a Platform, a Registry or a :class:`FeatureResolver` (which
+    ``source`` is a Registry or a :class:`FeatureResolver` (which
     caches names; pass one when reading often). One store round trip.
     ``values_only`` answers just each id's ``features`` part, without shaping
     the rest (the Inference Service's read).
@@ -250,7 +247,7 @@ def get_online(
     return [shape(entity, i, selections, r) for i, r in zip(ids, rows)]
 
 
-def _read(source: Any, store: OnlineStore, entity: str, ids: Sequence[str],
+def _read(source: "FeatureResolver | Registry", store: OnlineStore, entity: str, ids: Sequence[str],
           features: Sequence[str] | str | None) -> tuple[list[str], list[Selection], list[dict[str, Row | None]]]:
     ids = [str(i) for i in ids]
     if not ids:

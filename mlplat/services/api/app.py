@@ -25,6 +25,7 @@ from mlplat.errors import MlplatError
 from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
+from mlplat.services.prefix import HubPrefix
 from mlplat.services.api import examples as examples_routes
 from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
@@ -58,27 +59,6 @@ class SeedRequest(BaseModel):
     days: int = 14
     seed: int = 0
     end: date | None = None
-
-
-class _StripServicePrefix:
-    """Serve the same routes at ``/`` and under ``/services/<name>/`` (the hub proxy's path).
-
-    The prefix becomes the request's ASGI ``root_path`` (Starlette routes on the path below it), so pages and
-    the OpenAPI spec name URLs the way the browser reached them.
-    """
-
-    def __init__(self, app: Any, prefix: str) -> None:
-        self.app = app
-        self.prefix = "/" + prefix.strip("/")
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.prefix != "/":
-            path = scope["path"]
-            if path == self.prefix:  # the hub links services with a slash; be lenient without one
-                scope = dict(scope, path=path + "/", root_path=self.prefix)
-            elif path.startswith(self.prefix + "/"):
-                scope = dict(scope, root_path=self.prefix)
-        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -143,36 +123,36 @@ def create_app(
 
     @app.get("/v1/whoami", tags=["identity"])
     def whoami(user: Identity = Depends(caller)) -> Any:
-        return out(platform.whoami(user))
+        return out(platform.teams.whoami(user))
 
     @app.get("/v1/teams", tags=["identity"])
     def teams(user: Identity = Depends(caller)) -> Any:
-        return out(platform.teams(user))
+        return out(platform.teams.list(user))
 
     @app.post("/v1/users", tags=["identity"], status_code=201)
     def add_user(body: AddUserRequest, user: Identity = Depends(caller)) -> Any:
-        return out(platform.add_user(user, body.name, teams=body.teams, admin=body.admin, password=body.password))
+        return out(platform.teams.add_user(user, body.name, teams=body.teams, admin=body.admin, password=body.password))
 
     @app.get("/v1/status", tags=["ops"])
     def status(user: Identity = Depends(caller)) -> Any:
-        return out(platform.status(user))
+        return out(platform.stack.status(user))
 
     @app.get("/v1/lake/tables", tags=["lake"])
     def lake_tables(user: Identity = Depends(caller)) -> Any:
-        return out(platform.lake_tables(user))
+        return out(platform.tables.tables(user))
 
     @app.get("/v1/lake/tables/{name}", tags=["lake"])
     def lake_table(name: str, user: Identity = Depends(caller)) -> Any:
-        return out(platform.lake_table(user, name))
+        return out(platform.tables.table(user, name))
 
     @app.put("/v1/lake/tables/{name}", tags=["lake"])
     def register_table(name: str, body: RegisterTableRequest, user: Identity = Depends(caller)) -> Any:
-        return out(platform.register_table(user, name, body.url, format=body.format, team=body.team,
+        return out(platform.tables.register(user, name, body.url, format=body.format, team=body.team,
                                             description=body.description, partition_by=body.partition_by))
 
     @app.post("/v1/lake/seed", tags=["lake"])
     def seed(body: SeedRequest, user: Identity = Depends(caller)) -> Any:
-        return out(platform.seed_lake(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
+        return out(platform.tables.seed(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
 
     app.include_router(features_routes.router(platform, caller))
     app.include_router(examples_routes.router(platform, caller))
@@ -181,4 +161,4 @@ def create_app(
     app.include_router(online_routes.router(platform, caller))
     app.include_router(serving_routes.router(platform, caller))
     install_docs(app, settings.hub)
-    return _StripServicePrefix(app, service_prefix)  # type: ignore[return-value]
+    return HubPrefix(app, service_prefix)  # type: ignore[return-value]

@@ -35,6 +35,7 @@ from mlplat.errors import AuthenticationError, MlplatError, PermissionDenied
 from mlplat.identity import Identity
 from mlplat.serving.core import InferenceCore
 from mlplat.services.api.auth import Authenticator, bearer_token
+from mlplat.services.prefix import HubPrefix, normalize_prefix, strip_prefix
 
 log = logging.getLogger("mlplat.inference")
 SERVICE_NAME = "inference"
@@ -90,6 +91,18 @@ def default_authenticator(settings: Settings) -> Authenticator:
     return ChainAuthenticator(*chain)
 
 
+def default_core(settings: Settings) -> InferenceCore:
+    """A core wired by the composition root: Online Serving with the service's tighter timeout, the
+    Model Repository, and the prediction log in the lake."""
+    from mlplat.lake import join
+    from mlplat.platform import Platform
+    from mlplat.serving.predlog import LOG_DIR, PredictionLog
+
+    platform = Platform(settings, online_timeout=settings.inference_store_timeout)
+    return InferenceCore(platform.db, lambda: platform.repository, platform.online,
+                         prediction_log=PredictionLog(join(settings.lake, LOG_DIR)))
+
+
 def create_app(
     settings: Settings,
     *,
@@ -99,10 +112,7 @@ def create_app(
 ) -> FastAPI:
     """The app; ``core`` defaults to one started on ``settings`` (loads the live deployments)."""
     if core is None:
-        from mlplat.features.online import open_store
-
-        store = open_store(settings.online_store, settings.inference_store_timeout)
-        core = InferenceCore(settings, store=store).start()
+        core = default_core(settings).start()
     auth = authenticator or default_authenticator(settings)
     max_body = settings.inference_max_body
     registry = CollectorRegistry()
@@ -249,7 +259,7 @@ def create_app(
             multiprocess.MultiProcessCollector(exposed)
         return PlainTextResponse(generate_latest(exposed).decode(), media_type="text/plain; version=0.0.4")
 
-    app.fast_path = (answer, max_body, service_prefix.rstrip("/"))
+    app.fast_path = (answer, max_body, normalize_prefix(service_prefix))
     return app
 
 
@@ -283,7 +293,7 @@ class InferenceApp(FastAPI):
     """FastAPI with the predict fast path outside every middleware (FastAPI's own included).
 
     Predict requests never pass the error, telemetry and body-limit layers:
-    ``answer`` does those jobs itself. The hub prefix is stripped outermost,
+    ``answer`` does those jobs itself. The hub prefix is handled outermost (``HubPrefix``),
     so both ``/v1/...`` and ``/services/inference/v1/...`` reach either path.
     """
 
@@ -294,8 +304,7 @@ class InferenceApp(FastAPI):
         if self.fast_path is not None:
             answer, max_body, prefix = self.fast_path
             app = PredictFastPath(app, answer, max_body)
-            if prefix:
-                app = StripPrefix(app, prefix)
+            app = HubPrefix(app, prefix)
         return app
 
 
@@ -349,7 +358,8 @@ class PredictFastPath:
         self.app, self.answer, self.max_body = app, answer, max_body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.PREFIX):
+        path = strip_prefix(scope["path"], scope.get("root_path", "")) if scope["type"] == "http" else ""
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith(self.PREFIX):
             await self.app(scope, receive, send)
             return
         authorization, declared = None, None
@@ -375,23 +385,11 @@ class PredictFastPath:
                     break
                 chunks.append(chunk)
                 more = message.get("more_body", False)
-        status, payload = await self.answer(scope["path"][len(self.PREFIX):], authorization, b"".join(chunks),
+        status, payload = await self.answer(path[len(self.PREFIX):], authorization, b"".join(chunks),
                                             too_large)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-
-
-class StripPrefix:
-    """Pure ASGI: through the hub's proxy paths arrive as /services/inference/...; answer both forms."""
-
-    def __init__(self, app: Any, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix + "/"):
-            scope = {**scope, "path": scope["path"][len(self.prefix):]}
-        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):

@@ -20,6 +20,7 @@ import os
 from typing import Any
 
 from mlplat.services.inference.app import PredictFastPath, create_app, tune_gc
+from mlplat.services.prefix import strip_prefix
 
 log = logging.getLogger("mlplat.inference")
 JSON = [("content-type", "application/json")]
@@ -44,9 +45,7 @@ class RsgiService:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":
             return
-        path = scope.path
-        if self.prefix and path.startswith(self.prefix + "/"):
-            path = path[len(self.prefix):]  # through the hub's proxy: /services/inference/v1/...
+        path = strip_prefix(scope.path, self.prefix)  # through the hub's proxy: /services/inference/v1/...
         raw, too_large = await self._body(scope, protocol)
         if scope.method == "POST" and path.startswith(PredictFastPath.PREFIX):
             status, payload = await self.answer(path[len(PredictFastPath.PREFIX):], scope.headers.get("authorization"),

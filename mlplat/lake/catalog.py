@@ -1,4 +1,8 @@
-"""The data lake: its root URL, paths inside it by scheme, and the table catalog."""
+"""The lake's catalog of named tables (kept in the metadata DB) and its root URL.
+
+Everyone reads every table; who may register or re-point one is decided by
+``LakeService`` (the verbs), not here.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,15 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from sqlalchemy import select
 
 from mlplat.errors import NotFoundError, ValidationError
+from mlplat.lake.paths import join, local_path, to_url
 from mlplat.metadata import Database, LakeTable
 
 FORMATS = ("parquet", "csv", "json")
-SCHEMES = ("file", "hdfs", "s3a", "s3", "gs", "abfss")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -35,30 +39,6 @@ class TableInfo:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "TableInfo":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
-
-
-def to_url(path_or_url: str) -> str:
-    """A lake location as a URL; plain paths become ``file://`` URLs."""
-    parsed = urlparse(path_or_url)
-    if parsed.scheme in SCHEMES:
-        return path_or_url
-    if parsed.scheme and len(parsed.scheme) > 1:
-        raise ValidationError(
-            f"unsupported URL scheme {parsed.scheme!r} in {path_or_url!r}; use one of {', '.join(SCHEMES)} or a path"
-        )
-    return Path(path_or_url).expanduser().resolve().as_uri()
-
-
-def local_path(url: str) -> Path | None:
-    """The filesystem path of a ``file://`` URL, None for remote stores."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    return None
-
-
-def join(url: str, *parts: str) -> str:
-    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 def _guess_format(url: str) -> str:
@@ -142,13 +122,6 @@ class Lake:
             row.url, row.format, row.partition_by = url, fmt, partitions
             row.team, row.description = team, description
         return self.table(name)
-
-    def unregister(self, name: str) -> None:
-        with self.db.session() as s:
-            row = s.get(LakeTable, name)
-            if row is None:
-                raise NotFoundError(f"no lake table named {name!r}")
-            s.delete(row)
 
 
 def _hive_partitions(path: Path | None) -> list[str]:
