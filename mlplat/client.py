@@ -85,16 +85,6 @@ ROUTES: dict[str, tuple[str, str]] = {
     "jobs.cancel": ("POST", "/v1/jobs/runs/{run_id}/cancel"),
 }
 
-_ERRORS_BY_STATUS: dict[int, type[errors.MlplatError]] = {
-    400: errors.ValidationError,
-    401: errors.AuthenticationError,
-    403: errors.PermissionDenied,
-    404: errors.NotFoundError,
-    409: errors.ConflictError,
-    422: errors.ValidationError,
-    503: errors.ServiceUnavailable,
-}
-
 
 class Transport(Protocol):
     def call(self, verb: str, **kwargs: Any) -> Any: ...
@@ -144,14 +134,7 @@ class HttpTransport:
             raise errors.ServiceUnavailable(
                 f"the platform API at {self.base_url} does not answer ({exc}); is `mlplat up` running?"
             ) from None
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                message = body.get("message") or body.get("detail") or response.text
-            except ValueError:
-                message = response.text
-            cls = _ERRORS_BY_STATUS.get(response.status_code, errors.MlplatError)
-            raise cls(str(message))
+        errors.raise_for_answer(response)
         return response.json() if response.content else None
 
     def close(self) -> None:

@@ -1,8 +1,14 @@
-"""The one exception hierarchy.
+"""The one exception hierarchy, and its one wire format.
 
 Each error carries what each surface needs to render it once: an HTTP status
 (services map it in one exception handler), a CLI exit code, and a message
 that says what to do next. Structured fields go in ``details``.
+
+Every HTTP surface (the platform API, the Inference Service) answers an error
+with the same body, ``{"error": code, "message": ..., "details": {...}}``,
+and the client turns it back into the same subclass the core raised
+(``from_wire``), so a caller catches ``NotFoundError`` whichever transport it
+used.
 """
 
 from __future__ import annotations
@@ -74,6 +80,22 @@ class PermissionDenied(MlplatError):
     code = "forbidden"
 
 
+class PayloadTooLarge(MlplatError):
+    """A request body over the service's limit."""
+
+    http_status = 413
+    exit_code = 65
+    code = "too_large"
+
+
+class InternalError(MlplatError):
+    """A bug: the surface answers with an opaque incident, never a stack trace."""
+
+    http_status = 500
+    exit_code = 70  # EX_SOFTWARE
+    code = "internal"
+
+
 class ServiceUnavailable(MlplatError):
     """A component the operation needs (Redis, MLflow, the hub) does not answer."""
 
@@ -107,6 +129,47 @@ class MissingDependency(MlplatError):
         super().__init__(
             f"{module} is not installed: pip install 'mlplat[{extra}]'", module=module, extra=extra
         )
+
+
+def _by_code() -> dict[str, type[MlplatError]]:
+    found: dict[str, type[MlplatError]] = {}
+    stack: list[type[MlplatError]] = [MlplatError]
+    while stack:
+        cls = stack.pop()
+        found.setdefault(cls.code, cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+_BY_STATUS: dict[int, type[MlplatError]] = {
+    400: ValidationError, 401: AuthenticationError, 403: PermissionDenied, 404: NotFoundError,
+    409: ConflictError, 413: PayloadTooLarge, 422: ValidationError, 503: ServiceUnavailable,
+}
+
+
+def from_wire(status: int, body: Any, fallback: str = "") -> MlplatError:
+    """The error an HTTP answer carries: the class named by its ``error`` code (else by its status), with its
+    message and details. ``fallback`` is the message when the body has none (e.g. a proxy's HTML page)."""
+    body = body if isinstance(body, dict) else {}
+    message = str(body.get("message") or body.get("detail") or fallback or f"HTTP {status}")
+    details = body.get("details") if isinstance(body.get("details"), dict) else {}
+    cls = _by_code().get(str(body.get("error", ""))) or _BY_STATUS.get(status, MlplatError)
+    if cls is MissingDependency:  # its constructor builds the message from the module and the extra
+        if isinstance(details.get("module"), str) and isinstance(details.get("extra"), str):
+            return MissingDependency(details["module"], details["extra"])
+        cls = MlplatError
+    return cls(message, **details)
+
+
+def raise_for_answer(response: Any) -> None:
+    """Raise the platform error an HTTP answer (an ``httpx.Response``) carries; nothing when it is not an error."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raise from_wire(response.status_code, body, response.text.strip()[:500])
 
 
 def require(module: str, extra: str) -> Any:

@@ -127,7 +127,6 @@ def service_predict(settings: Settings, model: str, body: dict[str, Any], *, url
     import httpx
 
     from mlplat import errors
-    from mlplat.client import _ERRORS_BY_STATUS
 
     base = (url or settings.inference).rstrip("/")
     token = token or service_token(settings)
@@ -140,13 +139,7 @@ def service_predict(settings: Settings, model: str, body: dict[str, Any], *, url
     except httpx.HTTPError as exc:
         raise errors.ServiceUnavailable(f"the Inference Service at {base} does not answer ({exc}); "
                                         "is `mlplat up` running?") from None
-    if response.status_code >= 400:
-        try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
-        raise _ERRORS_BY_STATUS.get(response.status_code, errors.ValidationError if response.status_code < 500
-                                    else errors.MlplatError)(str(message))
+    errors.raise_for_answer(response)
     return dict(response.json())
 
 

@@ -199,12 +199,12 @@ def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None
     entity = {"user_id": online_users(service.platform, 1)[0]}
     raw = service.http.post(f"/v1/predict/{MODEL}", content=b'{"entity": {"user_id": ', 
                             headers={"Content-Type": "application/json"})
-    assert raw.status_code == 400 and raw.json()["error"] == "BadJson"
+    assert raw.status_code == 400 and raw.json()["error"] == "invalid"
     missing = service.predict({"entity": entity, "features": {k: v for k, v in SESSION.items() if k != "device"}})
-    assert missing.status_code == 422 and missing.json()["field"] == "device"
+    assert missing.status_code == 422 and missing.json()["details"]["field"] == "device"
     assert "missing required session feature 'device'" in missing.json()["message"]
     wrong = service.predict({"entity": entity, "features": {**SESSION, "session_product_views": "many"}})
-    assert wrong.status_code == 422 and wrong.json()["field"] == "session_product_views"
+    assert wrong.status_code == 422 and wrong.json()["details"]["field"] == "session_product_views"
     unknown = service.predict({"entity": entity, "features": SESSION}, model="svc_purchse")
     assert unknown.status_code == 404 and f"did you mean '{MODEL}'" in unknown.json()["message"]
     big = service.predict({"entity": entity, "features": {**SESSION, "padding": "x" * MAX_BODY}})
@@ -238,7 +238,7 @@ def test_every_route_answers_through_the_server_and_chunked_bodies_keep_the_limi
     ISSUED.append(chunked.json()["prediction_id"])
     padded = json.dumps({"entity": {"user_id": user}, "features": {**SESSION, "pad": "x" * MAX_BODY}}).encode()
     over = service.http.post(f"/v1/predict/{MODEL}", content=iter([padded[: MAX_BODY // 2], padded[MAX_BODY // 2:]]))
-    assert over.status_code == 413 and over.json()["error"] == "TooLarge"
+    assert over.status_code == 413 and over.json()["error"] == "too_large"
 
 
 def test_the_cli_predicts_through_the_running_service_with_the_homes_token(service: Service) -> None:

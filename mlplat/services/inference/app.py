@@ -12,7 +12,7 @@ on the event loop (the work is a few hundred microseconds of CPU and one
 Redis round trip with a bounded timeout, cheaper than a thread hand-off).
 Under granian (the default server) ``rsgi.RsgiService`` calls it; under
 uvicorn, ``PredictFastPath`` does, outside FastAPI's middleware. Errors are
-JSON ``{"error": kind, "message": ..., "field": ...}`` with their status.
+the platform's one error body, ``{"error": code, "message": ..., "details": {...}}``, with their status.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from mlplat.config import Settings
-from mlplat.errors import AuthenticationError, MlplatError, PermissionDenied
+from mlplat.errors import (
+    AuthenticationError,
+    InternalError,
+    MlplatError,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationError,
+)
 from mlplat.identity import Identity
 from mlplat.serving.core import InferenceCore
 from mlplat.services.api.auth import Authenticator, bearer_token
@@ -46,17 +53,13 @@ def _json(status: int, body: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def _error_body(kind: str, message: str, **extra: Any) -> bytes:
-    return orjson.dumps({"error": kind, "message": message, **{k: v for k, v in extra.items() if v is not None}})
-
-
-def _mlplat_error_body(exc: MlplatError) -> bytes:
-    details = getattr(exc, "details", {}) or {}
-    return _error_body(type(exc).__name__, str(exc), field=details.get("field"))
+def _error_body(exc: MlplatError) -> bytes:
+    """The platform's one error body (``MlplatError.to_dict``): the client rebuilds the same error from it."""
+    return orjson.dumps(exc.to_dict(), default=str)
 
 
 def _mlplat_error(exc: MlplatError) -> Response:
-    return Response(_mlplat_error_body(exc), status_code=exc.http_status, media_type="application/json")
+    return Response(_error_body(exc), status_code=exc.http_status, media_type="application/json")
 
 
 class ChainAuthenticator:
@@ -183,7 +186,8 @@ def create_app(
                 raise _BadJson(str(exc)) from None
             if not isinstance(body, dict):
                 status = 400
-                return 400, _error_body("BadRequest", "the body must be a JSON object: {entity, features} or {instances}")
+                return 400, _error_body(ValidationError(
+                    "the body must be a JSON object: {entity, features} or {instances}"))
             if "instances" in body:
                 result: Any = {"predictions": core.predict_batch(model, body["instances"])}
             else:
@@ -191,21 +195,21 @@ def create_app(
             return 200, orjson.dumps(result)
         except MlplatError as exc:
             status = exc.http_status
-            errors_total.labels(type(exc).__name__).inc()
-            return status, _mlplat_error_body(exc)
+            errors_total.labels(exc.code).inc()
+            return status, _error_body(exc)
         except _TooLarge as exc:
             status = 413
-            errors_total.labels("TooLarge").inc()
-            return 413, _error_body("TooLarge", f"the body is {exc.size} bytes; the limit is {max_body}")
+            errors_total.labels(PayloadTooLarge.code).inc()
+            return 413, _error_body(PayloadTooLarge(f"the body is {exc.size} bytes; the limit is {max_body}"))
         except _BadJson as exc:
-            status = 400
-            errors_total.labels("BadJson").inc()
-            return 400, _error_body("BadJson", f"the body is not valid JSON: {exc}")
+            status = 400  # not 422: the body is not JSON at all
+            errors_total.labels(ValidationError.code).inc()
+            return 400, _error_body(ValidationError(f"the body is not valid JSON: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bug answers 500, it never kills the worker
             status = 500
-            errors_total.labels("Internal").inc()
+            errors_total.labels(InternalError.code).inc()
             log.exception("predict %s failed", model)
-            return 500, _error_body("Internal", f"internal error: {type(exc).__name__}")
+            return 500, _error_body(InternalError(f"internal error: {type(exc).__name__}"))
         finally:
             count(model if model in core.served else "_unknown", status, time.perf_counter() - began)
 

@@ -52,7 +52,7 @@ class RsgiService:
                                                 raw, too_large)
             protocol.response_bytes(status, JSON, payload)
         elif too_large is not None:
-            protocol.response_bytes(413, JSON, b'{"error":"TooLarge","message":"the body is over the limit"}')
+            protocol.response_bytes(413, JSON, b'{"error":"too_large","message":"the body is over the limit"}')
         else:
             await self._bridge(path, scope, raw, protocol)
 
@@ -103,7 +103,7 @@ class RsgiService:
         except Exception:  # noqa: BLE001 - FastAPI answered 500 already (or will be answered below)
             log.exception("%s %s failed", scope.method, path)
             if not chunks:
-                status, headers, chunks = 500, JSON, [b'{"error":"Internal","message":"internal error"}']
+                status, headers, chunks = 500, JSON, [b'{"error":"internal","message":"internal error"}']
         protocol.response_bytes(status, headers, b"".join(chunks))
 
 
