@@ -63,6 +63,7 @@ class Settings:
     inference_workers: int = 2
     inference_store_timeout: float = 0.5  # seconds an Online Serving read may take before a request gets 503
     inference_max_body: int = 1_000_000  # bytes; larger requests get 413
+    deploy_wait_seconds: float = 30.0  # a deploy returns once every inference worker serves it, or fails after this
 
     # -- resolved locations -------------------------------------------------
     @property

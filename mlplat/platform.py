@@ -138,7 +138,8 @@ class Platform:
         s = self.settings
         return Hosting(db=self.db, lake=self.lake, registry=self.registry, spark=self._spark, online=self._online,
                        models=self._repository, trainer=lambda: self.models, home=s.home,
-                       inference_workers=s.inference_workers, inference_port=s.inference_port)
+                       inference_workers=s.inference_workers, inference_port=s.inference_port,
+                       deploy_wait_seconds=s.deploy_wait_seconds)
 
     @cached_property
     def serving(self) -> ServingService:

@@ -234,6 +234,11 @@ class JobRun(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class DeploymentStatus(str, enum.Enum):
+    live = "live"  # it went out: the newest live row of a model is what the Inference Service serves
+    refused = "refused"  # a check failed and nothing changed
+
+
 class Deployment(Base):
     """One deploy or rollback of a model: what the Inference Service serves is each model's newest live row.
 
@@ -250,10 +255,30 @@ class Deployment(Base):
     version: Mapped[int] = mapped_column(Integer)
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(16), default="deploy")
-    status: Mapped[str] = mapped_column(String(16), default="live")
+    status: Mapped[DeploymentStatus] = mapped_column(
+        Enum(DeploymentStatus, name="deployment_status", native_enum=False, length=16), default=DeploymentStatus.live
+    )
     team: Mapped[str] = mapped_column(String(128), default="")
     checks: Mapped[list] = mapped_column(JSON, default=list)
     message: Mapped[str] = mapped_column(Text, default="")
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InferenceWorker(Base):
+    """One running Inference Service worker process and what it serves, kept fresh by its heartbeat.
+
+    Deploying waits until every live worker (a recent heartbeat) has loaded the
+    new generation, so a deploy returns only once the service answers for it.
+    A worker removes its row when it stops; a crashed one goes stale.
+    """
+
+    __tablename__ = "inference_workers"
+
+    worker: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid:<random>
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # the newest deployment id it has taken in
+    models: Mapped[dict] = mapped_column(JSON, default=dict)  # model -> version it serves
+    load_errors: Mapped[dict] = mapped_column(JSON, default=dict)  # model -> why its version did not load
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -5,7 +5,9 @@ the deployments table) as a compiled ``RowPredictor``. A request names the
 entity and sends its session features; the entity's store features come from
 Online Serving in one round trip, pinned to the set versions the model was
 trained on. A background thread polls the deployments generation and loads
-new versions *before* swapping them in, so a deploy never fails a request.
+new versions *before* swapping them in, so a deploy never fails a request;
+a service worker then reports what it serves (``workers.Announcer``), which
+is what a deploy waits for before it returns.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, Valida
 from mlplat.serving import deployments
 from mlplat.serving.ports import FeatureReader, ModelLoader
 from mlplat.serving.predlog import PredictionLog, Record, new_id
+from mlplat.serving.workers import Announcer
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.metadata import Database
@@ -93,6 +96,7 @@ class InferenceCore:
         *,
         prediction_log: PredictionLog | None = None,
         poll_seconds: float = 0.5,
+        announcer: Announcer | None = None,
     ) -> None:
         self.db = db
         self._models = models  # MLflow is imported when the first deployment is loaded, not at start-up
@@ -106,6 +110,7 @@ class InferenceCore:
         self.load_errors: dict[str, str] = {}
         self._retry_at = 0.0
         self.log = prediction_log
+        self.announcer = announcer  # only a service worker announces itself; an in-process core is no worker
         self.requests = self.errors = 0
 
     # -- deployments --------------------------------------------------------------
@@ -148,6 +153,7 @@ class InferenceCore:
 
     def start(self) -> "InferenceCore":
         self.load(force=True)
+        self._announce()
         if self.poll_seconds > 0 and self._thread is None:
             self._thread = threading.Thread(target=self._poll, name="deploy-watch", daemon=True)
             self._thread.start()
@@ -159,7 +165,16 @@ class InferenceCore:
                 self.load()
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not stop serving
                 log.warning("deployment poll failed: %s", exc)
+            self._announce()
             self._refresh_names()
+
+    def _announce(self) -> None:
+        if self.announcer is None:
+            return
+        try:
+            self.announcer.report(self._generation, {m: s.version for m, s in self._served.items()}, self.load_errors)
+        except Exception as exc:  # noqa: BLE001 - serving goes on; a deploy waiting on this worker says so
+            log.warning("could not report this worker's deployments: %s", exc)
 
     def _refresh_names(self) -> None:
         """Resolve each served model's feature names here, before their cache expires on a request."""
@@ -177,6 +192,11 @@ class InferenceCore:
             self._thread.join(5)
         if self.log is not None:
             self.log.close()
+        if self.announcer is not None:
+            try:
+                self.announcer.withdraw()
+            except Exception as exc:  # noqa: BLE001 - its row goes stale instead
+                log.warning("could not withdraw this worker: %s", exc)
 
     @property
     def served(self) -> dict[str, Served]:

@@ -18,6 +18,8 @@
    feature set the pipeline reads (``freshness.check_online``).
 5. ``promote``: the ``production`` alias moves to the version and a live row
    is recorded; that row is the notification every inference worker polls for.
+   The deploy then returns once every running worker serves it (``workers.wait``),
+   or says which worker does not.
 
 A refused deployment records a ``refused`` row naming the failed step and
 raises; it moves no alias and writes no spec. ``rollback`` deploys the version
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, NotFoundError, ValidationError
-from mlplat.serving import deployments
+from mlplat.serving import deployments, workers
 from mlplat.serving.deployments import LIVE, REFUSED, DeploymentInfo
 from mlplat.serving.ports import Hosting
 
@@ -313,10 +315,18 @@ def deploy(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     message = f"{model} v{number} is live" + (f" (previous: v{previous})" if previous is not None else "")
-    return deployments.record(
+    info = deployments.record(
         db, model, number, previous_version=previous, action=action, status=LIVE, team=team, checks=steps.checks,
         message=message, options=options, created_by=created_by,
     )
+    try:
+        serving = workers.wait(db, model, number, info.id, timeout=hosting.deploy_wait_seconds)
+    except MlplatError as exc:
+        exc.details.update(deployment=info.id)
+        raise
+    if progress:
+        progress(serving, 1.0)
+    return info
 
 
 def rollback(hosting: Hosting, model: str, *, team: str, created_by: str, progress: Progress | None = None

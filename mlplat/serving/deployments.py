@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mlplat.metadata import Database
-from mlplat.metadata.models import Deployment
+from mlplat.metadata.models import Deployment, DeploymentStatus
 
-LIVE, REFUSED = "live", "refused"
+LIVE, REFUSED = DeploymentStatus.live, DeploymentStatus.refused
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class DeploymentInfo:
 def _info(row: Deployment) -> DeploymentInfo:
     return DeploymentInfo(
         id=row.id, model=row.model, version=row.version, previous_version=row.previous_version, action=row.action,
-        status=row.status, team=row.team, checks=list(row.checks or []), message=row.message or "",
+        status=DeploymentStatus(row.status).value, team=row.team, checks=list(row.checks or []), message=row.message or "",
         options=dict(row.options or {}), created_by=row.created_by, created_at=row.created_at.isoformat(),
     )
 
@@ -76,7 +76,7 @@ def record(
     *,
     previous_version: int | None,
     action: str,
-    status: str,
+    status: DeploymentStatus,
     team: str,
     checks: list[dict[str, Any]],
     message: str,
@@ -85,7 +85,8 @@ def record(
 ) -> DeploymentInfo:
     with db.session() as s:
         row = Deployment(
-            model=model, version=version, previous_version=previous_version, action=action, status=status, team=team,
+            model=model, version=version, previous_version=previous_version, action=action,
+            status=DeploymentStatus(status), team=team,
             checks=checks, message=message, options=options or {}, created_by=created_by,
         )
         s.add(row)

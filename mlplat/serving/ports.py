@@ -89,6 +89,7 @@ class Hosting:
     home: Path
     inference_workers: int
     inference_port: int
+    deploy_wait_seconds: float
 
 
 __all__ = ["FeatureReader", "Hosting", "ModelLoader", "ModelStore", "Trainer"]

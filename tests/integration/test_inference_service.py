@@ -273,6 +273,7 @@ def test_a_deploy_under_steady_load_fails_no_request_and_switches_version(servic
             while not stop.is_set():
                 body = {"entity": {"user_id": users[(k + i) % len(users)]}, "features": SESSION}
                 i += 1
+                sent = time.monotonic()
                 try:
                     r = http.post(f"/v1/predict/{MODEL}", json=body)
                 except httpx.HTTPError as exc:
@@ -283,13 +284,14 @@ def test_a_deploy_under_steady_load_fails_no_request_and_switches_version(servic
                     ISSUED.append(data["prediction_id"])
                 else:
                     failures.append(f"{r.status_code} {r.text}")
-                results.append((time.monotonic(), r.status_code, data.get("version")))
+                results.append((sent, r.status_code, data.get("version")))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     began = time.monotonic()
     for t in threads:
         t.start()
     time.sleep(2.0)
+    asked = time.monotonic()
     info = service.platform.serving.deploy(ALICE, MODEL, 2)
     deployed = time.monotonic()
     assert info.status == "live" and info.previous_version == 1
@@ -306,8 +308,24 @@ def test_a_deploy_under_steady_load_fails_no_request_and_switches_version(servic
     versions = [v for _, _, v in sorted(results)]
     assert len(versions) > 100, len(versions)
     assert versions[0] == 1 and versions[-1] == 2
-    assert all(v == 1 for t, _, v in results if t < deployed - 0.5)  # nothing switched before the deploy
-    assert all(v == 2 for _, _, v in sorted(results)[-20:])
+    assert all(v == 1 for t, _, v in results if t < asked)  # nothing switched before the deploy
+    # the deploy returned once every worker served v2: no request sent after it gets v1
+    after = [v for t, _, v in results if t > deployed]
+    assert after and all(v == 2 for v in after), sorted(set(after))
+
+
+def test_a_first_deploy_is_answered_as_soon_as_the_deploy_returns(service: Service) -> None:
+    service.platform.models.train(ALICE, "session_examples", TARGET, "logistic", session_features=SESSION_FEATURES,
+                                  register="svc_fresh")
+    entity = {"user_id": online_users(service.platform, 1)[0]}
+    assert service.predict({"entity": entity, "features": SESSION}, model="svc_fresh").status_code == 404
+    service.platform.serving.deploy(ALICE, "svc_fresh")
+    answer = service.predict({"entity": entity, "features": SESSION}, model="svc_fresh")  # no waiting here
+    assert answer.status_code == 200 and answer.json()["version"] == 1
+    from mlplat.serving.workers import live_workers
+
+    served = live_workers(service.platform.db)
+    assert len(served) == 2 and all(w.models.get("svc_fresh") == 1 for w in served)
 
 
 def test_online_serving_down_is_503_within_the_timeout_unless_defaults_are_allowed(service: Service) -> None:

@@ -100,10 +100,11 @@ def default_core(settings: Settings) -> InferenceCore:
     from mlplat.lake import join
     from mlplat.platform import Platform
     from mlplat.serving.predlog import LOG_DIR, PredictionLog
+    from mlplat.serving.workers import Announcer
 
     platform = Platform(settings, online_timeout=settings.inference_store_timeout)
     return InferenceCore(platform.db, lambda: platform.repository, platform.online,
-                         prediction_log=PredictionLog(join(settings.lake, LOG_DIR)))
+                         prediction_log=PredictionLog(join(settings.lake, LOG_DIR)), announcer=Announcer(platform.db))
 
 
 def create_app(
