@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol
 
 import httpx
 
@@ -27,8 +27,7 @@ from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
 from mlplat.teams import NewUser, Team
-
-T = TypeVar("T")
+from mlplat.wire import jsonable, many, one
 
 # verb -> (HTTP method, path template). Path parameters come from the call's keyword arguments.
 ROUTES: dict[str, tuple[str, str]] = {
@@ -124,7 +123,7 @@ class HttpTransport:
         kwargs.pop("progress", None)  # progress is shown by the server's log, not streamed
         params = {k: kwargs.pop(k) for k in list(kwargs) if "{" + k + "}" in template}
         path = template.format(**params)
-        payload = {k: _jsonable(v) for k, v in kwargs.items() if v is not None}
+        payload = {k: jsonable(v) for k, v in kwargs.items() if v is not None}
         try:
             if method in ("GET", "DELETE"):
                 response = self._http.request(method, path, params=payload)
@@ -139,22 +138,6 @@ class HttpTransport:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return value
-
-
-def _one(factory: Callable[[dict[str, Any]], T], value: Any) -> T:
-    return value if not isinstance(value, dict) else factory(value)
-
-
-def _many(factory: Callable[[dict[str, Any]], T], values: Any) -> list[T]:
-    return [_one(factory, v) for v in values]
 
 
 class Client:
@@ -185,26 +168,26 @@ class Client:
 
     # -- identity -----------------------------------------------------------
     def whoami(self) -> Identity:
-        return _one(Identity.from_dict, self.transport.call("teams.whoami"))
+        return one(Identity.from_dict, self.transport.call("teams.whoami"))
 
     def teams(self) -> list[Team]:
-        return _many(Team.from_dict, self.transport.call("teams.list"))
+        return many(Team.from_dict, self.transport.call("teams.list"))
 
     def add_user(
         self, name: str, teams: list[str] | None = None, admin: bool = False, password: str | None = None
     ) -> NewUser:
-        return _one(NewUser.from_dict, self.transport.call("teams.add_user", name=name, teams=teams, admin=admin, password=password))
+        return one(NewUser.from_dict, self.transport.call("teams.add_user", name=name, teams=teams, admin=admin, password=password))
 
     # -- stack --------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
-        return _many(ComponentStatus.from_dict, self.transport.call("stack.status"))
+        return many(ComponentStatus.from_dict, self.transport.call("stack.status"))
 
     # -- lake ---------------------------------------------------------------
     def lake_tables(self) -> list[TableInfo]:
-        return _many(TableInfo.from_dict, self.transport.call("tables.tables"))
+        return many(TableInfo.from_dict, self.transport.call("tables.tables"))
 
     def lake_table(self, name: str) -> TableInfo:
-        return _one(TableInfo.from_dict, self.transport.call("tables.table", name=name))
+        return one(TableInfo.from_dict, self.transport.call("tables.table", name=name))
 
     def register_table(
         self,
@@ -216,7 +199,7 @@ class Client:
         description: str = "",
         partition_by: list[str] | None = None,
     ) -> TableInfo:
-        return _one(
+        return one(
             TableInfo.from_dict,
             self.transport.call(
                 "tables.register", name=name, url=url, format=format, team=team, description=description,
@@ -232,7 +215,7 @@ class Client:
         end: date | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> SeedSummary:
-        return _one(
+        return one(
             SeedSummary.from_dict,
             self.transport.call("tables.seed", users=users, days=days, seed=seed, end=end, progress=progress),
         )

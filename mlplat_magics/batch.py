@@ -9,7 +9,7 @@ from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.serving.batch import BatchResult
-from mlplat.serving.client import parse_pairs
+from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, parse
 from mlplat_magics.display import Table, png_html, progress_bar
 

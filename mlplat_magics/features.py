@@ -7,22 +7,13 @@ from typing import Any
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, MagicError, parse, run
 from mlplat_magics.display import SetCard, Table, plan_view, progress_bar
 
 
 def _csv(text: str | None) -> list[str] | None:
     return [p.strip() for p in text.split(",") if p.strip()] if text else None
-
-
-def _describe(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise MagicError(f"--describe takes COLUMN=TEXT, got {pair!r}")
-        key, _, text = pair.partition("=")
-        out[key.strip()] = text.strip()
-    return out
 
 
 def _sets_table(sets: list[Any], title: str = "") -> Table:
@@ -79,7 +70,7 @@ class FeatureMagics(ClientMagics):
             definition: Any = {
                 "name": args.name, "kind": args.kind, "sql": cell, "entity": _csv(args.entity),
                 "timestamp": args.timestamp, "team": args.team, "description": args.description,
-                "columns": _describe(args.describe), "tags": args.tag or [], "schedule": args.schedule,
+                "columns": parse_pairs(args.describe, "--describe", typed=False, what="COLUMN=TEXT"), "tags": args.tag or [], "schedule": args.schedule,
                 "ttl": args.ttl, "online": args.online,
             }
         else:

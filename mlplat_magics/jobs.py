@@ -11,7 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.config import load_settings
 from mlplat.homes import lab_url, run_home_path
-from mlplat.jobs.definitions import parse_params
+from mlplat.pairs import parse_pairs
 from mlplat.jobs.templates import notebook_argument
 from mlplat_magics.base import ClientMagics, MagicError, parse
 from mlplat_magics.display import Link, Table
@@ -77,7 +77,7 @@ class ScheduleMagics(ClientMagics):
             team = teams[0]
         info = self.client.jobs.create({
             "name": args.name, "notebook": notebook_argument(notebook), "cron": args.cron,
-            "timezone": args.timezone, "parameters": parse_params(args.param), "after": args.after or [], "team": team,
+            "timezone": args.timezone, "parameters": parse_pairs(args.param, "--param"), "after": args.after or [], "team": team,
             "retries": args.retries, "notify": {"email": args.email or []},
         })
         return f"scheduled {info.name}: {info.spec.notebook} ({info.spec.cron} {info.spec.timezone}, team {team})"

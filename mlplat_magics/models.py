@@ -8,7 +8,7 @@ from typing import Any, Callable
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlplat.jobs.definitions import parse_params
+from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, MagicError, parse, run
 from mlplat_magics.display import Table, Text, progress_bar
 from mlplat_magics.features import _csv
@@ -56,7 +56,7 @@ def _options(args: Any, names: tuple[str, ...]) -> dict[str, Any]:
     if "session_features" in found:
         found["session_features"] = _csv(found["session_features"])
     if "param" in found:
-        found["params"] = parse_params(found.pop("param")) or None
+        found["params"] = parse_pairs(found.pop("param"), "--param") or None
     return {k: v for k, v in found.items() if v is not None}
 
 

@@ -9,7 +9,7 @@ import click
 
 from mlplat.cli import _client, _emit_json, _table, main
 from mlplat.errors import ValidationError
-from mlplat.jobs.definitions import parse_params
+from mlplat.pairs import parse_pairs
 from mlplat.jobs.templates import notebook_argument
 
 
@@ -51,7 +51,7 @@ def job_create(ctx: click.Context, name: str, notebook: str, cron: str, timezone
             team = me.teams[0]
         info = client.jobs.create({
             "name": name, "notebook": notebook_argument(notebook), "cron": cron, "timezone": timezone,
-            "parameters": parse_params(params), "after": list(after), "team": team, "retries": retries,
+            "parameters": parse_pairs(params, "--param"), "after": list(after), "team": team, "retries": retries,
             "timeout_seconds": timeout_seconds, "paused": paused,
             "notify": {"email": list(email), "webhook": webhook},
         })

@@ -17,7 +17,7 @@ import click
 
 from mlplat.cli import _client, _emit_json, _progress_line, _table, main
 from mlplat.errors import ValidationError
-from mlplat.jobs.definitions import parse_params
+from mlplat.pairs import parse_pairs
 
 VERSION_COLUMNS = ["version", "aliases", "kind", "task", "example_set", "created_by", "created_at"]
 
@@ -152,7 +152,7 @@ def train(ctx: click.Context, examples: str, target: str | None, model: str | No
     """Train (and with --tune, tune) a model pipeline on an example set."""
     options = _given(
         model=model, features=_csv(features), session_features=_csv(session_features),
-        params=parse_params(params) or None, task=task, split=split, test_size=test_size, seed=seed,
+        params=parse_pairs(params, "--param") or None, task=task, split=split, test_size=test_size, seed=seed,
         threshold=threshold, top_k=top_k, segments=_csv(segments), transformer=transformer, tune=tune,
         trials=trials, workers=workers, space=_space(space), study=study, engine=engine, register=register,
         team=team, contact=contact, description=description, alias=alias,

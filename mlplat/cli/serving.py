@@ -83,7 +83,8 @@ def deployments(ctx: click.Context, model: str | None, limit: int, as_json: bool
 @click.pass_context
 def predict(ctx: click.Context, model: str, entity: tuple[str, ...], features: tuple[str, ...], as_json: bool) -> None:
     """One prediction: from the running Inference Service when it is up, else computed in this process."""
-    from mlplat.serving.client import parse_pairs, service_predict, service_token, service_up
+    from mlplat.pairs import parse_pairs
+    from mlplat.serving.client import service_predict, service_token, service_up
 
     settings = _settings(ctx)
     keys = parse_pairs(entity, "--entity", typed=False)
@@ -125,7 +126,7 @@ def _result(value: Any, as_json: bool) -> None:
 def batch_predict(ctx: click.Context, model: str, day: str | None, version: int | None, online: bool,
                   features: tuple[str, ...], as_json: bool) -> None:
     """Score every entity on Spark into predictions/<model>/<date>/."""
-    from mlplat.serving.client import parse_pairs
+    from mlplat.pairs import parse_pairs
 
     with _client(ctx) as client:
         result = client.serving.batch_predict(model, day, version=version, online=online,

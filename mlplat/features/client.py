@@ -9,12 +9,9 @@ from mlplat.features.duplicates import Duplicate
 from mlplat.features.quality import RunInfo
 from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
+from mlplat.wire import one
 
 Definition = FeatureSetSpec | dict[str, Any] | str
-
-
-def _one(factory: Any, value: Any) -> Any:
-    return factory(value) if isinstance(value, dict) else value
 
 
 def _definition(definition: Definition) -> Any:
@@ -27,17 +24,17 @@ class FeaturesClient:
 
     def plan(self, definition: Definition) -> Plan:
         """What applying ``definition`` (a spec, a dict or YAML text) would change."""
-        return _one(Plan.from_dict, self._t.call("features.plan", definition=_definition(definition)))
+        return one(Plan.from_dict, self._t.call("features.plan", definition=_definition(definition)))
 
     def apply(self, definition: Definition) -> Plan:
         """Register a set (new version when its query or columns changed)."""
-        return _one(Plan.from_dict, self._t.call("features.apply", definition=_definition(definition)))
+        return one(Plan.from_dict, self._t.call("features.apply", definition=_definition(definition)))
 
     def delete(self, name: str, kind: str = "features") -> None:
         self._t.call("features.delete", name=name, kind=kind)
 
     def list(self, kind: str | None = None) -> list[SetVersion]:
-        return [_one(SetVersion.from_dict, v) for v in self._t.call("features.list", kind=kind)]
+        return [one(SetVersion.from_dict, v) for v in self._t.call("features.list", kind=kind)]
 
     def search(
         self,
@@ -50,17 +47,17 @@ class FeaturesClient:
         column: str | None = None,
     ) -> list[SetVersion]:
         found = self._t.call("features.search", text=text, kind=kind, team=team, tag=tag, entity=entity, column=column)
-        return [_one(SetVersion.from_dict, v) for v in found]
+        return [one(SetVersion.from_dict, v) for v in found]
 
     def show(self, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
-        return _one(SetDetail.from_dict, self._t.call("features.show", name=name, kind=kind, version=version))
+        return one(SetDetail.from_dict, self._t.call("features.show", name=name, kind=kind, version=version))
 
     def preview(self, name: str, *, kind: str | None = None, ds: str | None = None, limit: int = 20) -> Preview:
         """The set's query run for ``ds`` (default: yesterday), first ``limit`` rows; nothing is written."""
-        return _one(Preview.from_dict, self._t.call("features.preview", name=name, kind=kind, ds=ds, limit=limit))
+        return one(Preview.from_dict, self._t.call("features.preview", name=name, kind=kind, ds=ds, limit=limit))
 
     def duplicates(self, name: str | None = None, *, kind: str | None = None) -> list[Duplicate]:
-        return [_one(Duplicate.from_dict, d) for d in self._t.call("features.duplicates", name=name, kind=kind)]
+        return [one(Duplicate.from_dict, d) for d in self._t.call("features.duplicates", name=name, kind=kind)]
 
     def compute(
         self, name: str, start: str, end: str | None = None, *, kind: str | None = None, version: int | None = None,
@@ -69,14 +66,14 @@ class FeaturesClient:
         """Compute a set for ``start``..``end`` (inclusive) on Spark: one atomic partition per date."""
         found = self._t.call("features.compute", name=name, start=str(start), end=str(end) if end else None,
                              kind=kind, version=version, progress=progress)
-        return [_one(RunInfo.from_dict, r) for r in found]
+        return [one(RunInfo.from_dict, r) for r in found]
 
     def materialize(self, name: str, *, version: int | None = None, ds: str | None = None, progress: Any = None) -> Any:
         """Load the newest value per entity of an online set into Online Serving."""
         from mlplat.features.online.materialize import MaterializeResult
 
         found = self._t.call("features.materialize", name=name, version=version, ds=ds, progress=progress)
-        return _one(MaterializeResult.from_dict, found)
+        return one(MaterializeResult.from_dict, found)
 
     def get_online(self, entity: str, ids: list[str] | str, features: list[str] | None = None) -> list[dict[str, Any]]:
         """Online values for entity ids: ``features`` are ``set.col``, ``set`` or ``set:v2.col``."""
@@ -99,7 +96,7 @@ class FeaturesClient:
 
     def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> list[RunInfo]:
         """The set's runs, newest first, with their metadata and quality checks."""
-        return [_one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]
+        return [one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]
 
 
 class ExamplesClient:
@@ -116,17 +113,17 @@ class ExamplesClient:
 
         found = self._t.call("examples.build", name=name, labels=labels, features=list(features), team=team,
                              start=start, end=end, progress=progress)
-        return _one(ExampleSetInfo.from_dict, found)
+        return one(ExampleSetInfo.from_dict, found)
 
     def show(self, name: str, version: int | None = None) -> Any:
         from mlplat.features.examples import ExampleSetInfo
 
-        return _one(ExampleSetInfo.from_dict, self._t.call("examples.show", name=name, version=version))
+        return one(ExampleSetInfo.from_dict, self._t.call("examples.show", name=name, version=version))
 
     def list(self) -> list[Any]:
         from mlplat.features.examples import ExampleSetInfo
 
-        return [_one(ExampleSetInfo.from_dict, e) for e in self._t.call("examples.list")]
+        return [one(ExampleSetInfo.from_dict, e) for e in self._t.call("examples.list")]
 
     def read(self, name: str, version: int | None = None, columns: list[str] | None = None) -> Any:
         """The example set as a pandas DataFrame, read where you work (straight from the lake)."""
@@ -144,13 +141,13 @@ class TransformersClient:
     def fit(self, name: str, steps: list[dict[str, Any]], examples: str, *, team: str | None = None) -> Any:
         from mlplat.features.transforms import Transformer
 
-        return _one(Transformer.from_dict, self._t.call("transformers.fit", name=name, steps=steps,
+        return one(Transformer.from_dict, self._t.call("transformers.fit", name=name, steps=steps,
                                                         examples=examples, team=team))
 
     def show(self, ref: str) -> Any:
         from mlplat.features.transforms import Transformer
 
-        return _one(Transformer.from_dict, self._t.call("transformers.show", ref=ref))
+        return one(Transformer.from_dict, self._t.call("transformers.show", ref=ref))
 
     def list(self) -> list[dict[str, Any]]:
         return list(self._t.call("transformers.list"))

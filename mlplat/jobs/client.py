@@ -8,10 +8,7 @@ from typing import Any
 from mlplat.errors import ServiceUnavailable
 from mlplat.jobs.service import BackfillResult, JobDetail
 from mlplat.jobs.store import JobInfo, RunInfo
-
-
-def _one(factory: Any, value: Any) -> Any:
-    return factory(value) if isinstance(value, dict) else value
+from mlplat.wire import one
 
 
 class JobsClient:
@@ -20,31 +17,31 @@ class JobsClient:
 
     def create(self, definition: dict[str, Any] | str) -> JobInfo:
         """Schedule a notebook: a dict of JobSpec fields or YAML text."""
-        return _one(JobInfo.from_dict, self._t.call("jobs.create", definition=definition))
+        return one(JobInfo.from_dict, self._t.call("jobs.create", definition=definition))
 
     def update(self, name: str, changes: dict[str, Any]) -> JobInfo:
-        return _one(JobInfo.from_dict, self._t.call("jobs.update", name=name, changes=changes))
+        return one(JobInfo.from_dict, self._t.call("jobs.update", name=name, changes=changes))
 
     def list(self, team: str | None = None) -> list[JobInfo]:
-        return [_one(JobInfo.from_dict, j) for j in self._t.call("jobs.list", team=team)]
+        return [one(JobInfo.from_dict, j) for j in self._t.call("jobs.list", team=team)]
 
     def show(self, name: str, runs: int = 20) -> JobDetail:
-        return _one(JobDetail.from_dict, self._t.call("jobs.show", name=name, runs=runs))
+        return one(JobDetail.from_dict, self._t.call("jobs.show", name=name, runs=runs))
 
     def run_now(self, name: str, ds: str | None = None) -> RunInfo:
-        return _one(RunInfo.from_dict, self._t.call("jobs.run_now", name=name, ds=ds))
+        return one(RunInfo.from_dict, self._t.call("jobs.run_now", name=name, ds=ds))
 
     def pause(self, name: str) -> JobInfo:
-        return _one(JobInfo.from_dict, self._t.call("jobs.pause", name=name))
+        return one(JobInfo.from_dict, self._t.call("jobs.pause", name=name))
 
     def resume(self, name: str) -> JobInfo:
-        return _one(JobInfo.from_dict, self._t.call("jobs.resume", name=name))
+        return one(JobInfo.from_dict, self._t.call("jobs.resume", name=name))
 
     def backfill(self, name: str, start: str, end: str, force: bool = False) -> BackfillResult:
-        return _one(BackfillResult.from_dict, self._t.call("jobs.backfill", name=name, start=start, end=end, force=force))
+        return one(BackfillResult.from_dict, self._t.call("jobs.backfill", name=name, start=start, end=end, force=force))
 
     def runs(self, name: str, limit: int = 50, status: str | None = None) -> list[RunInfo]:
-        return [_one(RunInfo.from_dict, r) for r in self._t.call("jobs.runs", name=name, limit=limit, status=status)]
+        return [one(RunInfo.from_dict, r) for r in self._t.call("jobs.runs", name=name, limit=limit, status=status)]
 
     def wait(self, name: str, run_ids: list[int] | None = None, timeout: float = 600.0,
              poll: float = 1.0) -> list[RunInfo]:
@@ -70,7 +67,7 @@ class JobsClient:
             time.sleep(poll)
 
     def cancel(self, run_id: int) -> RunInfo:
-        return _one(RunInfo.from_dict, self._t.call("jobs.cancel", run_id=run_id))
+        return one(RunInfo.from_dict, self._t.call("jobs.cancel", run_id=run_id))
 
     def delete(self, name: str) -> None:
         self._t.call("jobs.delete", name=name)

@@ -329,16 +329,3 @@ class SchedulerConfig:
     def replace(self, **changes: Any) -> "SchedulerConfig":
         return replace(self, **changes)
 
-
-def parse_params(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs from a command line: values are JSON when they parse (numbers, lists), else text."""
-    out: dict[str, Any] = {}
-    for pair in pairs or ():
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--param takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out

@@ -13,12 +13,9 @@ from typing import Any, Callable
 from mlplat.config import Settings
 from mlplat.models.repository import ModelDetail, ModelSummary, ModelVersionInfo
 from mlplat.models.service import TrainOutcome
+from mlplat.wire import one
 
 Progress = Callable[[str, float], None]
-
-
-def _one(factory: Any, value: Any) -> Any:
-    return factory(value) if isinstance(value, dict) else value
 
 
 class ModelsClient:
@@ -37,7 +34,7 @@ class ModelsClient:
         transformer, engine (auto|pandas|spark), register, team, contact,
         description, alias.
         """
-        return _one(TrainOutcome.from_dict, self._t.call(
+        return one(TrainOutcome.from_dict, self._t.call(
             "models.train", examples=examples, target=target, model=model, progress=progress, **options))
 
     def tune(
@@ -46,7 +43,7 @@ class ModelsClient:
         **options: Any,
     ) -> TrainOutcome:
         """Grid or Bayesian (Optuna TPE) search; the best trial, refit and evaluated, is the result."""
-        return _one(TrainOutcome.from_dict, self._t.call(
+        return one(TrainOutcome.from_dict, self._t.call(
             "models.train", examples=examples, target=target, model=model, tune=method, trials=trials,
             workers=workers, space=space, progress=progress, **options))
 
@@ -54,22 +51,22 @@ class ModelsClient:
         self, examples: str, target: str, budget: float = 60.0, *, progress: Progress | None = None, **options: Any
     ) -> TrainOutcome:
         """Feature and model selection with tuning within ``budget`` seconds (options: models, register, team, ...)."""
-        return _one(TrainOutcome.from_dict, self._t.call(
+        return one(TrainOutcome.from_dict, self._t.call(
             "models.automl", examples=examples, target=target, budget=budget, progress=progress, **options))
 
     def list(self, text: str | None = None, team: str | None = None) -> list[ModelSummary]:
-        return [_one(ModelSummary.from_dict, m) for m in self._t.call("models.list", text=text, team=team)]
+        return [one(ModelSummary.from_dict, m) for m in self._t.call("models.list", text=text, team=team)]
 
     def show(self, name: str, version: int | None = None, alias: str | None = None) -> ModelDetail:
-        return _one(ModelDetail.from_dict, self._t.call("models.show", name=name, version=version, alias=alias))
+        return one(ModelDetail.from_dict, self._t.call("models.show", name=name, version=version, alias=alias))
 
     def compare(self, name: str, versions: list[int] | None = None) -> list[ModelVersionInfo]:
         found = self._t.call("models.compare", name=name, versions=versions)
-        return [_one(ModelVersionInfo.from_dict, v) for v in found]
+        return [one(ModelVersionInfo.from_dict, v) for v in found]
 
     def promote(self, name: str, version: int, alias: str = "production") -> ModelVersionInfo:
         """Point ``alias`` (candidate, production, ...) at ``version``; owner team only."""
-        return _one(ModelVersionInfo.from_dict,
+        return one(ModelVersionInfo.from_dict,
                     self._t.call("models.promote", name=name, version=version, alias=alias))
 
     def report(self, name: str, version: int | None = None) -> Any:

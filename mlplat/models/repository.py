@@ -303,9 +303,14 @@ class ModelRepository:
             run_id=mv.run_id or "", source=mv.source or "",
         )
 
-    def resolve(self, name: str, version: int | str | None = None, alias: str | None = None) -> int:
-        """A version number: given, through an alias, or the newest."""
-        self.require_model(name)
+    def resolve(self, name: str, version: int | str | None = None, alias: str | None = None,
+                prefer: str | None = None) -> int:
+        """A version number: given, through an alias, else the one ``prefer`` (an alias) points at, else the newest."""
+        model = self.require_model(name)
+        if prefer and version is None and not alias:
+            aliases = getattr(model, "aliases", None) or {}
+            if prefer in aliases:
+                return int(aliases[prefer])
         if alias:
             from mlflow.exceptions import MlflowException
 

@@ -371,14 +371,6 @@ def load_online(spark: Any, online: FeatureReader, model: str, version: int, pip
 
 
 # -- the verb ------------------------------------------------------------------------
-def resolve_version(repository: Any, model: str, version: int | None) -> int:
-    """``version``, else the deployed one (the ``production`` alias), else the newest."""
-    if version is not None:
-        return int(repository.resolve(model, version))
-    deployed = repository.alias_version(model, "production")
-    return deployed if deployed is not None else int(repository.resolve(model))
-
-
 def batch_predict(
     hosting: Hosting,
     model: str,
@@ -398,7 +390,7 @@ def batch_predict(
     say = progress or (lambda message, fraction: None)
     day = parse_day(date)
     repository = hosting.models()
-    number = resolve_version(repository, model, version)
+    number = repository.resolve(model, version, prefer="production")  # default: the deployed version
     say(f"loading {model} v{number}", 0.0)
     _, pipeline = repository.load_pipeline(model, number)
     session = session_constants(pipeline, features)
@@ -434,6 +426,6 @@ def batch_predict(
 
 __all__ = [
     "BatchResult", "PREDICTIONS", "VERSION_COLUMN", "batch_predict", "day_end", "input_frame",
-    "load_online", "output_fields", "parse_day", "precomputed_columns", "predictions_url", "resolve_version", "score",
+    "load_online", "output_fields", "parse_day", "precomputed_columns", "predictions_url", "score",
     "session_constants",
 ]

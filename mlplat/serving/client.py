@@ -15,29 +15,9 @@ from typing import Any, Callable
 from mlplat.config import Settings
 from mlplat.errors import ValidationError
 from mlplat.serving.deployments import DeploymentInfo
+from mlplat.wire import one
 
 Progress = Callable[[str, float], None]
-
-
-def _one(factory: Any, value: Any) -> Any:
-    return factory(value) if isinstance(value, dict) else value
-
-
-def parse_pairs(pairs: list[str] | tuple[str, ...] | None, option: str, *, typed: bool = True) -> dict[str, Any]:
-    """``KEY=VALUE`` words of a command line; with ``typed`` values are JSON when they parse (3, 2.5, true)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or ():
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValidationError(f"{option} takes KEY=VALUE, got {pair!r}")
-        value: Any = raw
-        if typed:
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-        out[key.strip()] = value
-    return out
 
 
 class ServingClient:
@@ -57,17 +37,17 @@ class ServingClient:
 
         Steps: environment, container spec, sanity test, Online Serving, promote (``info.checks``).
         """
-        return _one(DeploymentInfo.from_dict, self._call(
+        return one(DeploymentInfo.from_dict, self._call(
             "serving.deploy", model=model, version=version, alias=alias, store_fallback=store_fallback or None,
             force=force or None, progress=progress))
 
     def rollback(self, model: str, *, progress: Progress | None = None) -> DeploymentInfo:
         """Deploy the version that was live before the current one (with the same checks)."""
-        return _one(DeploymentInfo.from_dict, self._call("serving.rollback", model=model, progress=progress))
+        return one(DeploymentInfo.from_dict, self._call("serving.rollback", model=model, progress=progress))
 
     def deployments(self, model: str | None = None, limit: int = 100) -> list[DeploymentInfo]:
         """Deploys, rollbacks and refusals, newest first."""
-        return [_one(DeploymentInfo.from_dict, d) for d in self._call("serving.deployments", model=model, limit=limit)]
+        return [one(DeploymentInfo.from_dict, d) for d in self._call("serving.deployments", model=model, limit=limit)]
 
     def predict(self, model: str, entity: dict[str, Any], features: dict[str, Any] | None = None) -> dict[str, Any]:
         """``{"prediction_id", "model", "version", "output"}`` from the deployed version."""
@@ -80,7 +60,7 @@ class ServingClient:
         """Score every entity on Spark into ``predictions/<model>/<date>/`` (``online``: load Online Serving too)."""
         from mlplat.serving.batch import BatchResult
 
-        return _one(BatchResult.from_dict, self._call(
+        return one(BatchResult.from_dict, self._call(
             "serving.batch_predict", model=model, date=date, version=version, online=online or None,
             features=features, progress=progress))
 
@@ -91,7 +71,7 @@ class ServingClient:
         """Re-run the production version's training on the newest example set; promote only when it wins."""
         from mlplat.serving.retrain import RetrainResult
 
-        return _one(RetrainResult.from_dict, self._call(
+        return one(RetrainResult.from_dict, self._call(
             "serving.retrain", model=model, examples=examples, margin=margin, deploy=deploy, progress=progress))
 
     def service_predict(
@@ -143,4 +123,4 @@ def service_predict(settings: Settings, model: str, body: dict[str, Any], *, url
     return dict(response.json())
 
 
-__all__ = ["ServingClient", "parse_pairs", "service_predict", "service_token", "service_up"]
+__all__ = ["ServingClient", "service_predict", "service_token", "service_up"]

@@ -233,13 +233,6 @@ def sanity_test(model: str, number: int, pipeline: "ModelPipeline", options: dic
 
 
 # -- the verbs ------------------------------------------------------------------
-def _resolve(repository: Any, model: str, version: int | None, alias: str | None) -> int:
-    if alias or version is not None:
-        return int(repository.resolve(model, version, alias))
-    candidate = repository.alias_version(model, "candidate")
-    return candidate if candidate is not None else int(repository.resolve(model))
-
-
 def deploy(
     hosting: Hosting,
     model: str,
@@ -262,7 +255,7 @@ def deploy(
     from mlplat.serving.freshness import check_online
 
     repository = hosting.models()
-    number = _resolve(repository, model, version, alias)
+    number = repository.resolve(model, version, alias, prefer="candidate")
     repository.version(model, number)  # 404 naming the versions there are
     db = hosting.db
     current = deployments.live_versions(db).get(model)
