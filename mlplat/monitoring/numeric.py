@@ -23,7 +23,10 @@ each; its mean and spread), so an hourly pass reads only the new hour.
   are never empty except possibly the last (when the top decile is the
   maximum); an empty bin on either side is given half an observation,
   ``0.5 / n`` of that side (the usual continuity correction for a log ratio of
-  counts), instead of a log of zero.
+  counts), instead of a log of zero. Bins fixed from the reference are what
+  makes PSI comparable from one hour to the next; tools that bin the reference
+  and the current data together (equal-width Sturges bins, with 1e-4 for an
+  empty bin, in Evidently 0.7) give other values for the same data.
 """
 
 from __future__ import annotations

@@ -31,13 +31,15 @@ from mlplat.monitoring.categorical import CategoricalProfile, profile_counts, va
 from mlplat.monitoring.numeric import NumericProfile, finite_sorted, profile_sorted
 
 Kind = Literal["numeric", "categorical"]
+#: A pyarrow Table or RecordBatch, a pandas DataFrame, or a mapping of column name -> array-like.
+TableLike = Any
 ColumnProfile = Union[NumericProfile, CategoricalProfile]
 FORMAT = 1
 DEFAULT_SKETCH_SIZE = 1000
 DEFAULT_MAX_CATEGORIES = 10_000
 
 
-def as_table(data: Any, what: str = "data") -> Any:
+def as_table(data: TableLike, what: str = "data") -> Any:
     """A pyarrow Table from a Table, RecordBatch, pandas DataFrame or mapping of column -> array-like."""
     import pyarrow as pa
 
@@ -135,7 +137,7 @@ class ReferenceProfile:
         return cls.from_dict(json.loads(text))
 
 
-def build_profile(reference: Any, *, columns: list[str] | None = None, kinds: Mapping[str, Kind] | None = None,
+def build_profile(reference: TableLike, *, columns: list[str] | None = None, kinds: Mapping[str, Kind] | None = None,
                   sketch_size: int | None = DEFAULT_SKETCH_SIZE,
                   max_categories: int | None = DEFAULT_MAX_CATEGORIES) -> ReferenceProfile:
     """Profile a reference set once, for any number of later comparisons.
@@ -180,5 +182,5 @@ def build_profile(reference: Any, *, columns: list[str] | None = None, kinds: Ma
     return ReferenceProfile(table.num_rows, profiles, families, skipped, sketch_size)
 
 
-__all__ = ["DEFAULT_MAX_CATEGORIES", "DEFAULT_SKETCH_SIZE", "ColumnProfile", "Kind", "ReferenceProfile", "as_table",
-           "build_profile", "default_kind", "numeric_values", "sorted_finite", "type_family"]
+__all__ = ["DEFAULT_MAX_CATEGORIES", "DEFAULT_SKETCH_SIZE", "ColumnProfile", "Kind", "ReferenceProfile", "TableLike",
+           "as_table", "build_profile", "default_kind", "numeric_values", "sorted_finite", "type_family"]

@@ -25,7 +25,9 @@ import numpy as np
 from mlplat.errors import ValidationError
 from mlplat.monitoring.categorical import CategoricalProfile, chi_square_test, compare_counts, value_counts
 from mlplat.monitoring.numeric import NumericProfile, compare_sorted
-from mlplat.monitoring.profile import Kind, ReferenceProfile, as_table, build_profile, sorted_finite, type_family
+from mlplat.monitoring.profile import (
+    Kind, ReferenceProfile, TableLike, as_table, build_profile, sorted_finite, type_family,
+)
 from mlplat.monitoring.results import ColumnDrift, DriftReport, Statistic, finite
 from mlplat.monitoring.settings import DriftThresholds
 
@@ -142,7 +144,7 @@ def _decide(results: list[ColumnDrift], settings: DriftThresholds) -> None:
             result.status = "not_enough_data"
 
 
-def drift_report(reference: Any, current: Any, *, columns: list[str] | None = None,
+def drift_report(reference: TableLike | ReferenceProfile, current: TableLike, *, columns: list[str] | None = None,
                  kinds: Mapping[str, Kind] | None = None, thresholds: DriftThresholds | None = None) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
