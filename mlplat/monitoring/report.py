@@ -111,22 +111,20 @@ def _compare_column(name: str, profile: ReferenceProfile, table: Any, settings: 
     return result
 
 
+def _family(stat: Statistic) -> str | None:
+    if stat.gate is None:
+        return None
+    return MISSING if stat.gate == "missing_rate" else DISTRIBUTION
+
+
 def _decide(results: list[ColumnDrift], settings: DriftThresholds) -> None:
     """Adjust each family's p-values across columns, then fire the statistics and set each column's status."""
-    families: dict[str, list[ColumnDrift]] = {DISTRIBUTION: [], MISSING: []}
-    for result in results:
-        gates = {s.gate for s in result.statistics.values() if s.gate}
-        if gates & {"ks", "chi_square"}:
-            families[DISTRIBUTION].append(result)
-        if "missing_rate" in gates:
-            families[MISSING].append(result)
-    for family, members in families.items():
-        chosen = (lambda g: g != "missing_rate") if family == DISTRIBUTION else (lambda g: g == "missing_rate")
-        p = [next(s.p_value for s in r.statistics.values() if s.gate and chosen(s.gate)) for r in members]
-        for result, adjusted in zip(members, settings.adjust(p)):
-            for stat in result.statistics.values():
-                if stat.gate and chosen(stat.gate):
-                    stat.p_adjusted = adjusted
+    for family in (DISTRIBUTION, MISSING):
+        # per column, the statistics gated by this family's test: they share its p-value
+        gated = [stats for r in results if (stats := [s for s in r.statistics.values() if _family(s) == family])]
+        for stats, adjusted in zip(gated, settings.adjust([stats[0].p_value for stats in gated])):
+            for stat in stats:
+                stat.p_adjusted = adjusted
     for result in results:
         if result.status != "no_drift":
             continue

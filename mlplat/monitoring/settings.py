@@ -36,7 +36,7 @@ Any threshold may be ``None``: the statistic is still reported but never decides
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -75,12 +75,12 @@ class DriftThresholds:
             raise ValidationError(f"correction must be benjamini_hochberg, holm or none, not {self.correction!r}",
                                   setting="correction")
 
-    def adjust(self, p_values: list[float]) -> list[float]:
-        """The family's adjusted p-values by the chosen correction."""
-        if self.correction == "none" or not p_values:
-            return list(p_values)
-        method = benjamini_hochberg if self.correction == "benjamini_hochberg" else holm
-        return [float(p) for p in method(p_values)]
+    def adjust(self, p_values: Sequence[float | None]) -> list[float | None]:
+        """The family's adjusted p-values by the chosen correction (a missing p-value stays missing, uncounted)."""
+        values = np.array([np.nan if p is None else p for p in p_values], dtype=np.float64)
+        if self.correction != "none" and values.size:
+            values = (benjamini_hochberg if self.correction == "benjamini_hochberg" else holm)(values)
+        return [None if np.isnan(p) else float(p) for p in values]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

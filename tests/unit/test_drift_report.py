@@ -9,6 +9,7 @@ import pytest
 
 from mlplat.errors import ValidationError
 from mlplat.monitoring import DriftThresholds, ReferenceProfile, build_profile, column_drift, drift_report
+from mlplat.stats import benjamini_hochberg
 
 CATS = np.array(list("abcdefgh"))
 SHARES = np.array([30, 20, 15, 10, 10, 8, 5, 2]) / 100
@@ -181,6 +182,11 @@ def test_holm_or_no_correction_and_thresholds_that_never_decide() -> None:
         # Holm controls the family-wise error: its adjusted p-values are never below BH's
         assert holm.columns[name].statistics[test].p_adjusted >= bh.columns[name].statistics[test].p_adjusted - 1e-15
         assert bh.columns[name].statistics[test].p_adjusted >= column.statistics[test].p_value
+    tests = {name: "ks" if c.kind == "numeric" else "chi_square" for name, c in raw.columns.items()}
+    raw_p = [raw.columns[name].statistics[test].p_value for name, test in tests.items()]
+    bh_p = [bh.columns[name].statistics[test].p_adjusted for name, test in tests.items()]
+    assert bh_p == pytest.approx(list(benjamini_hochberg(raw_p)), abs=1e-15)  # one family across the columns
+    assert bh.columns["normal"].statistics["psi"].p_adjusted == bh_p[0]  # PSI and Wasserstein are gated by KS
     quiet = drift_report(ref, cur, thresholds=DriftThresholds(ks=None, wasserstein=None, psi=None))
     assert quiet.columns["normal"].status == "no_drift"
     reported = quiet.columns["normal"].statistics["wasserstein"]
