@@ -66,6 +66,7 @@ for _path in (str(ROOT), str(HERE)):
 
 import online_store as online_bench  # noqa: E402  (our online half: redis-server, latency sampling)
 import pit_join as pit_bench  # noqa: E402  (our PIT half: settings, metadata, peak RSS)
+from peer_venv import create, pip as _pip, probe  # noqa: E402
 
 FEAST_SIDE = HERE / "feast_side.py"
 DEFAULT_FEAST_VENV = Path.home() / ".cache" / "mlplat-bench" / "feast-venv"
@@ -114,11 +115,6 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- Feast's virtual environment ----------------------------------------------
-def _pip(venv: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", *args], text=True,
-                          stdout=subprocess.PIPE, stderr=sys.stderr, check=check)
-
-
 def _nearest(available: list[str], wanted: str) -> str:
     def key(v: str) -> tuple[int, ...]:
         return tuple(int(p) for p in re.findall(r"\d+", v)[:3])
@@ -130,15 +126,12 @@ def _nearest(available: list[str], wanted: str) -> str:
 
 def ensure_feast(venv: Path, spec: str) -> str:
     """Feast's own venv (created and installed when missing); returns the installed Feast version."""
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "from importlib.metadata import version; import feast, redis; print(version('feast'))"]
-    if python.exists():
-        found = subprocess.run(probe, text=True, capture_output=True)
-        if found.returncode == 0:
-            return found.stdout.strip()
+    code = "from importlib.metadata import version; import feast, redis; print(version('feast'))"
+    found = probe(venv, code)
+    if found:
+        return found
     say(f"creating Feast's venv at {venv} and installing {spec!r} (a few minutes)")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    create(venv)
     if _pip(venv, "install", "--quiet", spec, check=False).returncode != 0:
         listed = _pip(venv, "index", "versions", "feast", check=False).stdout
         match = re.search(r"Available versions:\s*(.+)", listed or "")
@@ -147,7 +140,10 @@ def ensure_feast(venv: Path, spec: str) -> str:
         chosen = _nearest([v.strip() for v in match.group(1).split(",")], FEAST_WANTED)
         say(f"{spec} is not installable; installing the nearest, feast[redis]=={chosen}")
         _pip(venv, "install", "--quiet", f"feast[redis]=={chosen}")
-    return subprocess.run(probe, text=True, capture_output=True, check=True).stdout.strip()
+    found = probe(venv, code)
+    if not found:
+        raise SystemExit(f"Feast's venv at {venv} does not import feast after the install (pip's output is above)")
+    return found
 
 
 def feast(venv: Path, command: str, *args: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proctree import tree_cpu_seconds  # benchmarks/ is on the path when this runs as a script
+from proctree import tree_cpu_seconds, tree_rss_bytes  # benchmarks/ is on the path when this runs as a script
 
 DAYS = 30
 START = "2026-01-01 00:00:00"
@@ -141,15 +141,7 @@ class PeakRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> int:
-        import psutil
-
-        total = 0
-        for proc in [self.me, *self.me.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
+        return tree_rss_bytes(self.me)
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.me)

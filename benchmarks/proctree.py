@@ -20,3 +20,23 @@ def tree_cpu_seconds(root: Any = None) -> float:
         except psutil.Error:
             pass
     return total
+
+
+def tree_rss_bytes(root: Any = None) -> int:
+    """Resident memory now of ``root`` (a pid or a psutil.Process; this process by default) and its
+    descendants; a peak is the maximum of frequent samples."""
+    import psutil
+
+    try:
+        if not isinstance(root, psutil.Process):
+            root = psutil.Process(root)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:  # it has just exited
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
