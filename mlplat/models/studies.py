@@ -199,6 +199,11 @@ def _work(
             study.stop()
 
     timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    if timeout == 0.0 and finished(study) == 0:
+        # The budget was spent before this study's first trial (a busy machine): one trial anyway, so every
+        # search the caller started has a result to compare rather than none.
+        study.optimize(objective, n_trials=1, callbacks=[after_trial])
+        return
     study.optimize(objective, timeout=timeout, callbacks=[after_trial])
 
 
