@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -184,9 +184,3 @@ class FeatureSetSpec:
         except yaml.YAMLError as exc:
             raise ValidationError(f"not valid YAML: {exc}") from None
         return cls.from_dict(data)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def with_changes(self, **changes: Any) -> "FeatureSetSpec":
-        return replace(self, **changes)
