@@ -68,10 +68,6 @@ class MaterializeResult:
     name: str = ""
     version: int = 0
 
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
