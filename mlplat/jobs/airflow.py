@@ -20,7 +20,7 @@ from typing import Any
 
 from mlplat.errors import ValidationError
 from mlplat.jobs.definitions import MAX_BACKOFF_SECONDS, JobSpec
-from mlplat.jobs.store import JobInfo
+from mlplat.jobs.records import JobInfo
 
 _JINJA = re.compile(r"\{\{|\{%|\{#")
 

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from mlplat.errors import ServiceUnavailable
+from mlplat.jobs.records import JobInfo, RunInfo
 from mlplat.jobs.service import BackfillResult, JobDetail
-from mlplat.jobs.store import JobInfo, RunInfo
 from mlplat.wire import one
 
 

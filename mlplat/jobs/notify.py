@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mlplat.metadata.models import Alert
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlplat.jobs.store import JobInfo, RunInfo
+    from mlplat.jobs.records import JobInfo, RunInfo
     from mlplat.metadata import Database
 
 log = logging.getLogger("mlplat.jobs.notify")

@@ -37,7 +37,8 @@ from sqlalchemy import and_, func, or_, select
 from mlplat.config import Settings
 from mlplat.jobs.definitions import Schedule, SchedulerConfig
 from mlplat.jobs.notify import Notifier
-from mlplat.jobs.store import Finished, JobStore, _new_run, as_utc, insert_runs, utcnow
+from mlplat.jobs.records import Finished, as_utc, utcnow
+from mlplat.jobs.store import JobStore, insert_runs, new_run
 from mlplat.jobs.worker import kill_tree, worker_id
 from mlplat.metadata import Database
 from mlplat.metadata.models import Job, JobRun, JobStatus
@@ -130,7 +131,7 @@ class Scheduler:
             if fires and not job.catch_up:
                 fires = fires[-1:]
             for fire in fires:
-                rows.append(_new_run(job.id, fire.ds, schedule.key(job.id, fire), "schedule", fire.due_at))
+                rows.append(new_run(job.id, fire.ds, schedule.key(job.id, fire), "schedule", fire.due_at))
             if fires:
                 self._anchors[job.id] = fires[-1].due_at
             next_due[key] = schedule.next_due(max(now, anchor))

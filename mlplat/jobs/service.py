@@ -17,7 +17,8 @@ from typing import Any
 from mlplat.errors import NotFoundError, ValidationError
 from mlplat.identity import Identity
 from mlplat.jobs.definitions import JobSpec
-from mlplat.jobs.store import JobInfo, JobStore, RunInfo, utcnow
+from mlplat.jobs.records import JobInfo, RunInfo, utcnow
+from mlplat.jobs.store import JobStore
 
 
 @dataclass(frozen=True)

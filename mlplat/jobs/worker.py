@@ -27,7 +27,8 @@ from typing import Any
 
 from mlplat.config import Settings
 from mlplat.jobs.notify import Notifier
-from mlplat.jobs.store import JobInfo, JobStore, RunInfo
+from mlplat.jobs.records import JobInfo, RunInfo
+from mlplat.jobs.store import JobStore
 from mlplat.metadata import Database
 from mlplat.metadata.models import JobStatus
 
