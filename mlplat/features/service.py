@@ -7,6 +7,7 @@ admin. The registry, compute and materialization below trust their caller.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -27,10 +28,10 @@ class SetDetail:
     """Everything ``show`` tells about a set: versions, lineage, quality history."""
 
     current: SetVersion
-    versions: list[int]
-    reads: list[str]
-    consumers: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    versions: builtins.list[int]
+    reads: builtins.list[str]
+    consumers: builtins.list[dict[str, Any]] = field(default_factory=list)
+    runs: builtins.list[dict[str, Any]] = field(default_factory=list)
     offline_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,8 +61,8 @@ class Preview:
 
     name: str
     ds: str
-    columns: list[str]
-    rows: list[list[Any]]
+    columns: builtins.list[str]
+    rows: builtins.list[list[Any]]
 
     @classmethod
     def from_frame(cls, name: str, ds: str, frame: Any) -> "Preview":
@@ -161,14 +162,14 @@ class FeatureService:
         job_warnings = self.set_jobs.sync(caller, spec, before)
         return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
-    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> list[str]:
+    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> builtins.list[str]:
         from mlplat.features.duplicates import find_duplicates
         from mlplat.features.sql import parse
 
         probe = SetVersion(spec.name, spec.kind, 0, spec, schema, parse(spec.sql, spec.name).fingerprint, "", "")
         return [f"possible duplicate: {d}" for d in find_duplicates(self.registry, None, probe)]
 
-    def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> list[Any]:
+    def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> builtins.list[Any]:
         """Duplicated sets across the registry (or of one set), by SQL and by values."""
         from mlplat.features.duplicates import find_duplicates
 
@@ -182,7 +183,7 @@ class FeatureService:
         self.set_jobs.remove(caller, kind, name)
 
     # -- find and share -------------------------------------------------------
-    def list(self, caller: Identity, kind: str | None = None) -> list[SetVersion]:
+    def list(self, caller: Identity, kind: str | None = None) -> builtins.list[SetVersion]:
         return self.registry.all(kind)
 
     def search(
@@ -194,7 +195,7 @@ class FeatureService:
         tag: str | None = None,
         entity: str | None = None,
         column: str | None = None,
-    ) -> list[SetVersion]:
+    ) -> builtins.list[SetVersion]:
         return self.registry.search(text, kind=kind, team=team, tag=tag, entity=entity, column=column)
 
     def show(self, caller: Identity, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
@@ -227,7 +228,7 @@ class FeatureService:
         frame = spark.sql(render(sv.spec.sql, day, sv.name)).limit(max(1, min(limit, 1000))).toPandas()
         return Preview.from_frame(sv.name, day.isoformat(), frame)
 
-    def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
+    def _consumers(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
         """Example sets built from the set and, under each, the registered models trained on it."""
         from mlplat.features.examples import consumers_of
 
@@ -259,7 +260,7 @@ class FeatureService:
         kind: str | None = None,
         version: int | None = None,
         progress: Any = None,
-    ) -> list[Any]:
+    ) -> builtins.list[Any]:
         """Run a set on Spark for ``start``..``end`` (inclusive; one day when ``end`` is omitted)."""
         from mlplat.features.compute import compute
 
@@ -300,12 +301,12 @@ class FeatureService:
         )
 
     def online(
-        self, caller: Identity, entity: str, ids: list[str], features: list[str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, caller: Identity, entity: str, ids: builtins.list[str], features: builtins.list[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """The newest online values of ``features`` for each id (one round trip to the store)."""
         return self.online_serving.read(entity, ids, features)
 
-    def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
+    def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> builtins.list[Any]:
         """A set's runs, newest first: the quality history."""
         from mlplat.features.quality import runs
 
