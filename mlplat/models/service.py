@@ -78,8 +78,7 @@ class ModelService:
     def repository(self) -> "ModelRepository":
         from mlplat.models.repository import ModelRepository
 
-        settings = self.platform.settings
-        return ModelRepository(settings.mlflow, str(settings.home / "mlflow" / "artifacts"), settings.http_timeout)
+        return ModelRepository.for_platform(self.platform.settings)
 
     # -- data -----------------------------------------------------------------
     def _examples(self, examples: str, version: int | None) -> tuple["ExampleSetInfo", "ExampleLayout"]:
