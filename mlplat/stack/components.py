@@ -15,6 +15,7 @@ import httpx
 
 from mlplat.config import REPO_ROOT, Settings, resource_dir
 from mlplat.errors import StackError
+from mlplat.features.online.redis_store import safe_url
 from mlplat.stack import mlflow_auth
 
 
@@ -116,7 +117,7 @@ def components(settings: Settings) -> list[Component]:
     items = [
         Component(
             name="redis",
-            url=settings.online_store,
+            url=safe_url(settings.online_store),  # shown by `mlplat status` and /v1/status: never a password
             ports=("redis_port",) if settings.embedded_redis else (),
             command=[
                 "redis-server", "--port", str(settings.redis_port), "--bind", host,

@@ -85,6 +85,9 @@ def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
 def _prepare_home(settings: Settings) -> None:
     for sub in ("run", "logs", "secrets", "redis", "mlflow", "hub", "users", "lake", "jupyter"):
         (settings.home / sub).mkdir(parents=True, exist_ok=True)
+    # The databases (account hashes, hub tokens), Redis's dump, the lake and the logs are the platform's alone:
+    # other accounts on the machine get nothing from the home (docs/security.md).
+    os.chmod(settings.home, 0o700)
     os.chmod(settings.secrets_dir, 0o700)
     # Hub <-> services tokens, and the Inference Service's platform token; created once, read by the hub
     # config, the services and the CLI (`mlplat status --json` shows the inference token).
