@@ -21,12 +21,12 @@ from typing import Any
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# POST routes that only read: searches whose filters travel in the body, and GraphQL (whose only mutations are
-# searches too). Matched against the whole path, so no suffix or '..' makes a write look like one of these.
+# POST routes that only read: searches whose filters travel in the body (every MLflow route named `search`),
+# a few lookups, and GraphQL (whose only mutations are searches too). Matched against the whole path, so no
+# suffix or '..' makes a write look like one of these.
 _READ_POSTS = re.compile(
-    r"/(?:ajax-)?api/[23]\.0/mlflow/(?:experiments/search|experiments/search-datasets|runs/search"
-    r"|logged-models/search|registered-models/get-latest-versions|datasets/search|traces/search"
-    r"|traces/batchGetInfos)"
+    r"/(?:ajax-)?api/[23]\.0/mlflow/(?:[a-z-]+/)*(?:search|search-datasets)"
+    r"|/(?:ajax-)?api/[23]\.0/mlflow/(?:registered-models/get-latest-versions|traces/batchGetInfos|traces/metrics)"
     r"|/graphql"
 )
 
