@@ -127,6 +127,9 @@ def ensure_reader(settings: Settings) -> None:
                 f"database {auth_db_path(settings)} was created with another one. Stop the stack, remove that "
                 "file (MLflow's accounts only; runs and models stay) and run `mlplat up` again"
             )
+        if found.status_code == 404:
+            raise StackError(f"MLflow at {settings.mlflow} runs without its authentication app (started before "
+                             "mlplat protected it?): run `mlplat down`, then `mlplat up`")
         if found.status_code == 200:
             answer = http.patch(base + "/update-password", json={"username": READER_USER, "password": reader[1]})
         else:
