@@ -127,7 +127,7 @@ def ensure_reader(settings: Settings) -> None:
                 f"database {auth_db_path(settings)} was created with another one. Stop the stack, remove that "
                 "file (MLflow's accounts only; runs and models stay) and run `mlplat up` again"
             )
-        if found.status_code == 404:
+        if found.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" not in found.text:  # no such route at all
             raise StackError(f"MLflow at {settings.mlflow} runs without its authentication app (started before "
                              "mlplat protected it?): run `mlplat down`, then `mlplat up`")
         if found.status_code == 200:
