@@ -46,6 +46,7 @@ class Settings:
     proxy_api_port: int = 8802
     api_port: int = 8810
     mlflow_port: int = 8820
+    mlflow_proxy_port: int = 8821  # the hub's MLflow service (users read MLflow through /services/mlflow/)
     redis_port: int = 6390
     inference_port: int = 8830
     api_url: str = ""
@@ -132,7 +133,10 @@ class Settings:
         return env
 
 
-PORT_SETTINGS = ("hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "redis_port", "inference_port")
+PORT_SETTINGS = (
+    "hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "mlflow_proxy_port", "redis_port",
+    "inference_port",
+)
 
 
 def _coerce(name: str, kind: Any, raw: Any, source: str) -> Any:

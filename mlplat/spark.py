@@ -57,6 +57,10 @@ def spark_session(
             )
             .config("spark.ui.showConsoleProgress", "false")
         )
+        if settings.spark_master.startswith("local"):
+            # Its executors are threads of this process: nothing outside the machine has to reach the driver's
+            # RPC and block-manager ports, which Spark would otherwise open on the host's network address.
+            builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()

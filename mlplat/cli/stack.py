@@ -64,7 +64,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["redis", "mlflow", "hub", "api", "inference", "scheduler"]))
+@click.argument("name", type=click.Choice(["redis", "mlflow", "mlflow-proxy", "hub", "api", "inference", "scheduler"]))
 @click.option("-n", "--lines", default=60, show_default=True)
 @click.pass_context
 def logs(ctx: click.Context, name: str, lines: int) -> None:

@@ -2,8 +2,9 @@
 
 Training verbs run where the transport runs them (in-process: here, with
 progress; over HTTP: in the platform API). ``load`` always reads the Model
-Repository directly (MLflow is readable by every user), so a notebook gets the
-same pyfunc-loaded pipeline either way.
+Repository itself (in-process as the platform; over HTTP as the user, through
+the hub's read-only MLflow service), so a notebook gets the same pyfunc-loaded
+pipeline either way.
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ class ModelsClient:
         """The registered pipeline, loaded through MLflow's pyfunc flavor (as batch scoring and serving load it)."""
         from mlplat.models.repository import ModelRepository
 
-        s = self._settings
-        repository = ModelRepository(s.mlflow, str(s.home / "mlflow" / "artifacts"), s.http_timeout)
+        token = getattr(self._t, "token", None)  # over HTTP: read as this user, through the hub's MLflow service
+        repository = (ModelRepository.for_reader(self._settings, token) if token
+                      else ModelRepository.for_platform(self._settings))
         return repository.load_pipeline(name, version, alias)[1]
 
 

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from mlplat.config import Settings
 from mlplat.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationError, require
+from mlplat.models.tracking import TrackingAccess, hub_reader_access, mlflow_client, platform_access
 
 TAG = "mlplat."
 ALIASES = ("candidate", "production")
@@ -138,21 +140,24 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:
 class ModelRepository:
     """Register, find and load pipelines in one MLflow tracking/registry URI."""
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None, timeout: float = 10.0,
+                 access: TrackingAccess | None = None) -> None:
         require("mlflow", "mlflow")
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        import logging
+        self.client = mlflow_client(access or TrackingAccess(tracking_uri), timeout)
 
-        quiet = logging.getLogger("mlflow")  # its INFO lines (run links, "waiting for version") are not ours to show
-        if quiet.level == logging.NOTSET:
-            quiet.setLevel(logging.WARNING)
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(timeout, 1))))
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    @classmethod
+    def for_platform(cls, settings: Settings) -> "ModelRepository":
+        """The platform's repository: it may write (the embedded MLflow's admin account)."""
+        access = platform_access(settings)
+        return cls(access.uri, str(settings.home / "mlflow" / "artifacts"), settings.http_timeout, access)
+
+    @classmethod
+    def for_reader(cls, settings: Settings, hub_token: str) -> "ModelRepository":
+        """A user's read-only view through the hub's MLflow service (a notebook's ``client.models.load``)."""
+        access = hub_reader_access(settings, hub_token)
+        return cls(access.uri, None, settings.http_timeout, access)
 
     # -- errors ---------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -18,6 +18,7 @@ from mlplat import accounts
 from mlplat.config import Settings, load_settings
 from mlplat.homes import prepare_home
 from mlplat.metadata import Database
+from mlplat.stack import mlflow_auth
 from mlplat.stack.components import find_proxy
 
 
@@ -107,16 +108,13 @@ def configure(c: Any, settings: Settings) -> None:
         "JUPYTER_PATH": str(home / "jupyter"),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    # A server's token may call the platform API and the Inference Service as its user.
-    c.Spawner.server_token_scopes = [
-        "users:activity!user",
-        "access:servers!server",
-        "access:services!service=api",
-        "access:services!service=inference",
-    ]
+    # A server's token may call the platform API and the Inference Service as its user, and read MLflow.
+    services = ["access:services!service=api", "access:services!service=inference",
+                f"access:services!service={mlflow_auth.SERVICE_NAME}"]
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", *services]
 
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", "access:services!service=api", "access:services!service=inference"]},
+        {"name": "user", "scopes": ["self", *services]},
         {
             "name": "platform-api",
             "description": "The platform API: resolves callers, manages users and teams",
@@ -147,6 +145,16 @@ def configure(c: Any, settings: Settings) -> None:
             "command": [python, "-m", "mlplat.services.inference", "--workers", str(settings.inference_workers)],
             "environment": {**child_env, "HOME": str(home / "hub")},
             "display": False,
+        },
+        {
+            # The Model Repository for users: MLflow's UI and REST API, read-only, behind the hub's login
+            # (mlplat/services/mlflow_proxy.py); writes go through the platform's verbs.
+            "name": mlflow_auth.SERVICE_NAME,
+            "url": mlflow_auth.proxy_url(settings),
+            "command": [python, "-m", "mlplat.services.mlflow_proxy"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+            "display": True,
+            "oauth_no_confirm": True,
         },
         {
             # Scheduled notebooks run whether or not their owners' servers are up.
