@@ -1,13 +1,18 @@
-"""The one SparkSession factory.
+"""The one SparkSession factory, and the lake's tables as Spark SQL views.
 
 ``local[*]`` by default; any master (YARN, Kubernetes, standalone) or a Spark
 Connect remote by configuration. Logs are quiet and the UI is off unless asked.
+Lake tables are read under their names through ``register_views``, the one
+place that reads them, so what Spark cannot read as it is (Parquet nanosecond
+timestamps, see ``mlplat.lake.parquet``) is handled once for every query.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -17,9 +22,9 @@ from mlplat.errors import require
 LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-    from mlplat.lake import Lake
+    from mlplat.lake import Lake, TableInfo
 
 
 def spark_session(
@@ -75,15 +80,65 @@ def spark_session(
 
 
 def register_views(spark: "SparkSession", lake: "Lake", names: Iterable[str] | None = None) -> list[str]:
-    """Expose lake tables to Spark SQL under their names (temporary views)."""
+    """Expose lake tables to Spark SQL under their names (temporary views).
+
+    Parquet nanosecond timestamps (pandas' default) become timestamps, floored to the microsecond.
+    """
     wanted = set(names) if names is not None else None
     registered = []
     for table in lake.tables():
         if wanted is not None and table.name not in wanted:
             continue
-        reader = spark.read.format(table.format)
-        if table.format == "csv":
-            reader = reader.option("header", "true").option("inferSchema", "true")
-        reader.load(table.url).createOrReplaceTempView(table.name)
+        _register(spark, table)
         registered.append(table.name)
     return registered
+
+
+def _register(spark: "SparkSession", table: "TableInfo") -> None:
+    from mlplat.lake.parquet import NANOS_AS_LONG, as_timestamp, check_readable, nanos_columns, unreadable
+
+    reader = spark.read.format(table.format)
+    if table.format == "csv":
+        reader = reader.option("header", "true").option("inferSchema", "true")
+    if table.format != "parquet":
+        reader.load(table.url).createOrReplaceTempView(table.name)
+        return
+    nanos = nanos_columns(table.url, spark)
+    if nanos is None:  # no footer readable from here: Spark reads it as it is, or says why it cannot
+        try:
+            reader.load(table.url).createOrReplaceTempView(table.name)
+        except Exception as exc:
+            if "TIMESTAMP(NANOS" in str(exc):
+                raise unreadable(table.name, table.url) from None
+            raise
+        return
+    check_readable(table.name, table.url, nanos)
+    if not nanos:
+        reader.load(table.url).createOrReplaceTempView(table.name)
+        return
+    with _setting(spark, NANOS_AS_LONG, "true"):  # read while the schema is inferred; the view keeps it
+        frame = reader.load(table.url)
+    ntz = str(spark.conf.get("spark.sql.parquet.inferTimestampNTZ.enabled", "true")).lower() == "true"
+    longs = {f.name for f in frame.schema.fields if f.dataType.typeName() == "long"}
+    casts = {c.column: as_timestamp(c.column, c.utc or not ntz) for c in nanos if c.column in longs}
+    _with_expressions(frame, casts).createOrReplaceTempView(table.name)
+
+
+def _with_expressions(frame: "DataFrame", expressions: dict[str, str]) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return frame.withColumns({name: F.expr(sql) for name, sql in expressions.items()}) if expressions else frame
+
+
+@contextmanager
+def _setting(spark: "SparkSession", key: str, value: str) -> Iterator[None]:
+    """A session setting changed for the duration of a block, then put back."""
+    before = spark.conf.get(key)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)

@@ -24,6 +24,7 @@ from mlplat.features.examples import build_examples, consumers_of, get_examples,
 from mlplat.features.schema import Column
 from mlplat.identity import Identity
 from mlplat.lake import Lake, local_path
+from mlplat.lake.files import LocalFiles
 from mlplat.metadata import Database
 
 pytestmark = pytest.mark.integration
@@ -348,7 +349,7 @@ def test_an_interrupted_build_leaves_nothing_behind(spark, world: World, monkeyp
     def boom(*args: Any) -> None:
         raise RuntimeError("lost the file system")
 
-    monkeypatch.setattr(examples, "_rename_into_place", boom)
+    monkeypatch.setattr(LocalFiles, "rename", boom)  # the rename into place, inside the row's transaction
     with pytest.raises(RuntimeError, match="lost the file system"):
         build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], **AS_ALICE)
     assert "broken" not in [i.name for i in list_examples(world.db)]
