@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 import click
 
 from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, main

@@ -135,7 +135,7 @@ def _run_one(
         checks = quality.evaluate(sv.spec.quality, ds=ds, rows=rows, stats=stats, newest=newest,
                                   previous_rows=_previous_rows(db, set_id, sv.version, ds))
         with db.session() as s:  # measured before the swap, so a crash after it can still be finished
-            row = s.get(FeatureRun, run_id)
+            row = s.get_one(FeatureRun, run_id)
             row.rows, row.bytes, row.checks = rows, fs.size(join(staging, "data")), checks
             row.stats = {
                 "columns": stats,
@@ -147,15 +147,15 @@ def _run_one(
         publish.swap(fs, join(staging, "data"), target, join(staging, "old"))
         swapped = True
         with db.session() as s:
-            return _finish(s, s.get(FeatureRun, run_id))
+            return _finish(s, s.get_one(FeatureRun, run_id))
     except BaseException as exc:
         if swapped:  # the new data is in: record what it is (never "failed", which means "wrote nothing")
             with db.session() as s:
-                _finish(s, s.get(FeatureRun, run_id))
+                _finish(s, s.get_one(FeatureRun, run_id))
             raise
         error = exc.message if isinstance(exc, MlplatError) else _first_line(exc)
         with db.session() as s:
-            row = s.get(FeatureRun, run_id)
+            row = s.get_one(FeatureRun, run_id)
             row.status, row.error, row.finished_at = RunStatus.failed, error, utcnow()
         if isinstance(exc, MlplatError) or not isinstance(exc, Exception):
             raise

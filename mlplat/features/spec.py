@@ -131,7 +131,7 @@ class FeatureSetSpec:
             raise ValidationError(f"{self.name}: team is required (the owner team)")
         if not (self.sql or "").strip():
             raise ValidationError(f"{self.name}: sql is required")
-        object.__setattr__(self, "ttl", parse_duration(self.ttl, f"{self.name}: ttl"))  # type: ignore[arg-type]
+        object.__setattr__(self, "ttl", parse_duration(self.ttl, f"{self.name}: ttl"))
         object.__setattr__(self, "schedule", validate_schedule(self.schedule))
         if isinstance(self.quality, dict):
             object.__setattr__(self, "quality", QualityThresholds.from_dict(self.quality))

@@ -154,7 +154,7 @@ class HadoopFiles:
                 "SparkSession, not Spark Connect; unset spark_remote for this process"
             )
         self._Path = jvm.org.apache.hadoop.fs.Path
-        self._conf = spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        self._conf = spark._jsc.hadoopConfiguration()
         self._systems: dict[str, Any] = {}
 
     def path(self, url: str) -> Any:

@@ -85,8 +85,8 @@ def _from_arrow(file_url: str) -> list[NanosColumn]:
 
 
 def _from_hadoop(spark: "SparkSession", file_url: str) -> list[NanosColumn]:
-    jvm: Any = spark._jvm  # type: ignore[attr-defined]
-    conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    jvm: Any = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
     source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(file_url), conf)
     reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
     try:

@@ -17,6 +17,7 @@ can talk to several tracking URIs and threads do not share an active run.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import platform as _platform
@@ -290,7 +291,7 @@ class ModelRepository:
         return self.version(name, int(version.version))
 
     # -- reading --------------------------------------------------------------
-    def _info(self, mv: Any, aliases: list[str] | None = None) -> ModelVersionInfo:
+    def _info(self, mv: Any, aliases: builtins.list[str] | None = None) -> ModelVersionInfo:
         from datetime import datetime, timezone
 
         tags = mv.tags or {}
@@ -339,7 +340,7 @@ class ModelRepository:
         aliases = getattr(self.require_model(name), "aliases", None) or {}
         return int(aliases[alias]) if alias in aliases else None
 
-    def versions(self, name: str) -> list[int]:
+    def versions(self, name: str) -> builtins.list[int]:
         found = self._call("versions", self.client.search_model_versions, f"name = '{_quote(name)}'")
         return sorted(int(mv.version) for mv in found)
 
@@ -374,7 +375,7 @@ class ModelRepository:
         }
         return ModelDetail(info, document, self.versions(name), lineage)
 
-    def list(self, text: str | None = None, team: str | None = None) -> list[ModelSummary]:
+    def list(self, text: str | None = None, team: str | None = None) -> builtins.list[ModelSummary]:
         query = f"name LIKE '%{_quote(text)}%'" if text else None
         models = self._call("models", self.client.search_registered_models, query, max_results=1000)
         out = []
@@ -409,14 +410,14 @@ class ModelRepository:
         except OSError:
             return False
 
-    def trained_on(self, example_set: str) -> list[dict[str, Any]]:
+    def trained_on(self, example_set: str) -> builtins.list[dict[str, Any]]:
         """Registered versions trained on one example-set version (``name:vN``): lineage for the Feature Store."""
         found = self._call("versions", self.client.search_model_versions,
                            f"tags.`{TAG}example_set` = '{_quote(example_set)}'")
         return sorted(({"name": mv.name, "version": int(mv.version), "team": (mv.tags or {}).get(TAG + "team", "")}
                        for mv in found), key=lambda m: (m["name"], m["version"]))
 
-    def compare(self, name: str, versions: list[int] | None = None) -> list[ModelVersionInfo]:
+    def compare(self, name: str, versions: builtins.list[int] | None = None) -> builtins.list[ModelVersionInfo]:
         numbers = versions or self.versions(name)
         return [self.version(name, int(v)) for v in numbers]
 

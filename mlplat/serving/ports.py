@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 

@@ -42,7 +42,7 @@ class ComponentStatus:
     def from_dict(cls, data: dict[str, object]) -> "ComponentStatus":
         return cls(
             component=str(data["component"]),
-            pid=int(data["pid"]) if data.get("pid") is not None else None,  # type: ignore[arg-type]
+            pid=int(data["pid"]) if data.get("pid") is not None else None,  # type: ignore[call-overload]
             url=str(data["url"]),
             healthy=bool(data["healthy"]),
             managed_by=str(data.get("managed_by", "mlplat")),

@@ -259,7 +259,7 @@ def _stop_names(settings: Settings, names: list[str]) -> list[str]:
             continue
         pid = entry.get("pid")
         if _alive(pid):  # type: ignore[arg-type]
-            _terminate(int(pid), timeout=30)  # type: ignore[arg-type]
+            _terminate(int(pid), timeout=30)  # type: ignore[call-overload]
             stopped.append(name)
         state.pop(name, None)
     _write_state(settings, state)
@@ -301,7 +301,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
             pid = _pid_file(settings.run_dir / f"{component.name}.pid")
         elif component.embedded:
             raw = state.get(component.name, {}).get("pid")
-            pid = int(raw) if _alive(raw) else None  # type: ignore[arg-type]
+            pid = raw if isinstance(raw, int) and _alive(raw) else None
         ok, detail = component.health()
         result.append(
             ComponentStatus(

@@ -11,7 +11,14 @@ predictions. Callers import from here.
 from mlplat.features.examples.build import build_examples, label_set
 from mlplat.features.examples.local import LOCAL_JOIN_MAX_ROWS
 from mlplat.features.examples.store import (
-    ExampleSetInfo, consumers_of, get_examples, list_examples, owner_team, parse_ref, read_examples, to_pandas,
+    ExampleSetInfo,
+    consumers_of,
+    get_examples,
+    list_examples,
+    owner_team,
+    parse_ref,
+    read_examples,
+    to_pandas,
 )
 
 __all__ = [

@@ -33,7 +33,13 @@ from mlplat.features.examples.local import INTEGRAL, LOCAL_JOIN_MAX_ROWS, local_
 from mlplat.features.examples.manifest import manifest
 from mlplat.features.examples.store import ExampleSetInfo, get_examples, newest_version, parse_ref
 from mlplat.features.pit import (
-    FeatureInput, LabelStats, label_stats, label_stats_local, output_name, pit_join, pit_join_local,
+    FeatureInput,
+    LabelStats,
+    label_stats,
+    label_stats_local,
+    output_name,
+    pit_join,
+    pit_join_local,
 )
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.lake import publish

@@ -116,6 +116,7 @@ class _LocalTable:
                     column = pa.array(instants(column), pa.int64(), mask=~valid).view(want)
                 part = part.set_column(i, name, column.cast(want))
             if tiebreak and self.partitioned:
+                assert day is not None  # a partitioned table's files all lie in a ds= folder
                 part = part.append_column("ds", pa.repeat(day.isoformat(), part.num_rows))
             parts.append(part.replace_schema_metadata(None))
         return pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]

@@ -387,7 +387,7 @@ class RedisStore:
             rows = np.concatenate(trip) if len(trip) > 1 else np.asarray(trip[0])
             k = len(rows)
             head = np.empty((k, _HEADER.size), np.uint8)
-            head[:, :8] = stamps[rows].astype(">i8").view(np.uint8).reshape(k, 8)  # type: ignore[index]
+            head[:, :8] = stamps[rows].astype(">i8").view(np.uint8).reshape(k, 8)
             head[:, 8:] = version
             data = np.concatenate((head, self.codec.pack_columns([c[rows] for c in columns], k)), axis=1)
             width, buffer = data.shape[1], data.tobytes()

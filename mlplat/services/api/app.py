@@ -25,7 +25,6 @@ from mlplat.errors import MlplatError
 from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
-from mlplat.services.prefix import HubPrefix
 from mlplat.services.api import examples as examples_routes
 from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
@@ -35,6 +34,7 @@ from mlplat.services.api import serving as serving_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
 from mlplat.services.api.docs import install_docs
 from mlplat.services.api.encode import out
+from mlplat.services.prefix import HubPrefix
 
 log = logging.getLogger("mlplat.api")
 

@@ -40,9 +40,9 @@ from mlplat.errors import (
     ValidationError,
 )
 from mlplat.identity import Identity
-from mlplat.serving.core import InferenceCore
 from mlplat.services.api.auth import Authenticator, bearer_token
 from mlplat.services.prefix import HubPrefix, normalize_prefix, strip_prefix
+from mlplat.serving.core import InferenceCore
 
 log = logging.getLogger("mlplat.inference")
 SERVICE_NAME = "inference"
