@@ -273,9 +273,10 @@ class FeatureService:
         return found
 
     def _runs(self, sv: SetVersion) -> list[dict[str, Any]]:
-        from mlplat.features.quality import runs
+        from mlplat.features.runs import history
 
-        return [r.to_dict() for r in runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=50)]
+        set_id = self.registry.set_id(sv.name, sv.kind)
+        return [r.to_dict() for r in history(self.platform.db, set_id, sv.version, limit=50)]
 
     # -- compute --------------------------------------------------------------
     def compute(
@@ -319,7 +320,7 @@ class FeatureService:
 
         from mlplat.features.compute import partitions
         from mlplat.features.online.materialize import materialize
-        from mlplat.features.quality import latest_run
+        from mlplat.features.runs import latest_run
 
         sv = self.registry.get(name, "features", version)
         caller.require_team(sv.spec.team, f"materialize features set {name!r}")
@@ -346,7 +347,7 @@ class FeatureService:
 
     def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
         """A set's runs, newest first: the quality history."""
-        from mlplat.features.quality import runs
+        from mlplat.features.runs import runs
 
         sv = self.registry.get(name, kind)
         return runs(self.platform.db, self.registry.set_id(sv.name, sv.kind), limit=limit)
