@@ -200,7 +200,11 @@ class ModelRepository:
         return None if model is None else model.tags.get(TAG + "team", "")
 
     def check_owner(self, caller: Identity, name: str, team: str | None, action: str) -> str:
-        """The model's team (``team`` for a new model); 403 unless the caller is in it."""
+        """The model's team (``team`` for a new model); 403 unless the caller is in it.
+
+        ``action`` says what the caller may not do and names the model ("deploy model 'x'"): it is the
+        message's own words, so nothing is added to it ("... of model 'x'" said the model twice).
+        """
         owner = self.owner(name)
         if owner is None:
             if not team:
@@ -209,7 +213,7 @@ class ModelRepository:
             return team
         if team and owner and team != owner:
             raise ConflictError(f"model {name!r} belongs to team {owner!r}, not {team!r}", model=name, team=owner)
-        caller.require_team(owner, f"{action} of model {name!r}")
+        caller.require_team(owner, action)
         return owner
 
     def _experiment(self, name: str) -> str:
@@ -241,7 +245,7 @@ class ModelRepository:
 
         if not isinstance(name, str) or not name or len(name) > 200 or any(c in name for c in "/:%"):
             raise ValidationError(f"model name {name!r} is not valid: up to 200 characters, no '/', ':' or '%'")
-        team = self.check_owner(caller, name, team, "register a version")
+        team = self.check_owner(caller, name, team, f"register a version of model {name!r}")
         model = self._model(name)
         if model is None:
             tags = {TAG + "team": team, TAG + "contact": contact or caller.name}
@@ -416,13 +420,13 @@ class ModelRepository:
     def set_alias(self, caller: Identity, name: str, version: int, alias: str) -> ModelVersionInfo:
         if not alias or not alias.replace("_", "").replace("-", "").isalnum() or alias.lower() == "latest" or alias[0].isdigit():
             raise ValidationError(f"alias {alias!r} is not valid: letters, digits, '_' and '-', not 'latest' or v<N>")
-        self.check_owner(caller, name, None, f"move alias {alias!r}")
+        self.check_owner(caller, name, None, f"move alias {alias!r} of model {name!r}")
         self.version(name, version)  # 404 for an unknown version
         self.client.set_registered_model_alias(name, alias, str(version))
         return self.version(name, version)
 
     def delete_alias(self, caller: Identity, name: str, alias: str) -> None:
-        self.check_owner(caller, name, None, f"remove alias {alias!r}")
+        self.check_owner(caller, name, None, f"remove alias {alias!r} of model {name!r}")
         self.client.delete_registered_model_alias(name, alias)
 
     def load_pipeline(self, name: str, version: int | None = None, alias: str | None = None) -> tuple[int, Any]:

@@ -99,7 +99,7 @@ class ModelService:
         if not register:
             return team
         return self.repository.check_owner(caller, register, team or self.repository.owner(register) or info.team,
-                                           "register a version")
+                                           f"register a version of model {register!r}")
 
     def _config(self, **kwargs: Any) -> "TrainConfig":
         from mlplat.models.training import TrainConfig
