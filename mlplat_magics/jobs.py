@@ -121,7 +121,7 @@ class ScheduleMagics(ClientMagics):
         args = parse(self._panel, line)
         from mlplat_magics.widgets import JobsPanel
 
-        return JobsPanel(self.client, team=args.team).widget
+        return JobsPanel(self.client, team=args.team)
 
     @line_magic
     def schedule(self, line: str) -> Any:
