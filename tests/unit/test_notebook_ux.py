@@ -25,6 +25,9 @@ def test_a_platform_error_raised_through_the_client_is_one_line_and_fails_the_ce
     printed = capsys.readouterr()
     lines = [line for line in (printed.out + printed.err).splitlines() if line.strip()]
     assert lines == ["PermissionDenied: only an admin may seed the lake; bob is not an admin"], lines
+    shell.run_line_magic("tb", "")  # the frames, for whoever asks
+    shown = capsys.readouterr().out
+    assert "Traceback" in shown and "seed_lake" in shown
     # other exceptions keep their traceback
     assert not shell.run_cell("1 / 0").success
     assert "Traceback" in capsys.readouterr().out
