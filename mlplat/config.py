@@ -41,6 +41,9 @@ class Settings:
     spark_ui: bool = False
     spark_shuffle_partitions: int = 8
     spark_driver_memory: str = "4g"
+    # MLflow's INFO lines and the Spark driver's console output where the work runs (a notebook's cells, the CLI);
+    # off, MLflow says warnings only in notebooks and Spark's driver writes to logs/spark-driver.log.
+    library_logs: bool = False
     hub_port: int = 8800
     hub_api_port: int = 8801
     proxy_api_port: int = 8802

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from mlplat.config import Settings, load_settings
-from mlplat.errors import require
+from mlplat.errors import ConfigError, require
 
 LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 
@@ -42,32 +42,32 @@ def spark_session(
     # Python workers (mapInPandas, UDFs) must run this interpreter, with this environment's packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name)
-    if settings.spark_remote:
-        builder = builder.remote(settings.spark_remote)
-    else:
-        builder = (
-            builder.master(settings.spark_master)
-            .config("spark.ui.enabled", str(settings.spark_ui).lower())
-            .config("spark.driver.memory", settings.spark_driver_memory)
-            .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    options: dict[str, str] = {"spark.app.name": app_name}
+    if not settings.spark_remote:
+        options.update({
+            "spark.master": settings.spark_master,
+            "spark.ui.enabled": str(settings.spark_ui).lower(),
+            "spark.driver.memory": settings.spark_driver_memory,
+            "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.sources.partitionOverwriteMode": "dynamic",
             # Microsecond timestamps, as the lake writes them, readable by pyarrow and pandas alike.
-            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-            .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
-            .config(
-                "spark.driver.extraJavaOptions",
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
+            "spark.driver.extraJavaOptions":
                 f"-Dderby.system.home={settings.home / 'spark-derby'} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
-            )
-            .config("spark.ui.showConsoleProgress", "false")
-        )
+            "spark.ui.showConsoleProgress": "false",
+        })
         if settings.spark_master.startswith("local"):
             # Its executors are threads of this process: nothing outside the machine has to reach the driver's
             # RPC and block-manager ports, which Spark would otherwise open on the host's network address.
-            builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, str(value))
+            options.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
+    options.update({key: str(value) for key, value in (conf or {}).items()})
+    builder = SparkSession.builder.remote(settings.spark_remote) if settings.spark_remote else SparkSession.builder
+    for key, value in options.items():
+        builder = builder.config(key, value)
+    if not settings.spark_remote and not settings.library_logs:
+        start_driver(options, settings.log_dir / "spark-driver.log")
     spark = builder.getOrCreate()
     if not settings.spark_remote:
         spark.sparkContext.setLogLevel("ERROR")
@@ -77,6 +77,36 @@ def spark_session(
 
         register_views(spark, Lake(settings.lake, Database(settings.metadata)))
     return spark
+
+
+def start_driver(options: dict[str, str], log: Path) -> None:
+    """Start this process's Spark driver JVM with its console output in ``log``, unless one runs already.
+
+    A notebook kernel forwards everything its child processes write to stderr
+    into the running cell: the JVM's start-up lines ("Using incubator modules",
+    "Setting default log level") and anything log4j or the Python workers print
+    would fill red boxes in users' notebooks. The session built next adopts
+    this driver. A driver that cannot start is reported with the log's last lines.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    # A driver exists (a session now or before, whose JVM lives on), or spark-submit started this process.
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:  # noqa: SLF001
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as out:
+        try:
+            gateway = launch_gateway(conf, popen_kwargs={"stderr": out})
+        except Exception as exc:  # noqa: BLE001 - pyspark raises its own runtime error: say why, from the log
+            with log.open("rb") as written:
+                written.seek(start)
+                said = written.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise ConfigError(f"Spark's driver did not start ({exc}): {' | '.join(said) or 'it wrote nothing'}; "
+                              f"see {log}") from None
+    SparkContext(conf=conf, gateway=gateway)
 
 
 def register_views(spark: "SparkSession", lake: "Lake", names: Iterable[str] | None = None) -> list[str]:

@@ -6,8 +6,8 @@ import builtins
 from typing import Any
 
 from mlplat.features.duplicates import Duplicate
-from mlplat.features.quality import RunInfo
 from mlplat.features.registry import Plan, SetVersion
+from mlplat.features.runs import RunInfo
 from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.wire import one

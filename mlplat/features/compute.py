@@ -29,8 +29,8 @@ from sqlalchemy import select
 
 from mlplat.errors import ConfigError, MlplatError, ValidationError
 from mlplat.features import quality
-from mlplat.features.quality import RunInfo, latest_run, mark_materialized, runs  # the run history, re-exported
 from mlplat.features.registry import Registry, SetVersion
+from mlplat.features.runs import RunInfo, latest_run, mark_materialized, run_info, runs  # re-exported
 from mlplat.features.schema import Column, check_tables
 from mlplat.features.spec import format_duration
 from mlplat.features.sql import render
@@ -188,7 +188,7 @@ def _finish(s: Any, row: FeatureRun) -> RunInfo:
                     message=quality.alert_message(subject, row.version, row.ds, checks),
                     details={"run_id": row.id, "version": row.version, "ds": row.ds.isoformat(), "failed": bad}))
     s.flush()
-    return quality.run_info(row, fset)
+    return run_info(row, fset)
 
 
 def _check_schema(sv: SetVersion, schema: list[Column]) -> None:

@@ -207,7 +207,7 @@ class FeatureService:
             versions=[v.version for v in self.registry.versions(name, sv.kind)],
             reads=check_tables(sv.spec, self.lake),
             consumers=self._consumers(sv),
-            runs=[r.to_dict() for r in self.runs(caller, name, sv.kind)],
+            runs=self._runs(sv),
             offline_url=self.registry.offline_url(sv),
         )
 
@@ -250,6 +250,13 @@ class FeatureService:
                 consumer["models_error"] = str(exc)
         return found
 
+    def _runs(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
+        """The quality history shown with a set: the newest run of each date of the version shown."""
+        from mlplat.features.runs import history
+
+        set_id = self.registry.set_id(sv.name, sv.kind)
+        return [r.to_dict() for r in history(self.db, set_id, sv.version, limit=50)]
+
     # -- compute --------------------------------------------------------------
     def compute(
         self,
@@ -282,7 +289,7 @@ class FeatureService:
 
         from mlplat.features.compute import partitions
         from mlplat.features.online.materialize import materialize
-        from mlplat.features.quality import latest_run
+        from mlplat.features.runs import latest_run
 
         sv = self.registry.get(name, "features", version)
         self._require_owner(caller, sv, "materialize")
@@ -308,7 +315,7 @@ class FeatureService:
 
     def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> builtins.list[Any]:
         """A set's runs, newest first: the quality history."""
-        from mlplat.features.quality import runs
+        from mlplat.features.runs import runs
 
         sv = self.registry.get(name, kind)
         return runs(self.db, self.registry.set_id(sv.name, sv.kind), limit=limit)

@@ -17,8 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
-from mlplat.features import FeatureSetSpec, Registry
-from mlplat.features import examples
+from mlplat.features import FeatureSetSpec, Registry, examples
 from mlplat.features.example_service import ExampleService
 from mlplat.features.examples import build_examples, consumers_of, get_examples, list_examples, read_examples, to_pandas
 from mlplat.features.schema import Column

@@ -21,8 +21,8 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-
 from conftest import ROOT, free_ports
+
 from mlplat.accounts import write_secret
 from mlplat.errors import ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import mlplat, settings_from
 from hubclient import login, run_in_kernel, spawn
+
 from mlplat.client import connect
 from mlplat.errors import PermissionDenied
 from mlplat.hub import HubDirectory

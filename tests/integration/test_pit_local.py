@@ -26,8 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from mlplat.features import FeatureSetSpec, Registry
-from mlplat.features import examples
+from mlplat.features import FeatureSetSpec, Registry, examples
 from mlplat.features.examples import build as example_build
 from mlplat.features.examples import build_examples, read_examples, to_pandas
 from mlplat.features.schema import Column

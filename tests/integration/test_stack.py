@@ -9,9 +9,9 @@ import time
 import httpx
 import psutil
 import pytest
-
 from conftest import mlplat, settings_from, stack_env
 from hubclient import login, run_in_kernel, spawn
+
 from mlplat.client import connect
 from mlplat.errors import AuthenticationError, PermissionDenied
 from mlplat.hub import HubDirectory

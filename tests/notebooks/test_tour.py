@@ -6,7 +6,6 @@ import json
 
 import nbformat
 import pytest
-
 from conftest import mlplat, settings_from
 
 pytestmark = pytest.mark.notebooks
