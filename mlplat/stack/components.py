@@ -15,7 +15,7 @@ import httpx
 
 from mlplat.config import REPO_ROOT, Settings, resource_dir
 from mlplat.errors import StackError
-from mlplat.features.online.redis_store import safe_url
+from mlplat.features.online.redis_layout import safe_url
 from mlplat.stack import mlflow_auth
 
 
