@@ -13,7 +13,7 @@ from pydantic import Field, Strict
 
 from mlplat.features import duplicates, registry, schema, service
 from mlplat.features.online.materialize import MaterializeResult
-from mlplat.features.quality import RunInfo
+from mlplat.features.runs import RunInfo
 from mlplat.services.api.schemas.base import Closed, Open, mirror
 
 
