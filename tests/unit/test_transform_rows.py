@@ -141,3 +141,44 @@ def test_a_zero_scale_leaves_the_row_to_pandas() -> None:
         out = zero.transform_row({"x": 2.0, "y": 1.0})
         frame = zero.transform_pandas(pd.DataFrame([{"x": 2.0, "y": 1.0}]))
     assert out == {c: plain(frame[c].iloc[0]) for c in frame.columns} and np.isinf(out["x"])
+
+
+class Negate(Op):
+    """A step a test adds: written once, with its two forms."""
+
+    name = "negate"
+    required = ("columns",)
+
+    def apply(self, i: int, step: dict[str, Any], state: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(**{c: -df[c].astype(np.float64) for c in step["columns"]})
+
+    def row(self, i: int, step: dict[str, Any], state: dict[str, Any]) -> Any:
+        columns = list(step["columns"])
+
+        def negate(row: dict[str, Any]) -> dict[str, Any]:
+            for c in columns:
+                row[c] = -float(row[c])
+            return row
+        return negate
+
+
+def test_a_new_step_is_written_once_and_the_serving_path_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from mlplat.models.fastpath import RowPredictor
+    from mlplat.models.pipeline import InputField, InputSchema, ModelPipeline, Postprocess
+
+    monkeypatch.setitem(OPS, "negate", Negate())
+    frame = FRAME[["x", "y", "s"]].fillna({"x": 0.0, "s": "a"})
+    t = fit([{"op": "negate", "columns": ["x"]}, scale(["x", "y"]), one_hot("s")], frame)
+    assert t.compile_row() is not None
+    columns = t.output_columns
+    model = LinearRegression().fit(t.transform_pandas(frame)[columns].to_numpy(), np.arange(len(frame), dtype=float))
+    schema = InputSchema((InputField("x", "float", "store"), InputField("y", "float", "store"), InputField("s", "str")))
+    pipeline = ModelPipeline(schema, t, model, Postprocess("value"), task="regression", model_columns=columns,
+                             kind="linear")
+    fast = RowPredictor(pipeline)
+    assert fast.compiled
+    for row in frame.to_dict("records"):
+        got = fast.predict({"x": row["x"], "y": row["y"]}, {"s": row["s"]})
+        assert got == {"value": float(pipeline.predict(row)["value"].iloc[0])}
