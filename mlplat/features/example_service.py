@@ -94,7 +94,7 @@ class TransformerService:
         team = team or info.team
         caller.require_team(team, f"save transformer {name!r} for team {team!r}")
         fitted = fit(steps, read_examples(self._spark(), info))
-        return save_transformer(self.db, name, team, fitted, caller, example_set=info.ref)
+        return save_transformer(self.db, name, team, fitted, caller.name, example_set=info.ref)
 
     def show(self, caller: Identity, ref: str) -> "Transformer":
         from mlplat.features.transforms import load_transformer

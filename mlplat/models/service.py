@@ -274,7 +274,7 @@ class ModelService:
         if result.fitted_transformer is not None and pipeline.transformer is result.fitted_transformer:
             from mlplat.features.transforms import save_transformer
 
-            saved = save_transformer(self.db, f"{register}_inputs", team, result.fitted_transformer, caller,
+            saved = save_transformer(self.db, f"{register}_inputs", team, result.fitted_transformer, caller.name,
                                      example_set=info.ref)
             pipeline.transformer = saved
             outcome.transformer = saved.id
