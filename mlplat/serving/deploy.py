@@ -195,7 +195,7 @@ def _same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
-def _plain(value: Any) -> Any:
+def _python(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return value.item() if hasattr(value, "item") else value
@@ -224,8 +224,8 @@ def sanity_test(model: str, number: int, pipeline: "ModelPipeline", options: dic
             raise ValidationError(
                 f"{model} v{number} failed its sanity test on example row {i}: {exc.message}", row=i) from None
         for column, value in want.items():
-            value = _plain(value)
-            if not _same(_plain(got.get(column)), value):
+            value = _python(value)
+            if not _same(_python(got.get(column)), value):
                 raise ValidationError(
                     f"{model} v{number} failed its sanity test on example row {i}: {column} is "
                     f"{got.get(column)!r} served, {value!r} at training", row=i, column=column)
