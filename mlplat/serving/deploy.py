@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, NotFoundError, ValidationError
+from mlplat.models.repository import environment
 from mlplat.serving import deployments, workers
 from mlplat.serving.deployments import LIVE, REFUSED, DeploymentInfo
 from mlplat.serving.ports import Hosting
@@ -56,14 +57,12 @@ SERVING_PACKAGES = ("fastapi", "granian", "uvicorn", "uvloop", "httptools", "orj
 
 class _Refused(Exception):
     """A step's MlplatError, once recorded in the checks."""
-
     def __init__(self, error: MlplatError) -> None:
         self.error = error
 
 
 class _Steps:
     """Runs the steps in order, timing and recording each; a step refuses by raising an MlplatError."""
-
     def __init__(self, progress: Progress | None) -> None:
         self.checks: list[dict[str, Any]] = []
         self.progress = progress
@@ -108,8 +107,6 @@ def mismatches(recorded: dict[str, Any], serving: dict[str, Any]) -> list[str]:
 
 def _environment(model: str, number: int, recorded: dict[str, Any] | None, force: bool) -> tuple[str, bool]:
     """(the check's detail, whether ``force`` was needed)."""
-    from mlplat.models.repository import environment
-
     serving = environment()
     if not recorded:
         problems = ["no environment was recorded at training"]
