@@ -66,7 +66,8 @@ for _path in (str(ROOT), str(HERE)):
 
 import online_store as online_bench  # noqa: E402  (our online half: redis-server, latency sampling)
 import pit_join as pit_bench  # noqa: E402  (our PIT half: settings, metadata, peak RSS)
-from peer_venv import create, pip as _pip, probe  # noqa: E402
+from peer_venv import create, probe  # noqa: E402
+from peer_venv import pip as _pip  # noqa: E402
 
 FEAST_SIDE = HERE / "feast_side.py"
 DEFAULT_FEAST_VENV = Path.home() / ".cache" / "mlplat-bench" / "feast-venv"

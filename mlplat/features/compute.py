@@ -168,7 +168,7 @@ def _run_one(
         spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
         try:
             _settle(fs, staging, target)
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Deliberately not raised: the run's outcome is already recorded (or its
             # own error is on its way up), and whatever is left in _tmp, an old
             # partition included, is settled by the next run of the set.

@@ -74,7 +74,7 @@ def _offline(spark: "SparkSession", registry: Registry, sv: SetVersion) -> "Data
         return None
     try:
         return spark.read.parquet(url)
-    except Exception:  # noqa: BLE001 - no offline table yet (remote stores): nothing to compare
+    except Exception:  # no offline table yet (remote stores): nothing to compare
         return None
 
 

@@ -132,7 +132,9 @@ def pandas_type(series: pd.Series) -> str:
         return DOUBLE
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "timestamp"
-    if isinstance(dtype, pd.CategoricalDtype) or (pd.api.types.is_string_dtype(dtype) and dtype != object):
+    # An object column may hold anything: it is inferred from its values below.
+    typed_strings = pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype)
+    if isinstance(dtype, pd.CategoricalDtype) or typed_strings:
         return "string"
     inferred = pd.api.types.infer_dtype(series, skipna=True)
     return {

@@ -143,7 +143,7 @@ def _call(i: int, step: dict[str, Any], state: dict[str, Any], df: pd.DataFrame)
     where = label(i, f"function {step['name']}")
     try:
         fn = _unpickle(state["fn"])
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure has the same remedy
+    except Exception as exc:  # any unpickling failure has the same remedy
         raise ValidationError(
             f"{where}: the function cannot be loaded here ({type(exc).__name__}: {exc}); it was pickled on "
             f"Python {state['python']} with cloudpickle {state['cloudpickle']}, and the modules it imports "
@@ -151,7 +151,7 @@ def _call(i: int, step: dict[str, Any], state: dict[str, Any], df: pd.DataFrame)
         ) from None
     try:
         out = fn(df.copy())  # a copy: the function may change its argument in place
-    except Exception as exc:  # noqa: BLE001 - user code; the message names the step
+    except Exception as exc:  # user code; the message names the step
         raise ValidationError(f"{where}: raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(out, pd.DataFrame):
         raise ValidationError(f"{where}: returned {type(out).__name__}, not a pandas DataFrame")

@@ -132,7 +132,7 @@ class Notifier:
     def _attempt(send: Any, channel: str, job: "JobInfo") -> str:
         try:
             send()
-        except Exception as exc:  # noqa: BLE001 - recorded on the alert and logged; the run is final already
+        except Exception as exc:  # recorded on the alert and logged; the run is final already
             log.warning("could not send the %s notice for job %s: %s", channel, job.name, exc)
             return f"error: {type(exc).__name__}: {exc}"
         return "sent"

@@ -319,7 +319,7 @@ class Scheduler:
         while not stop.is_set():
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting: log it and try again next tick
+            except Exception:  # e.g. the database restarting: log it and try again next tick
                 log.exception("scheduler tick failed; retrying in %.1f s", self.config.tick_seconds)
             self._wait(stop, self.config.tick_seconds)
         self.shutdown()

@@ -150,7 +150,7 @@ class RunExecution:
         except TimeoutError:  # nbclient's CellTimeoutError: the kernel was interrupted, the notebook saved
             outcome = Outcome(JobStatus.timed_out, f"TimeoutError: a cell ran past the job's timeout of "
                               f"{spec.timeout_seconds} s", output_url)
-        except Exception as exc:  # noqa: BLE001 - a missing kernel or notebook, a dead kernel: the run's error
+        except Exception as exc:  # a missing kernel or notebook, a dead kernel: the run's error
             log.exception("run %s could not execute %s", self.run.id, notebook)
             outcome = Outcome(JobStatus.failed, f"{type(exc).__name__}: {exc}", output_url if self.output.exists() else None)
         self.timings["papermill_seconds"] = round(time.perf_counter() - t0, 3)
@@ -174,7 +174,7 @@ class RunExecution:
             t0 = time.perf_counter()
             try:
                 write_html(self.output, self.output.with_suffix(".html"))
-            except Exception as exc:  # noqa: BLE001 - the notebook itself is the record; note why HTML is missing
+            except Exception as exc:  # the notebook itself is the record; note why HTML is missing
                 log.warning("run %s: no HTML copy: %s", self.run_id, exc)
                 self.timings["html_error"] = f"{type(exc).__name__}: {exc}"
             self.timings["html_seconds"] = round(time.perf_counter() - t0, 3)
@@ -197,7 +197,7 @@ class RunExecution:
                 self.time_out()
             try:
                 ours = self.store.heartbeat(self.run_id, self.me)
-            except Exception as exc:  # noqa: BLE001 - a busy database: try again next beat, stale_after covers it
+            except Exception as exc:  # a busy database: try again next beat, stale_after covers it
                 log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
                 continue
             if not ours and not self.finishing:  # (finishing: the main thread recorded the result itself)

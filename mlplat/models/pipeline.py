@@ -141,7 +141,7 @@ class ModelPipeline:
     def from_bytes(cls, data: bytes) -> "ModelPipeline":
         import pickle
 
-        loaded = pickle.loads(data)  # noqa: S301 - the Model Repository is trusted, as any pickled model is
+        loaded = pickle.loads(data)  # the Model Repository is trusted, as any pickled model is
         if not isinstance(loaded, dict) or loaded.get("format") != FORMAT:
             raise ValidationError(f"not a model pipeline of format {FORMAT}: upgrade mlplat where it is loaded")
         return loaded["pipeline"]

@@ -48,7 +48,7 @@ def signature_for(pipeline: ModelPipeline) -> Any:
             with warnings.catch_warnings():  # outputs never miss values: MLflow's hint about integer columns is moot
                 warnings.simplefilter("ignore", UserWarning)
                 outputs = infer_signature(None, pipeline.example_output).outputs
-        except Exception:  # noqa: BLE001 - list-valued outputs (top_k) have no column type: leave outputs untyped
+        except Exception:  # list-valued outputs (top_k) have no column type: leave outputs untyped
             outputs = None
     return ModelSignature(inputs=inputs, outputs=outputs)
 

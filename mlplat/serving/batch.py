@@ -277,7 +277,7 @@ def score(frame: "DataFrame", pipeline: "ModelPipeline", model: str, version: in
     key = hashlib.sha256(payload).hexdigest()
     try:
         shipped: Any = frame.sparkSession.sparkContext.broadcast(payload)
-    except Exception:  # noqa: BLE001 - Spark Connect has no broadcast: the bytes travel with the function
+    except Exception:  # Spark Connect has no broadcast: the bytes travel with the function
         shipped = payload
     fields = output_fields(pipeline)
     keys = [f for f in frame.schema.fields if f.name in entity]

@@ -67,6 +67,10 @@ class RedisStore:
     @property
     def client(self) -> Any:
         """The redis-py client (``Redis`` or ``RedisCluster``), created on first use."""
+        return self._connected()
+
+    def _connected(self) -> Any:
+        """:attr:`client`, connecting first if no one has (which also settles :attr:`cluster`)."""
         client = self._client
         if client is None:
             with self._lock:
@@ -183,7 +187,7 @@ class RedisStore:
 
     def _groups(self, keys: Sequence[str], size: int) -> list[list[int]]:
         """Row indexes in groups of ``size`` that one script call may touch (one slot on a cluster)."""
-        self.client  # connecting finds out whether this is a cluster
+        self._connected()  # connecting finds out whether this is a cluster
         if not self.cluster:
             return [list(range(i, min(i + size, len(keys)))) for i in range(0, len(keys), size)]
         from redis.crc import key_slot
