@@ -30,7 +30,9 @@ class HubDirectory:
         try:
             response = self._client.request(method, self.api_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"JupyterHub at {self.api_url} does not answer: {exc}; is `mlplat up` running?") from None
+            raise ServiceUnavailable(
+                f"JupyterHub at {self.api_url} does not answer: {exc}; is `mlplat up` running?"
+            ) from None
         if response.status_code in (200, 201):
             return response.json() if response.content else None
         if response.status_code == 204:
@@ -59,7 +61,8 @@ class HubDirectory:
 
     def identity(self, name: str) -> Identity:
         model = self.user(name)
-        return Identity(name=model["name"], teams=tuple(sorted(model.get("groups") or ())), admin=bool(model.get("admin")))
+        teams = tuple(sorted(model.get("groups") or ()))
+        return Identity(name=model["name"], teams=teams, admin=bool(model.get("admin")))
 
     def groups(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/groups"))

@@ -89,7 +89,8 @@ def compute(
         info = _run_one(spark, fs, registry.db, set_id, sv, offline, ds, created_by)
         done.append(info)
         if progress is not None:
-            progress(f"{sv.kind}/{sv.name} v{sv.version} ds={ds}: {info.status} ({info.rows} rows)", (i + 1) / len(days))
+            progress(f"{sv.kind}/{sv.name} v{sv.version} ds={ds}: {info.status} ({info.rows} rows)",
+                     (i + 1) / len(days))
     return done
 
 
@@ -277,7 +278,8 @@ def _clean_leftovers(fs: Files, db: Database, set_id: int, offline: str) -> list
                     row.error = "interrupted: the process computing this run stopped before it finished"
         cleaned.append(name)
     with db.session() as s:  # runs that died before making a staging folder
-        for row in s.scalars(select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.status == RunStatus.running)):
+        running = select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.status == RunStatus.running)
+        for row in s.scalars(running):
             if quality.as_utc(row.started_at) < utcnow() - STALE_AFTER:
                 row.status, row.finished_at = RunStatus.failed, utcnow()
                 row.error = f"interrupted: still running after {format_duration(STALE_AFTER)}"

@@ -130,7 +130,8 @@ def same_values(
                 break
             matches.append(best)
         if len(matches) == len(my_cols):
-            found.append(Duplicate(_key(target), _key(other), target.spec.team, other.spec.team, "same values", matches))
+            found.append(Duplicate(_key(target), _key(other), target.spec.team, other.spec.team, "same values",
+                                   matches))
     return found
 
 

@@ -175,7 +175,9 @@ class Registry:
         with self.db.session() as s:
             row = self._row(s, name, kind)
             numbers = s.scalars(
-                select(FeatureSetVersion.version).where(FeatureSetVersion.set_id == row.id).order_by(FeatureSetVersion.version)
+                select(FeatureSetVersion.version)
+                .where(FeatureSetVersion.set_id == row.id)
+                .order_by(FeatureSetVersion.version)
             )
             return [self._version(s, row, n) for n in list(numbers)]
 
@@ -205,7 +207,8 @@ class Registry:
         found = []
         for sv in self.all(kind):
             spec = sv.spec
-            haystack = " ".join([spec.name, spec.description, *spec.columns, *spec.columns.values(), *spec.tags]).lower()
+            words = [spec.name, spec.description, *spec.columns, *spec.columns.values(), *spec.tags]
+            haystack = " ".join(words).lower()
             if needle and needle not in haystack:
                 continue
             if team and spec.team != team:
@@ -237,7 +240,8 @@ class Registry:
             or set(spec.columns) != set(current.spec.columns)
         )
         if schema_changed and not any(c["field"] == "schema" for c in changes):
-            changes.append({"field": "schema", "old": [c.name for c in current.schema], "new": [c.name for c in schema]})
+            changes.append({"field": "schema", "old": [c.name for c in current.schema],
+                            "new": [c.name for c in schema]})
         if data_changed:
             return Plan("new_version", spec.name, spec.kind, self._latest(spec) + 1, changes)
         if changes:

@@ -71,7 +71,9 @@ def validate_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"time zone {name!r} is unknown: use an IANA name like 'UTC' or 'Europe/Berlin'") from None
+        raise ValidationError(
+            f"time zone {name!r} is unknown: use an IANA name like 'UTC' or 'Europe/Berlin'"
+        ) from None
     return name
 
 
@@ -306,7 +308,9 @@ def _check_parameters(parameters: Any) -> dict[str, Any]:
     try:
         return json.loads(json.dumps(parameters, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"parameters must be JSON values (str, finite number, bool, null, list, dict): {exc}") from None
+        raise ValidationError(
+            f"parameters must be JSON values (str, finite number, bool, null, list, dict): {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ class JobInfo:
         return self.spec.team
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, **self.spec.to_dict(), "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        return {"id": self.id, **self.spec.to_dict(), "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobInfo":
@@ -118,8 +119,9 @@ class Finished:
 
 def job_info(row: Job) -> JobInfo:
     spec = JobSpec(
-        name=row.name, notebook=row.notebook, cron=row.cron, timezone=row.timezone, parameters=dict(row.parameters or {}),
-        owner=row.owner, team=row.team, kernel=row.kernel, timeout_seconds=row.timeout_seconds, retries=row.retries,
+        name=row.name, notebook=row.notebook, cron=row.cron, timezone=row.timezone,
+        parameters=dict(row.parameters or {}), owner=row.owner, team=row.team, kernel=row.kernel,
+        timeout_seconds=row.timeout_seconds, retries=row.retries,
         retry_backoff_seconds=row.retry_backoff_seconds, max_concurrency=row.max_concurrency,
         after=tuple(row.after or ()), paused=row.paused, catch_up=row.catch_up, notify=NotifySpec.from_dict(row.notify),
     )

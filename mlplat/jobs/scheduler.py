@@ -286,7 +286,8 @@ class Scheduler:
                 continue
             if alive:
                 kill_tree(pid, include_self=True)
-            why = f"no heartbeat for over {self.config.stale_after_seconds:g} s" if alive or not local else "its process is gone"
+            why = (f"no heartbeat for over {self.config.stale_after_seconds:g} s" if alive or not local
+                   else "its process is gone")
             finished = self.store.finish(run_id, [worker or ""], JobStatus.failed, f"worker lost: {why} ({worker})")
             if finished is not None:
                 log.warning("run %s: worker %s lost (%s)%s", run_id, worker, why,

@@ -304,7 +304,8 @@ class ModelRepository:
             name=mv.name, version=int(mv.version), team=tags.get(TAG + "team", ""),
             aliases=sorted(aliases if aliases is not None else list(getattr(mv, "aliases", []) or [])),
             task=tags.get(TAG + "task", ""), kind=tags.get(TAG + "kind", ""), target=tags.get(TAG + "target") or None,
-            metrics=metrics, example_set=tags.get(TAG + "example_set", ""), transformer=tags.get(TAG + "transformer", ""),
+            metrics=metrics, example_set=tags.get(TAG + "example_set", ""),
+            transformer=tags.get(TAG + "transformer", ""),
             created_by=tags.get(TAG + "created_by", ""), created_at=created, description=mv.description or "",
             run_id=mv.run_id or "", source=mv.source or "",
         )
@@ -422,7 +423,8 @@ class ModelRepository:
         return [self.version(name, int(v)) for v in numbers]
 
     def set_alias(self, name: str, version: int, alias: str) -> ModelVersionInfo:
-        if not alias or not alias.replace("_", "").replace("-", "").isalnum() or alias.lower() == "latest" or alias[0].isdigit():
+        well_formed = bool(alias) and alias.replace("_", "").replace("-", "").isalnum()
+        if not well_formed or alias.lower() == "latest" or alias[0].isdigit():
             raise ValidationError(f"alias {alias!r} is not valid: letters, digits, '_' and '-', not 'latest' or v<N>")
         self.version(name, version)  # 404 for an unknown version
         self.client.set_registered_model_alias(name, alias, str(version))

@@ -363,8 +363,9 @@ def batch_predict(
     progress: Progress | None = None,
 ) -> BatchResult:
     """Score every entity of ``model`` as of ``date`` (default yesterday, UTC) with ``version`` (default: the
-    deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``; ``online`` also
-    loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature constants."""
+    deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``;
+    ``online`` also loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature
+    constants."""
     from mlplat.lake import publish
     from mlplat.lake.files import lake_files
 

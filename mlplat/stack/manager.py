@@ -73,7 +73,10 @@ def log_path(settings: Settings, name: str) -> Path:
 def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
     path = log_path(settings, name)
     if not path.exists():
-        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler")
+        raise NotFoundError(
+            f"no log for {name!r} under {settings.log_dir}; "
+            "components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler"
+        )
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()

@@ -209,7 +209,9 @@ class RedisStore:
     ) -> WriteResult:
         n = len(ids)
         if len(event_ts) != n or len(rows) != n:
-            raise ValidationError(f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match")
+            raise ValidationError(
+                f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match"
+            )
         ttl_ms = ttl_millis(ref, ttl)
         if not n:
             return WriteResult()
@@ -352,7 +354,8 @@ class RedisStore:
             return {}
         try:
             client = self.client  # connecting finds out whether this is a cluster
-            raw = (client.execute_command if self.cluster else self._call)("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
+            send = client.execute_command if self.cluster else self._call
+            raw = send("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, "read") from None
         return {r.name: self._row(r, v) for r, v in zip(refs, raw)}
