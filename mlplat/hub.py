@@ -51,13 +51,15 @@ class HubDirectory:
     def identify(self, token: str) -> dict[str, Any]:
         """The model of the token's owner (user or service) and the token's scopes."""
         try:
-            return self._request("GET", "/user", token=token)
+            model: dict[str, Any] = self._request("GET", "/user", token=token)
+            return model
         except PermissionDenied:
             # The hub answers 403 to an unknown or expired token.
             raise AuthenticationError("invalid or expired token") from None
 
     def user(self, name: str) -> dict[str, Any]:
-        return self._request("GET", f"/users/{quote(name)}")
+        model: dict[str, Any] = self._request("GET", f"/users/{quote(name)}")
+        return model
 
     def identity(self, name: str) -> Identity:
         model = self.user(name)
@@ -90,7 +92,8 @@ class HubDirectory:
         return str(self._request("POST", f"/users/{quote(user)}/tokens", json=body)["token"])
 
     def info(self) -> dict[str, Any]:
-        return self._request("GET", "/")
+        info: dict[str, Any] = self._request("GET", "/")
+        return info
 
     def close(self) -> None:
         self._client.close()

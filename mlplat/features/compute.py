@@ -166,6 +166,7 @@ def _run_one(
             raise ValidationError(message, **details) from exc
         raise MlplatError(message, **details) from exc
     finally:
+        # pyspark annotates the description as str, but None is how it is cleared.
         spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
         try:
             _settle(fs, staging, target)
@@ -197,7 +198,9 @@ def _check_schema(sv: SetVersion, schema: list[Column]) -> None:
     now = [(c.name, c.type) for c in schema]
     registered = [(c.name, c.type) for c in sv.schema]
     if now != registered:
-        show = lambda cols: ", ".join(f"{n} {t}" for n, t in cols)  # noqa: E731
+        def show(cols: list[tuple[str, str]]) -> str:
+            return ", ".join(f"{n} {t}" for n, t in cols)
+
         raise ValidationError(
             f"{sv.kind}/{sv.name} v{sv.version}: the query now outputs ({show(now)}) but v{sv.version} was "
             f"registered with ({show(registered)}); the tables it reads changed: apply the set again for a new version"
@@ -260,7 +263,7 @@ def _clean_leftovers(fs: Files, db: Database, set_id: int, offline: str) -> list
         staging = join(root, name)
         with db.session() as s:
             row = s.get(FeatureRun, token[1]) if token else None
-            if row is not None and (row.set_id != set_id or row.ds != token[0]):  # type: ignore[index]
+            if token is not None and row is not None and (row.set_id != set_id or row.ds != token[0]):
                 row = None  # another metadata database wrote this folder: not ours to close
             if token is not None and row is not None and _alive(token, row):
                 continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from mlplat.errors import NotFoundError, ValidationError
 from mlplat.features.schema import Column
@@ -132,7 +133,7 @@ class Registry:
         self.lake = lake
 
     # -- reading ------------------------------------------------------------
-    def _row(self, s: Any, name: str, kind: str | None) -> FeatureSet:
+    def _row(self, s: Session, name: str, kind: str | None) -> FeatureSet:
         query = select(FeatureSet).where(FeatureSet.name == name)
         if kind is not None:
             query = query.where(FeatureSet.kind == _kind(kind))
@@ -148,7 +149,7 @@ class Registry:
             f"no {what} named {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""), set=name
         )
 
-    def _version(self, s: Any, row: FeatureSet, version: int | None) -> SetVersion:
+    def _version(self, s: Session, row: FeatureSet, version: int | None) -> SetVersion:
         wanted = row.current_version if version is None else version
         v = s.scalar(
             select(FeatureSetVersion).where(FeatureSetVersion.set_id == row.id, FeatureSetVersion.version == wanted)

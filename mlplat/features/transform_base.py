@@ -66,9 +66,12 @@ def category_key(value: Any) -> str | None:
 
 
 def category_keys(series: pd.Series) -> np.ndarray:
+    keys: np.ndarray
     if series.dtype.kind in "iu":
-        return series.astype(str).to_numpy(dtype=object)
-    return series.map(category_key).to_numpy(dtype=object)
+        keys = series.astype(str).to_numpy(dtype=object)
+    else:
+        keys = series.map(category_key).to_numpy(dtype=object)
+    return keys
 
 
 def is_missing(value: Any) -> bool:

@@ -122,11 +122,14 @@ def _pickle(cloudpickle: Any, fn: Any) -> bytes:
         and not module.__name__.startswith("mlplat")
         and not any(Path(path).resolve().is_relative_to(root) for root in installed)
     )
+    pickled: bytes
     if not by_value or module is None or module.__name__ in cloudpickle.list_registry_pickle_by_value():
-        return cloudpickle.dumps(fn)
+        pickled = cloudpickle.dumps(fn)
+        return pickled
     cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(fn)
+        pickled = cloudpickle.dumps(fn)
+        return pickled
     finally:
         cloudpickle.unregister_pickle_by_value(module)
 

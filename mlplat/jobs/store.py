@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -58,8 +58,10 @@ def _cas(
     stmt = update(JobRun).where(JobRun.id == run_id, JobRun.status.in_(list(statuses)))
     if workers is not None:
         stmt = stmt.where(JobRun.worker.in_(list(workers)))
-    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    stmt = stmt.values(**values).execution_options(synchronize_session=False)
+    # An UPDATE answers a CursorResult (with rowcount); Session.execute's overloads only say Result.
+    result = cast("CursorResult[Any]", session.execute(stmt))
+    return result.rowcount == 1
 
 
 class JobStore:
@@ -284,13 +286,13 @@ class JobStore:
         running = (select(func.count()).select_from(other)
                    .where(other.job_id == job_id, other.status == JobStatus.running).scalar_subquery())
         with self.db.session() as s:
-            result = s.execute(
+            result = cast("CursorResult[Any]", s.execute(
                 update(JobRun)
                 .where(JobRun.id == run_id, JobRun.status == JobStatus.queued, running < max_concurrency)
                 .values(status=JobStatus.running, worker=worker, started_at=now, heartbeat_at=now, error=None)
                 .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            ))
+            return result.rowcount == 1
 
     def attach(self, run_id: int, claimed_by: str, worker: str) -> bool:
         """The worker process takes over the claim the scheduler made for it."""
@@ -330,7 +332,7 @@ class JobStore:
                 if row.attempt <= job_row.retries:
                     wait = timedelta(seconds=backoff_seconds(job_row.retry_backoff_seconds, row.attempt))
                     key = f"{row.idempotency_key.split('#')[0]}#{row.attempt + 1}"
-                    new = new_run(row.job_id, row.ds, key, "retry", as_utc(row.scheduled_for), now + wait)  # type: ignore[arg-type]
+                    new = new_run(row.job_id, row.ds, key, "retry", as_utc(row.scheduled_for), now + wait)
                     retry_id = next(iter(insert_runs(s, [{**new, "attempt": row.attempt + 1}])), None)
                 else:
                     alert = alert_row(job, run_info(row, job.name))

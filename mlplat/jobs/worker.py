@@ -237,7 +237,8 @@ class RunExecution:
 def _process_age() -> float:
     import psutil
 
-    return time.time() - psutil.Process().create_time()
+    created: float = psutil.Process().create_time()
+    return time.time() - created
 
 
 def _die_with_parent() -> None:

@@ -19,7 +19,8 @@ from mlplat.models.pipeline import ModelPipeline
 ARTIFACT = "pipeline"  # the key (and file name) of the pickled pipeline inside the MLflow model
 
 
-class PipelineModel(mlflow.pyfunc.PythonModel):
+# mlflow is read untyped (follow_imports = "skip" in pyproject.toml), so its base class is Any here.
+class PipelineModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     """Holds no state of its own: ``load_context`` reads the pickled pipeline from the model's artifacts."""
 
     def __init__(self) -> None:

@@ -178,7 +178,8 @@ class _Tickets:
             return self._count >= 0
         with self._value.get_lock():
             self._value.value -= 1
-            return self._value.value >= 0
+            left: int = self._value.value
+            return left >= 0
 
 
 def _work(
