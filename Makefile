@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY := .node/node_modules/.bin/configurable-http-proxy
 PYTEST_ARGS ?=
 
-.PHONY: setup system demo test test-unit up down clean
+.PHONY: setup system demo test test-unit lint up down clean
 
 setup: system $(STAMP) $(PROXY)
 
@@ -41,6 +41,11 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
+
+# The rules and the strictness live in pyproject.toml ([tool.ruff], [tool.mypy]).
+lint: setup
+	$(VENV)/bin/ruff check mlplat mlplat_magics tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .node

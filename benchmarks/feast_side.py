@@ -105,7 +105,8 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         name=VIEW,
         entities=[user],
         ttl=timedelta(seconds=args.ttl_seconds),
-        schema=[Field(name="user_id", dtype=String), *(Field(name=f"f{i}", dtype=Float64) for i in range(args.features))],
+        schema=[Field(name="user_id", dtype=String),
+                *(Field(name=f"f{i}", dtype=Float64) for i in range(args.features))],
         source=source,
         online=True,
     )

@@ -66,7 +66,8 @@ for _path in (str(ROOT), str(HERE)):
 
 import online_store as online_bench  # noqa: E402  (our online half: redis-server, latency sampling)
 import pit_join as pit_bench  # noqa: E402  (our PIT half: settings, metadata, peak RSS)
-from peer_venv import create, pip as _pip, probe  # noqa: E402
+from peer_venv import create, probe  # noqa: E402
+from peer_venv import pip as _pip  # noqa: E402
 
 FEAST_SIDE = HERE / "feast_side.py"
 DEFAULT_FEAST_VENV = Path.home() / ".cache" / "mlplat-bench" / "feast-venv"
@@ -99,7 +100,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=500, help="timed 100-entity reads per side")
     parser.add_argument("--warmup", type=int, default=500, help="untimed single reads first")
     parser.add_argument("--sample", type=int, default=1_000, help="ids whose online values are compared")
-    parser.add_argument("--runs", type=int, default=2, help="timed runs of materialize and the PIT join (after a warm-up)")
+    parser.add_argument("--runs", type=int, default=2,
+                        help="timed runs of materialize and the PIT join (after a warm-up)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--shuffle-partitions", type=int, default=8)
@@ -108,7 +110,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--feast-venv", type=Path, default=DEFAULT_FEAST_VENV)
     parser.add_argument("--feast-spec", default=f"feast[redis]=={FEAST_WANTED}.*")
     parser.add_argument("--no-feast", action="store_true", help="our side only (Feast figures null)")
-    parser.add_argument("--workdir", type=Path, default=None, help="where the data goes (a temporary folder by default)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the data goes (a temporary folder by default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--pit-child", type=Path, default=None, help=argparse.SUPPRESS)  # internal: the --labels run
     return parser.parse_args(argv)
@@ -186,7 +189,8 @@ def write_features(folder: Path, entities: int, features: int, files: int, seed:
     return values
 
 
-def write_labels(folder: Path, rows: int, entities: int, ttl_days: int, seed: int, rows_per_file: int = 1_000_000) -> None:
+def write_labels(folder: Path, rows: int, entities: int, ttl_days: int, seed: int,
+                 rows_per_file: int = 1_000_000) -> None:
     """Label rows (user, time, 0/1) whose times run from LEAD_DAYS before the first feature to LEAD_DAYS
     past the last feature + TTL: some precede their user's features, some fall outside the TTL."""
     import numpy as np
@@ -385,7 +389,8 @@ def our_online(store: Any, registry: Any, ids: dict[str, Any], features: int,
             "sample": sample}
 
 
-def our_pit(spark: Any, registry: Any, db: Any, name: str, labels: str, runs: int) -> tuple[list[float], list[float], Any]:
+def our_pit(spark: Any, registry: Any, db: Any, name: str, labels: str,
+            runs: int) -> tuple[list[float], list[float], Any]:
     from mlplat.features.examples import build_examples
 
     cpu = pit_bench.PeakRss()  # only its CPU counter: this process and its children (the Spark JVM)
@@ -413,7 +418,8 @@ def pit_child(home: Path, args: argparse.Namespace) -> None:
         started = time.perf_counter() - t0
         db, registry = pit_bench._platform(home)
         t0, c0 = time.perf_counter(), memory.cpu_seconds()
-        info = build_examples(spark, registry, db, "bench_pit_big", BIG_LABELS_SET, [FEATURES_SET], team="bench", created_by="admin")
+        info = build_examples(spark, registry, db, "bench_pit_big", BIG_LABELS_SET, [FEATURES_SET],
+                              team="bench", created_by="admin")
         seconds, cpu = time.perf_counter() - t0, memory.cpu_seconds() - c0
     result = {
         "labels": args.labels, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1),
@@ -536,8 +542,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ours_pit_best = min(ours_pit_s[1:])
     theirs_pit_best = min(theirs_pit["seconds"][1:]) if theirs_pit else None
     result: dict[str, Any] = {
-        "materialize_rows_per_s": _pair(args.entities / ours_mat_s, args.entities / theirs_mat_s if theirs_mat_s else None,
-                                        True, 0),
+        "materialize_rows_per_s": _pair(args.entities / ours_mat_s,
+                                        args.entities / theirs_mat_s if theirs_mat_s else None, True, 0),
         "online_single_p50_ms": _pair(pct(o_single, 0.50), pct(t_single, 0.50) if t_single else None, False),
         "online_single_p99_ms": _pair(pct(o_single, 0.99), pct(t_single, 0.99) if t_single else None, False),
         "online_batch100_p50_ms": _pair(pct(o_batch, 0.50), pct(t_batch, 0.50) if t_batch else None, False),
@@ -562,8 +568,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                           "feast": r3(theirs_mat["seconds"]) if theirs_mat else None, "first_is_warmup": True},
         "materialize_cpu_s": {
             "mlplat": ours_mat_cpu,
-            "feast": [{"python": round(p, 3), "redis": round(r, 3)}
-                      for p, r in zip(theirs_mat["cpu_seconds"], theirs_mat["redis_cpu_seconds"])] if theirs_mat else None,
+            "feast": [
+                {"python": round(p, 3), "redis": round(r, 3)}
+                for p, r in zip(theirs_mat["cpu_seconds"], theirs_mat["redis_cpu_seconds"])
+            ] if theirs_mat else None,
         },
         "online_single_p99_9_ms": {"mlplat": pct(o_single, 0.999), "feast": pct(t_single, 0.999) if t_single else None},
         "online_batch100_p99_ms": {"mlplat": pct(o_batch, 0.99), "feast": pct(t_batch, 0.99) if t_batch else None},

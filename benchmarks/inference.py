@@ -152,8 +152,8 @@ def ensure_mlflow_venv(venv: Path) -> None:
     python = venv / "bin" / "python"
     wanted = {"mlflow": mlflow.__version__, "xgboost": xgboost.__version__}
     if python.exists():
-        probe = subprocess.run([str(python), "-c", "import mlflow, xgboost; print(mlflow.__version__, xgboost.__version__)"],
-                               capture_output=True, text=True)
+        versions = "import mlflow, xgboost; print(mlflow.__version__, xgboost.__version__)"
+        probe = subprocess.run([str(python), "-c", versions], capture_output=True, text=True)
         if probe.returncode == 0 and probe.stdout.split() == [wanted["mlflow"], wanted["xgboost"]]:
             return
     say(f"creating MLflow's venv at {venv} (mlflow=={wanted['mlflow']}, xgboost=={wanted['xgboost']}; a few minutes)")
@@ -218,8 +218,8 @@ def run_wrk(url: str, path: str, auth: str, bodies_file: Path, seconds: float, c
     script = work / f"load-{abs(hash(url)) % 10_000}.lua"
     script.write_text(WRK_SCRIPT % (path, auth))
     done = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, int(seconds))}s", "--latency", "-s", str(script),
-         url + path, "--", str(bodies_file)], capture_output=True, text=True, check=True)
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, int(seconds))}s", "--latency",
+         "-s", str(script), url + path, "--", str(bodies_file)], capture_output=True, text=True, check=True)
     return parse_wrk(done.stdout)
 
 
@@ -275,7 +275,8 @@ def main() -> None:
         ours.write_text("".join(json.dumps({"entity": {"user_id": f"u{u}"}, "features": {}}) + "\n" for u in users))
         cols = [f"f{i}" for i in range(args.features)]
         theirs.write_text("".join(
-            json.dumps({"dataframe_split": {"columns": cols, "data": [rng.normal(size=args.features).round(6).tolist()]}})
+            json.dumps({"dataframe_split": {"columns": cols,
+                                            "data": [rng.normal(size=args.features).round(6).tolist()]}})
             + "\n" for _ in range(5000)))
 
         results: dict[str, dict[str, Any]] = {}
@@ -295,7 +296,8 @@ def main() -> None:
             proc = start()
             procs.append(proc)
             wait_http(url + health, proc)
-            say(f"{name}: warm-up {args.warmup:.0f} s, then {args.seconds:.0f} s with {args.connections} connections ({load})")
+            say(f"{name}: warm-up {args.warmup:.0f} s, then {args.seconds:.0f} s "
+                f"with {args.connections} connections ({load})")
             drive(load, url, path, auth, bodies, args.warmup, args.connections, work, args.load_threads)
             cpu = tree_cpu_seconds(proc.pid)
             results[name] = drive(load, url, path, auth, bodies, args.seconds, args.connections, work,

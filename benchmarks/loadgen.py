@@ -58,10 +58,12 @@ async def run(url: str, auth: str, bodies: list[bytes], seconds: float, connecti
     errors = [0]
     began = time.perf_counter()
     deadline = began + seconds
-    await asyncio.gather(*(worker(host, port, requests, k * 7, deadline, latencies, errors) for k in range(connections)))
+    await asyncio.gather(*(worker(host, port, requests, k * 7, deadline, latencies, errors)
+                           for k in range(connections)))
     elapsed = time.perf_counter() - began
     latencies.sort()
-    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies else (lambda q: 0.0)
+    pick = ((lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) if latencies
+            else (lambda q: 0.0))
     return {"rps": len(latencies) / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "requests": len(latencies),
             "errors": errors[0]}
 

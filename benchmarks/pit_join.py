@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs = []
             for _ in range(max(1, args.repeat)):
                 t0, cpu0 = time.perf_counter(), memory.cpu_seconds()
-                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"], team="bench", created_by="admin",
-                                      local_max_rows=limit)
+                info = build_examples(spark, registry, db, "bench", "bench_labels", ["bench_features"],
+                                      team="bench", created_by="admin", local_max_rows=limit)
                 runs.append((time.perf_counter() - t0, memory.cpu_seconds() - cpu0))
         (seconds, cpu), warm = runs[0], runs[1:]
         result = {

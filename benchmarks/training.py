@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -113,8 +114,9 @@ def overhead(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         log(f"{library}: mlplat train_pipeline vs bare fit on {len(train)} rows, {args.runs} runs each")
         mlplat_fit(frame.head(2000), config)  # imports and first-call costs out of the timing, for both sides
         bare(frame.head(2000), columns, np.arange(1600), np.arange(1600, 2000))
-        sides = best_of(args.runs, {"mlplat": lambda: mlplat_fit(frame, config),
-                                    "bare": lambda: bare(frame, columns, train, test)})
+        # partial binds this iteration's config and split (best_of runs them before the loop moves on)
+        sides = best_of(args.runs, {"mlplat": partial(mlplat_fit, frame, config),
+                                    "bare": partial(bare, frame, columns, train, test)})
         m, b = sides["mlplat"]["best_s"], sides["bare"]["best_s"]
         results[library] = {"model": model, "mlplat_s": m, "bare_s": b, "ratio": round(m / b, 3)}
         detail[library] = sides

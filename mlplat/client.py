@@ -177,7 +177,8 @@ class Client:
     def add_user(
         self, name: str, teams: list[str] | None = None, admin: bool = False, password: str | None = None
     ) -> NewUser:
-        return one(NewUser.from_dict, self.transport.call("teams.add_user", name=name, teams=teams, admin=admin, password=password))
+        found = self.transport.call("teams.add_user", name=name, teams=teams, admin=admin, password=password)
+        return one(NewUser.from_dict, found)
 
     # -- stack --------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:

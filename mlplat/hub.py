@@ -30,7 +30,9 @@ class HubDirectory:
         try:
             response = self._client.request(method, self.api_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"JupyterHub at {self.api_url} does not answer: {exc}; is `mlplat up` running?") from None
+            raise ServiceUnavailable(
+                f"JupyterHub at {self.api_url} does not answer: {exc}; is `mlplat up` running?"
+            ) from None
         if response.status_code in (200, 201):
             return response.json() if response.content else None
         if response.status_code == 204:
@@ -49,17 +51,20 @@ class HubDirectory:
     def identify(self, token: str) -> dict[str, Any]:
         """The model of the token's owner (user or service) and the token's scopes."""
         try:
-            return self._request("GET", "/user", token=token)
+            model: dict[str, Any] = self._request("GET", "/user", token=token)
+            return model
         except PermissionDenied:
             # The hub answers 403 to an unknown or expired token.
             raise AuthenticationError("invalid or expired token") from None
 
     def user(self, name: str) -> dict[str, Any]:
-        return self._request("GET", f"/users/{quote(name)}")
+        model: dict[str, Any] = self._request("GET", f"/users/{quote(name)}")
+        return model
 
     def identity(self, name: str) -> Identity:
         model = self.user(name)
-        return Identity(name=model["name"], teams=tuple(sorted(model.get("groups") or ())), admin=bool(model.get("admin")))
+        teams = tuple(sorted(model.get("groups") or ()))
+        return Identity(name=model["name"], teams=teams, admin=bool(model.get("admin")))
 
     def groups(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/groups"))
@@ -87,7 +92,8 @@ class HubDirectory:
         return str(self._request("POST", f"/users/{quote(user)}/tokens", json=body)["token"])
 
     def info(self) -> dict[str, Any]:
-        return self._request("GET", "/")
+        info: dict[str, Any] = self._request("GET", "/")
+        return info
 
     def close(self) -> None:
         self._client.close()

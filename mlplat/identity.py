@@ -7,6 +7,7 @@ JupyterHub groups.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlplat.errors import PermissionDenied
 
@@ -40,10 +41,10 @@ class Identity:
         return {"name": self.name, "teams": list(self.teams), "admin": self.admin, "kind": self.kind}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Identity":
+    def from_dict(cls, data: dict[str, Any]) -> "Identity":
         return cls(
             name=str(data["name"]),
-            teams=tuple(data.get("teams") or ()),  # type: ignore[arg-type]
+            teams=tuple(data.get("teams") or ()),
             admin=bool(data.get("admin", False)),
             kind=str(data.get("kind", "user")),
         )

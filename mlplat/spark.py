@@ -92,7 +92,7 @@ def start_driver(options: dict[str, str], log: Path) -> None:
     from pyspark.java_gateway import launch_gateway
 
     # A driver exists (a session now or before, whose JVM lives on), or spark-submit started this process.
-    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:  # noqa: SLF001
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
@@ -100,7 +100,7 @@ def start_driver(options: dict[str, str], log: Path) -> None:
     with log.open("ab") as out:
         try:
             gateway = launch_gateway(conf, popen_kwargs={"stderr": out})
-        except Exception as exc:  # noqa: BLE001 - pyspark raises its own runtime error: say why, from the log
+        except Exception as exc:  # pyspark raises its own runtime error: say why, from the log
             with log.open("rb") as written:
                 written.seek(start)
                 said = written.read().decode(errors="replace").strip().splitlines()[-5:]

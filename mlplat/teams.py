@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from mlplat import accounts
 from mlplat.hub import HubDirectory
@@ -25,8 +25,8 @@ class Team:
         return {"name": self.name, "members": list(self.members)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Team":
-        return cls(name=str(data["name"]), members=list(data.get("members") or []))  # type: ignore[call-overload]
+    def from_dict(cls, data: dict[str, Any]) -> "Team":
+        return cls(name=str(data["name"]), members=list(data.get("members") or []))
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ class NewUser:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "NewUser":
+    def from_dict(cls, data: dict[str, Any]) -> "NewUser":
         return cls(
             name=str(data["name"]),
             password=str(data["password"]),
-            teams=list(data.get("teams") or []),  # type: ignore[call-overload]
+            teams=list(data.get("teams") or []),
             admin=bool(data.get("admin")),
         )
 

@@ -71,7 +71,8 @@ class FeatureMagics(ClientMagics):
             definition: Any = {
                 "name": args.name, "kind": args.kind, "sql": cell, "entity": _csv(args.entity),
                 "timestamp": args.timestamp, "team": args.team, "description": args.description,
-                "columns": parse_pairs(args.describe, "--describe", typed=False, what="COLUMN=TEXT"), "tags": args.tag or [], "schedule": args.schedule,
+                "columns": parse_pairs(args.describe, "--describe", typed=False, what="COLUMN=TEXT"),
+                "tags": args.tag or [], "schedule": args.schedule,
                 "ttl": args.ttl, "online": args.online,
             }
         else:

@@ -77,7 +77,8 @@ class ScheduleMagics(ClientMagics):
             team = teams[0]
         info = self.client.jobs.create({
             "name": args.name, "notebook": notebook_argument(notebook), "cron": args.cron,
-            "timezone": args.timezone, "parameters": parse_pairs(args.param, "--param"), "after": args.after or [], "team": team,
+            "timezone": args.timezone, "parameters": parse_pairs(args.param, "--param"), "after": args.after or [],
+            "team": team,
             "retries": args.retries, "notify": {"email": args.email or []},
         })
         return f"scheduled {info.name}: {info.spec.notebook} ({info.spec.cron} {info.spec.timezone}, team {team})"

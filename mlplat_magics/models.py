@@ -91,7 +91,8 @@ class ModelMagics(ClientMagics):
     @argument("--method", default="bayesian", choices=["bayesian", "grid"])
     @argument("--trials", type=int, default=20)
     @argument("--workers", type=int, default=1, help="local processes searching the same study")
-    @argument("--space", help='JSON search space, e.g. \'{"max_depth": {"low": 2, "high": 6}}\' (default: the model\'s)')
+    @argument("--space",
+              help='JSON search space, e.g. \'{"max_depth": {"low": 2, "high": 6}}\' (default: the model\'s)')
     @argument("--study", help="study name (the same name resumes a search)")
     @_with(REGISTER_ARGUMENTS)
     def _tune(self, line: str) -> TrainCard:

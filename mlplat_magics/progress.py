@@ -25,7 +25,7 @@ def _in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-class progress_bar(Panel):  # noqa: N801 - used as a context manager like tqdm
+class progress_bar(Panel):  # used as a context manager like tqdm
     """A progress bar fed by the core's ``progress(message, fraction)`` callbacks."""
 
     def __init__(self, title: str) -> None:

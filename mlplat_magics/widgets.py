@@ -42,8 +42,10 @@ class FeatureBrowser(Panel):
         self.kind.observe(lambda _c: self.search(), names="value")
         self.team.observe(lambda _c: self.search(), names="value")
         self.results.observe(lambda change: self.select(change["new"]), names="value")
-        self.widget = w.VBox([row(self.query, self.kind, self.team), self.message, split_row(self.results, self.detail)],
-                             layout=w.Layout(max_width="100%"))
+        self.widget = w.VBox(
+            [row(self.query, self.kind, self.team), self.message, split_row(self.results, self.detail)],
+            layout=w.Layout(max_width="100%"),
+        )
         self.search()
 
     def search(self) -> None:

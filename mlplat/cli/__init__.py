@@ -64,7 +64,8 @@ class MlplatGroup(click.Group):
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
+    settings: Settings = ctx.obj["settings"]
+    return settings
 
 
 def _client(ctx: click.Context) -> Any:

@@ -25,7 +25,8 @@ def job() -> None:
 
 @job.command("create")
 @click.argument("name")
-@click.option("--notebook", required=True, help="The notebook to run (.ipynb), or template:NAME for a platform job template.")
+@click.option("--notebook", required=True,
+              help="The notebook to run (.ipynb), or template:NAME for a platform job template.")
 @click.option("--cron", required=True, help="Cron expression or @daily/@hourly.")
 @click.option("--timezone", default="UTC", show_default=True)
 @click.option("--param", "params", multiple=True, help="KEY=VALUE for the parameters cell; repeatable.")
@@ -72,8 +73,8 @@ def job_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json([j.to_dict() for j in jobs])
     else:
-        _table([{"name": j.name, "cron": j.spec.cron, "team": j.team, "paused": j.spec.paused, "notebook": j.spec.notebook}
-                for j in jobs], ["name", "cron", "team", "paused", "notebook"])
+        _table([{"name": j.name, "cron": j.spec.cron, "team": j.team, "paused": j.spec.paused,
+                 "notebook": j.spec.notebook} for j in jobs], ["name", "cron", "team", "paused", "notebook"])
 
 
 @job.command("show")

@@ -172,8 +172,8 @@ def train(ctx: click.Context, examples: str, target: str | None, model: str | No
 @register_options
 @click.pass_context
 def automl(ctx: click.Context, examples: str, target: str, budget: float | None, models: str | None,
-           features: str | None, session_features: str | None, register: str | None, team: str | None, contact: str | None, description: str | None, alias: str | None,
-           seed: int | None, as_json: bool) -> None:
+           features: str | None, session_features: str | None, register: str | None, team: str | None,
+           contact: str | None, description: str | None, alias: str | None, seed: int | None, as_json: bool) -> None:
     """Feature selection, model selection and tuning within a time budget; the winner is registered."""
     options = _given(
         budget=budget, models=_csv(models), features=_csv(features), session_features=_csv(session_features),

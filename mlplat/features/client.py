@@ -78,7 +78,9 @@ class FeaturesClient:
         found = self._t.call("features.materialize", name=name, version=version, ds=ds, progress=progress)
         return one(MaterializeResult.from_dict, found)
 
-    def get_online(self, entity: str, ids: builtins.list[str] | str, features: builtins.list[str] | None = None) -> builtins.list[dict[str, Any]]:
+    def get_online(
+        self, entity: str, ids: builtins.list[str] | str, features: builtins.list[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Online values for entity ids: ``features`` are ``set.col``, ``set`` or ``set:v2.col``."""
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
         result = self._t.call("features.online", entity=entity, ids=ids, features=features)

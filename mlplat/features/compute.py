@@ -89,7 +89,8 @@ def compute(
         info = _run_one(spark, fs, registry.db, set_id, sv, offline, ds, created_by)
         done.append(info)
         if progress is not None:
-            progress(f"{sv.kind}/{sv.name} v{sv.version} ds={ds}: {info.status} ({info.rows} rows)", (i + 1) / len(days))
+            progress(f"{sv.kind}/{sv.name} v{sv.version} ds={ds}: {info.status} ({info.rows} rows)",
+                     (i + 1) / len(days))
     return done
 
 
@@ -165,10 +166,11 @@ def _run_one(
             raise ValidationError(message, **details) from exc
         raise MlplatError(message, **details) from exc
     finally:
+        # pyspark annotates the description as str, but None is how it is cleared.
         spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
         try:
             _settle(fs, staging, target)
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Deliberately not raised: the run's outcome is already recorded (or its
             # own error is on its way up), and whatever is left in _tmp, an old
             # partition included, is settled by the next run of the set.
@@ -196,7 +198,9 @@ def _check_schema(sv: SetVersion, schema: list[Column]) -> None:
     now = [(c.name, c.type) for c in schema]
     registered = [(c.name, c.type) for c in sv.schema]
     if now != registered:
-        show = lambda cols: ", ".join(f"{n} {t}" for n, t in cols)  # noqa: E731
+        def show(cols: list[tuple[str, str]]) -> str:
+            return ", ".join(f"{n} {t}" for n, t in cols)
+
         raise ValidationError(
             f"{sv.kind}/{sv.name} v{sv.version}: the query now outputs ({show(now)}) but v{sv.version} was "
             f"registered with ({show(registered)}); the tables it reads changed: apply the set again for a new version"
@@ -259,7 +263,7 @@ def _clean_leftovers(fs: Files, db: Database, set_id: int, offline: str) -> list
         staging = join(root, name)
         with db.session() as s:
             row = s.get(FeatureRun, token[1]) if token else None
-            if row is not None and (row.set_id != set_id or row.ds != token[0]):  # type: ignore[index]
+            if token is not None and row is not None and (row.set_id != set_id or row.ds != token[0]):
                 row = None  # another metadata database wrote this folder: not ours to close
             if token is not None and row is not None and _alive(token, row):
                 continue
@@ -277,7 +281,8 @@ def _clean_leftovers(fs: Files, db: Database, set_id: int, offline: str) -> list
                     row.error = "interrupted: the process computing this run stopped before it finished"
         cleaned.append(name)
     with db.session() as s:  # runs that died before making a staging folder
-        for row in s.scalars(select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.status == RunStatus.running)):
+        running = select(FeatureRun).where(FeatureRun.set_id == set_id, FeatureRun.status == RunStatus.running)
+        for row in s.scalars(running):
             if quality.as_utc(row.started_at) < utcnow() - STALE_AFTER:
                 row.status, row.finished_at = RunStatus.failed, utcnow()
                 row.error = f"interrupted: still running after {format_duration(STALE_AFTER)}"

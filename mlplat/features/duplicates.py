@@ -74,7 +74,7 @@ def _offline(spark: "SparkSession", registry: Registry, sv: SetVersion) -> "Data
         return None
     try:
         return spark.read.parquet(url)
-    except Exception:  # noqa: BLE001 - no offline table yet (remote stores): nothing to compare
+    except Exception:  # no offline table yet (remote stores): nothing to compare
         return None
 
 
@@ -130,7 +130,8 @@ def same_values(
                 break
             matches.append(best)
         if len(matches) == len(my_cols):
-            found.append(Duplicate(_key(target), _key(other), target.spec.team, other.spec.team, "same values", matches))
+            found.append(Duplicate(_key(target), _key(other), target.spec.team, other.spec.team, "same values",
+                                   matches))
     return found
 
 

@@ -101,7 +101,9 @@ def end_of(ds: date) -> datetime:
 
 
 # -- measuring (Spark) ----------------------------------------------------------
-def measure(frame: "DataFrame", spec: FeatureSetSpec, schema: list[Column]) -> tuple[int, dict[str, dict[str, Any]], Any]:
+def measure(
+    frame: "DataFrame", spec: FeatureSetSpec, schema: list[Column]
+) -> tuple[int, dict[str, dict[str, Any]], Any]:
     """Rows, per-column stats and the newest event time of a written partition, in one Spark pass.
 
     Entity columns get missing counts and distinct counts, the timestamp column
@@ -195,7 +197,8 @@ def check_row_change(rows: int, previous_rows: int | None, max_change_pct: float
     if max_change_pct is None:
         return None
     if previous_rows is None:
-        return _check("row_change_pct", True, None, max_change_pct, "skipped: no previous successful run to compare with")
+        return _check("row_change_pct", True, None, max_change_pct,
+                      "skipped: no previous successful run to compare with")
     pct = row_change_pct(rows, previous_rows)
     if pct is None:
         return _check("row_change_pct", False, None, max_change_pct,
@@ -214,7 +217,8 @@ def check_freshness(newest: datetime | date | None, ds: date, max_staleness: tim
     limit = max_staleness.total_seconds()
     newest_at = as_event_time(newest)
     if newest_at is None:
-        return _check("freshness", False, None, limit, f"no event timestamps in ds {ds} (limit {format_duration(max_staleness)})")
+        return _check("freshness", False, None, limit,
+                      f"no event timestamps in ds {ds} (limit {format_duration(max_staleness)})")
     age = end_of(ds) - newest_at
     passed = age <= max_staleness
     where = f"{_human(age)} before" if age >= timedelta(0) else f"{_human(-age)} after"

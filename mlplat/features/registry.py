@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from mlplat.errors import NotFoundError, ValidationError
 from mlplat.features.schema import Column
@@ -132,7 +133,7 @@ class Registry:
         self.lake = lake
 
     # -- reading ------------------------------------------------------------
-    def _row(self, s: Any, name: str, kind: str | None) -> FeatureSet:
+    def _row(self, s: Session, name: str, kind: str | None) -> FeatureSet:
         query = select(FeatureSet).where(FeatureSet.name == name)
         if kind is not None:
             query = query.where(FeatureSet.kind == _kind(kind))
@@ -148,7 +149,7 @@ class Registry:
             f"no {what} named {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""), set=name
         )
 
-    def _version(self, s: Any, row: FeatureSet, version: int | None) -> SetVersion:
+    def _version(self, s: Session, row: FeatureSet, version: int | None) -> SetVersion:
         wanted = row.current_version if version is None else version
         v = s.scalar(
             select(FeatureSetVersion).where(FeatureSetVersion.set_id == row.id, FeatureSetVersion.version == wanted)
@@ -175,7 +176,9 @@ class Registry:
         with self.db.session() as s:
             row = self._row(s, name, kind)
             numbers = s.scalars(
-                select(FeatureSetVersion.version).where(FeatureSetVersion.set_id == row.id).order_by(FeatureSetVersion.version)
+                select(FeatureSetVersion.version)
+                .where(FeatureSetVersion.set_id == row.id)
+                .order_by(FeatureSetVersion.version)
             )
             return [self._version(s, row, n) for n in list(numbers)]
 
@@ -205,7 +208,8 @@ class Registry:
         found = []
         for sv in self.all(kind):
             spec = sv.spec
-            haystack = " ".join([spec.name, spec.description, *spec.columns, *spec.columns.values(), *spec.tags]).lower()
+            words = [spec.name, spec.description, *spec.columns, *spec.columns.values(), *spec.tags]
+            haystack = " ".join(words).lower()
             if needle and needle not in haystack:
                 continue
             if team and spec.team != team:
@@ -237,7 +241,8 @@ class Registry:
             or set(spec.columns) != set(current.spec.columns)
         )
         if schema_changed and not any(c["field"] == "schema" for c in changes):
-            changes.append({"field": "schema", "old": [c.name for c in current.schema], "new": [c.name for c in schema]})
+            changes.append({"field": "schema", "old": [c.name for c in current.schema],
+                            "new": [c.name for c in schema]})
         if data_changed:
             return Plan("new_version", spec.name, spec.kind, self._latest(spec) + 1, changes)
         if changes:

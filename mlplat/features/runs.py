@@ -61,7 +61,9 @@ def runs(db: Database, set_id: int, limit: int = 50) -> list[RunInfo]:
     """A set's runs, newest first (its quality history), with stats and checks."""
     with db.session() as s:
         fset = s.get(FeatureSet, set_id)
-        rows = s.scalars(select(FeatureRun).where(FeatureRun.set_id == set_id).order_by(FeatureRun.id.desc()).limit(limit))
+        rows = s.scalars(
+            select(FeatureRun).where(FeatureRun.set_id == set_id).order_by(FeatureRun.id.desc()).limit(limit)
+        )
         return [run_info(r, fset) for r in rows] if fset is not None else []
 
 
@@ -110,7 +112,8 @@ def latest_run(
             row = s.scalars(query.order_by(FeatureRun.id.desc()).limit(1)).first()
             return run_info(row, fset) if row is not None else None
         seen: set[date] = set()
-        for row in s.scalars(query.where(FeatureRun.status.in_(_WROTE)).order_by(FeatureRun.ds.desc(), FeatureRun.id.desc())):
+        newest_first = query.where(FeatureRun.status.in_(_WROTE)).order_by(FeatureRun.ds.desc(), FeatureRun.id.desc())
+        for row in s.scalars(newest_first):
             if row.ds in seen:
                 continue
             seen.add(row.ds)

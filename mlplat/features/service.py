@@ -21,7 +21,7 @@ from mlplat.features.ports import ModelLineage, SparkProvider
 from mlplat.features.registry import Plan, Registry, SetVersion
 from mlplat.features.runs import history, latest_run, runs
 from mlplat.features.schedule import SetJobs
-from mlplat.features.schema import output_schema
+from mlplat.features.schema import Column, output_schema
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.identity import Identity
 from mlplat.lake import Lake
@@ -138,7 +138,7 @@ class FeatureService:
     def online_serving(self) -> OnlineServing:
         return self._online()
 
-    def _schema(self, spec: FeatureSetSpec) -> list:
+    def _schema(self, spec: FeatureSetSpec) -> builtins.list[Column]:
         return output_schema(self._spark(), self.lake, spec)
 
     def _require_owner(self, caller: Identity, sv: SetVersion, action: str) -> None:
@@ -165,7 +165,7 @@ class FeatureService:
         job_warnings = self.set_jobs.sync(caller, spec, before)
         return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
-    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> builtins.list[str]:
+    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: builtins.list[Column]) -> builtins.list[str]:
         from mlplat.features.sql import parse
 
         probe = SetVersion(spec.name, spec.kind, 0, spec, schema, parse(spec.sql, spec.name).fingerprint, "", "")

@@ -176,7 +176,9 @@ class FeatureSetSpec:
             )
         missing = [k for k in ("name", "sql", "entity", "timestamp", "team") if not data.get(k)]
         if missing:
-            raise ValidationError(f"set definition {data.get('name', '?')!r} lacks required field(s): {', '.join(missing)}")
+            raise ValidationError(
+                f"set definition {data.get('name', '?')!r} lacks required field(s): {', '.join(missing)}"
+            )
         values = dict(data)
         values["columns"] = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
         values["tags"] = tuple(data.get("tags") or ())

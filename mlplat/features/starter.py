@@ -45,7 +45,8 @@ def definitions(team: str) -> list[dict[str, Any]]:
             "ttl": "7d", "online": True, "tags": ["activity"],
             "description": "Browsing per user over the 7 days up to ds",
             "columns": {"product_views_7d": "product views in the 7 days up to ds",
-                        "sessions_7d": "sessions in the 7 days up to ds", "searches_7d": "searches in the 7 days up to ds"},
+                        "sessions_7d": "sessions in the 7 days up to ds",
+                        "searches_7d": "searches in the 7 days up to ds"},
             "sql": """
 SELECT user_id,
        CAST(date_add('{{ ds }}', 1) AS TIMESTAMP) AS event_ts,

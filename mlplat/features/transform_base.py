@@ -66,9 +66,12 @@ def category_key(value: Any) -> str | None:
 
 
 def category_keys(series: pd.Series) -> np.ndarray:
+    keys: np.ndarray
     if series.dtype.kind in "iu":
-        return series.astype(str).to_numpy(dtype=object)
-    return series.map(category_key).to_numpy(dtype=object)
+        keys = series.astype(str).to_numpy(dtype=object)
+    else:
+        keys = series.map(category_key).to_numpy(dtype=object)
+    return keys
 
 
 def is_missing(value: Any) -> bool:
@@ -132,7 +135,9 @@ def pandas_type(series: pd.Series) -> str:
         return DOUBLE
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "timestamp"
-    if isinstance(dtype, pd.CategoricalDtype) or (pd.api.types.is_string_dtype(dtype) and dtype != object):
+    # An object column may hold anything: it is inferred from its values below.
+    typed_strings = pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype)
+    if isinstance(dtype, pd.CategoricalDtype) or typed_strings:
         return "string"
     inferred = pd.api.types.infer_dtype(series, skipna=True)
     return {

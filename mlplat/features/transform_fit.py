@@ -37,7 +37,8 @@ class PandasStats:
 
     def _values(self, column: str) -> np.ndarray:
         v = to_float("fitting", column, self.df[column]).to_numpy()
-        return v[~np.isnan(v)]
+        present: np.ndarray = v[~np.isnan(v)]
+        return present
 
     def moments(self, columns: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

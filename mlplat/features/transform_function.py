@@ -122,11 +122,14 @@ def _pickle(cloudpickle: Any, fn: Any) -> bytes:
         and not module.__name__.startswith("mlplat")
         and not any(Path(path).resolve().is_relative_to(root) for root in installed)
     )
+    pickled: bytes
     if not by_value or module is None or module.__name__ in cloudpickle.list_registry_pickle_by_value():
-        return cloudpickle.dumps(fn)
+        pickled = cloudpickle.dumps(fn)
+        return pickled
     cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(fn)
+        pickled = cloudpickle.dumps(fn)
+        return pickled
     finally:
         cloudpickle.unregister_pickle_by_value(module)
 
@@ -143,7 +146,7 @@ def _call(i: int, step: dict[str, Any], state: dict[str, Any], df: pd.DataFrame)
     where = label(i, f"function {step['name']}")
     try:
         fn = _unpickle(state["fn"])
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure has the same remedy
+    except Exception as exc:  # any unpickling failure has the same remedy
         raise ValidationError(
             f"{where}: the function cannot be loaded here ({type(exc).__name__}: {exc}); it was pickled on "
             f"Python {state['python']} with cloudpickle {state['cloudpickle']}, and the modules it imports "
@@ -151,7 +154,7 @@ def _call(i: int, step: dict[str, Any], state: dict[str, Any], df: pd.DataFrame)
         ) from None
     try:
         out = fn(df.copy())  # a copy: the function may change its argument in place
-    except Exception as exc:  # noqa: BLE001 - user code; the message names the step
+    except Exception as exc:  # user code; the message names the step
         raise ValidationError(f"{where}: raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(out, pd.DataFrame):
         raise ValidationError(f"{where}: returned {type(out).__name__}, not a pandas DataFrame")

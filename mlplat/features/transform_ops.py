@@ -211,7 +211,9 @@ class OneHot(Op):
         columns = [f"{c}={k}" for k in categories]
         clash = sorted(set(columns) & (set(fields) - {c}))
         if clash:
-            raise ValidationError(f"{label(i, self.name)}: output column(s) {', '.join(map(repr, clash))} exist already")
+            raise ValidationError(
+                f"{label(i, self.name)}: output column(s) {', '.join(map(repr, clash))} exist already"
+            )
         return {"categories": categories, "columns": columns, "counts": counts}
 
     def walk(self, step: dict[str, Any], state: dict[str, Any], fields: Fields) -> Fields:
@@ -318,7 +320,9 @@ class Drop(Op):
     def fit(self, i: int, step: dict[str, Any], stats: Stats, fields: Fields) -> dict[str, Any]:
         missing = [c for c in step["columns"] if c not in fields]
         if missing:  # at fit time a missing column is a typo, not an online row without its label
-            raise ValidationError(f"{label(i, self.name)}: column(s) {', '.join(map(repr, missing))} are not in the data")
+            raise ValidationError(
+                f"{label(i, self.name)}: column(s) {', '.join(map(repr, missing))} are not in the data"
+            )
         return {}
 
     def walk(self, step: dict[str, Any], state: dict[str, Any], fields: Fields) -> Fields:

@@ -36,7 +36,9 @@ def save_transformer(
 ) -> Transformer:
     """Store a fitted transformer as the next version of ``name`` (owned by ``team``); returns it with its id."""
     if not isinstance(transformer, Transformer):
-        raise ValidationError(f"save_transformer takes a fitted Transformer (from fit), not {type(transformer).__name__}")
+        raise ValidationError(
+            f"save_transformer takes a fitted Transformer (from fit), not {type(transformer).__name__}"
+        )
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
             f"transformer name {name!r} is not valid: start with a letter; letters, digits, '_', '.', '-' (200 at most)"
@@ -58,7 +60,9 @@ def save_transformer(
             s.flush()
             saved = _from_row(row)
     except IntegrityError:
-        raise ConflictError(f"another save of transformer {name!r} took its next version; save again", name=name) from None
+        raise ConflictError(
+            f"another save of transformer {name!r} took its next version; save again", name=name
+        ) from None
     return saved
 
 

@@ -35,7 +35,9 @@ class TransformerSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, (list, tuple)) or not self.steps:
-            raise ValidationError("a transformer spec is a non-empty list of steps, e.g. [{'op': 'scale', 'columns': ['age']}]")
+            raise ValidationError(
+                "a transformer spec is a non-empty list of steps, e.g. [{'op': 'scale', 'columns': ['age']}]"
+            )
         object.__setattr__(self, "steps", [normalize_step(i, s) for i, s in enumerate(self.steps)])
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +93,8 @@ class Transformer:
 
     def __repr__(self) -> str:
         ops = ", ".join(s["op"] for s in self.spec.steps)
-        return f"Transformer({self.id or 'unsaved'}: {ops}; {len(self.input_columns)} in, {len(self.output_columns)} out)"
+        sizes = f"{len(self.input_columns)} in, {len(self.output_columns)} out"
+        return f"Transformer({self.id or 'unsaved'}: {ops}; {sizes})"
 
     def missing_columns(self, columns: Any) -> list[str]:
         """The input columns that ``columns`` lacks."""

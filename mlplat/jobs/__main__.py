@@ -71,6 +71,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     # nbformat -> jsonschema imports rfc3987_syntax when installed, which compiles a grammar at import
     # (2-5 s per worker on 2 cores) for IRI formats notebooks never use: make it absent in workers.
+    # None in sys.modules makes an import fail (the import system's rule); typeshed types the values as modules.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from mlplat.jobs.worker import RunExecution
 

@@ -171,7 +171,8 @@ def render_dag(group: Sequence[JobInfo | JobSpec], output_root: str, start_date:
             f"        max_active_tis_per_dag={spec.max_concurrency},",
         ]
         if spec.notify.email:
-            lines += [f"        email={list(spec.notify.email)!r},", "        email_on_failure=True,", "        email_on_retry=False,"]
+            lines += [f"        email={list(spec.notify.email)!r},", "        email_on_failure=True,",
+                      "        email_on_retry=False,"]
         if spec.notify.webhook:
             lines.append("        on_failure_callback=post_webhook,")
         lines.append("    )")

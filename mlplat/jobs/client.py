@@ -39,7 +39,8 @@ class JobsClient:
         return one(JobInfo.from_dict, self._t.call("jobs.resume", name=name))
 
     def backfill(self, name: str, start: str, end: str, force: bool = False) -> BackfillResult:
-        return one(BackfillResult.from_dict, self._t.call("jobs.backfill", name=name, start=start, end=end, force=force))
+        found = self._t.call("jobs.backfill", name=name, start=start, end=end, force=force)
+        return one(BackfillResult.from_dict, found)
 
     def runs(self, name: str, limit: int = 50, status: str | None = None) -> builtins.list[RunInfo]:
         return [one(RunInfo.from_dict, r) for r in self._t.call("jobs.runs", name=name, limit=limit, status=status)]

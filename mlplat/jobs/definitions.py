@@ -71,7 +71,9 @@ def validate_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"time zone {name!r} is unknown: use an IANA name like 'UTC' or 'Europe/Berlin'") from None
+        raise ValidationError(
+            f"time zone {name!r} is unknown: use an IANA name like 'UTC' or 'Europe/Berlin'"
+        ) from None
     return name
 
 
@@ -119,7 +121,8 @@ class Schedule:
         return out
 
     def next_due(self, after: datetime) -> datetime:
-        return self._iter(after).get_next(datetime).astimezone(timezone.utc)
+        due: datetime = self._iter(after).get_next(datetime)
+        return due.astimezone(timezone.utc)
 
     def latest(self, now: datetime) -> Fire:
         """The most recent fire at or before ``now``."""
@@ -226,7 +229,10 @@ class JobSpec:
         if not str(self.notebook).endswith(".ipynb") and template_name(self.notebook) is None:
             raise ValidationError(f"notebook {self.notebook!r} must be a .ipynb file or a job template "
                                   f"({TEMPLATE_PREFIX}<name>, e.g. {TEMPLATE_PREFIX}compute_feature_set)")
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
+
+        def set_(name: str, value: object) -> None:  # a frozen dataclass normalizes its own fields this way
+            object.__setattr__(self, name, value)
+
         set_("cron", validate_cron(self.cron))
         validate_timezone(self.timezone)
         set_("parameters", _check_parameters(self.parameters))
@@ -304,9 +310,12 @@ def _check_parameters(parameters: Any) -> dict[str, Any]:
         if key in RESERVED_PARAMETERS:
             raise ValidationError(f"parameter {key!r} is set by the scheduler for every run; choose another name")
     try:
-        return json.loads(json.dumps(parameters, allow_nan=False))
+        plain: dict[str, Any] = json.loads(json.dumps(parameters, allow_nan=False))
+        return plain
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"parameters must be JSON values (str, finite number, bool, null, list, dict): {exc}") from None
+        raise ValidationError(
+            f"parameters must be JSON values (str, finite number, bool, null, list, dict): {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ def alert_row(job: "JobInfo", run: "RunInfo") -> Alert:
         subject=job.name,
         team=job.team,
         severity="error",
-        message=f"job {job.name} {what} for ds {run.ds.isoformat()} after {run.attempt} attempt(s): {run.error or 'no error text'}",
+        message=(f"job {job.name} {what} for ds {run.ds.isoformat()} after {run.attempt} attempt(s): "
+                 f"{run.error or 'no error text'}"),
         details={"run_id": run.id, "ds": run.ds.isoformat(), "attempt": run.attempt, "status": run.status,
                  "output_url": run.output_url, "html_url": run.html_url, "error": run.error},
     )
@@ -73,7 +74,8 @@ class Notifier:
         self.smtp_port = int(self.smtp_port if self.smtp_port is not None else env.get("MLPLAT_SMTP_PORT") or 25)
         self.smtp_from = self.smtp_from or env.get("MLPLAT_SMTP_FROM") or "mlplat@localhost"
         self.smtp_user = self.smtp_user if self.smtp_user is not None else env.get("MLPLAT_SMTP_USER", "")
-        self.smtp_password = self.smtp_password if self.smtp_password is not None else env.get("MLPLAT_SMTP_PASSWORD", "")
+        if self.smtp_password is None:
+            self.smtp_password = env.get("MLPLAT_SMTP_PASSWORD", "")
         if self.smtp_starttls is None:
             self.smtp_starttls = env.get("MLPLAT_SMTP_STARTTLS", "").lower() in ("1", "true", "yes")
 
@@ -82,12 +84,15 @@ class Notifier:
         return {
             "MLPLAT_SMTP_HOST": self.smtp_host or "", "MLPLAT_SMTP_PORT": str(self.smtp_port),
             "MLPLAT_SMTP_FROM": self.smtp_from or "", "MLPLAT_SMTP_USER": self.smtp_user or "",
-            "MLPLAT_SMTP_PASSWORD": self.smtp_password or "", "MLPLAT_SMTP_STARTTLS": "1" if self.smtp_starttls else "0",
+            "MLPLAT_SMTP_PASSWORD": self.smtp_password or "",
+            "MLPLAT_SMTP_STARTTLS": "1" if self.smtp_starttls else "0",
         }
 
     def send_email(self, to: list[str], subject: str, body: str) -> None:
         if not self.smtp_host:
-            raise RuntimeError("no SMTP host is configured: set MLPLAT_SMTP_HOST (and MLPLAT_SMTP_PORT, MLPLAT_SMTP_FROM)")
+            raise RuntimeError(
+                "no SMTP host is configured: set MLPLAT_SMTP_HOST (and MLPLAT_SMTP_PORT, MLPLAT_SMTP_FROM)"
+            )
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = self.smtp_from, ", ".join(to), subject
         msg.set_content(body)
@@ -132,7 +137,7 @@ class Notifier:
     def _attempt(send: Any, channel: str, job: "JobInfo") -> str:
         try:
             send()
-        except Exception as exc:  # noqa: BLE001 - recorded on the alert and logged; the run is final already
+        except Exception as exc:  # recorded on the alert and logged; the run is final already
             log.warning("could not send the %s notice for job %s: %s", channel, job.name, exc)
             return f"error: {type(exc).__name__}: {exc}"
         return "sent"

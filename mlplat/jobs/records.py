@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from mlplat.jobs.definitions import JobSpec, NotifySpec
 from mlplat.metadata.models import Job, JobRun, JobStatus
@@ -18,6 +18,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     if value is None:
@@ -51,12 +57,14 @@ class JobInfo:
         return self.spec.team
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, **self.spec.to_dict(), "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        return {"id": self.id, **self.spec.to_dict(), "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobInfo":
         spec = {k: v for k, v in data.items() if k not in ("id", "created_at", "updated_at")}
-        return cls(int(data["id"]), JobSpec.from_dict(spec), _parse(data["created_at"]), _parse(data["updated_at"]))  # type: ignore[arg-type]
+        created, updated = datetime.fromisoformat(data["created_at"]), datetime.fromisoformat(data["updated_at"])
+        return cls(int(data["id"]), JobSpec.from_dict(spec), created, updated)
 
 
 @dataclass(frozen=True)
@@ -118,18 +126,19 @@ class Finished:
 
 def job_info(row: Job) -> JobInfo:
     spec = JobSpec(
-        name=row.name, notebook=row.notebook, cron=row.cron, timezone=row.timezone, parameters=dict(row.parameters or {}),
-        owner=row.owner, team=row.team, kernel=row.kernel, timeout_seconds=row.timeout_seconds, retries=row.retries,
+        name=row.name, notebook=row.notebook, cron=row.cron, timezone=row.timezone,
+        parameters=dict(row.parameters or {}), owner=row.owner, team=row.team, kernel=row.kernel,
+        timeout_seconds=row.timeout_seconds, retries=row.retries,
         retry_backoff_seconds=row.retry_backoff_seconds, max_concurrency=row.max_concurrency,
         after=tuple(row.after or ()), paused=row.paused, catch_up=row.catch_up, notify=NotifySpec.from_dict(row.notify),
     )
-    return JobInfo(row.id, spec, as_utc(row.created_at), as_utc(row.updated_at))  # type: ignore[arg-type]
+    return JobInfo(row.id, spec, as_utc(row.created_at), as_utc(row.updated_at))
 
 
 def run_info(row: JobRun, job_name: str) -> RunInfo:
     return RunInfo(
         id=row.id, job=job_name, job_id=row.job_id, ds=row.ds, attempt=row.attempt, status=JobStatus(row.status).value,
-        trigger=row.trigger, idempotency_key=row.idempotency_key, scheduled_for=as_utc(row.scheduled_for),  # type: ignore[arg-type]
+        trigger=row.trigger, idempotency_key=row.idempotency_key, scheduled_for=as_utc(row.scheduled_for),
         not_before=as_utc(row.not_before), started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
         worker=row.worker, heartbeat_at=as_utc(row.heartbeat_at), output_url=row.output_url, error=row.error,
     )

@@ -100,7 +100,7 @@ class Scheduler:
             rows = s.execute(select(JobRun.job_id, func.max(JobRun.scheduled_for))
                              .where(JobRun.trigger == "schedule").group_by(JobRun.job_id))
             for job_id, stored in rows:
-                last: datetime = as_utc(stored)  # type: ignore[assignment]
+                last: datetime = as_utc(stored)
                 self._anchors[job_id] = max(self._anchors.get(job_id, last), last)
 
     def plan(self, now: datetime | None = None) -> int:
@@ -118,7 +118,7 @@ class Scheduler:
             self._anchors_loaded = time.monotonic()
         rows, next_due = [], {}
         for job in jobs:
-            created: datetime = as_utc(job.created_at)  # type: ignore[assignment]
+            created: datetime = as_utc(job.created_at)
             key = (job.id, created, job.cron, job.timezone, job.catch_up)  # a changed definition plans afresh
             due = self._next_due.get(key)
             if due is not None and due > now:
@@ -280,13 +280,14 @@ class Scheduler:
             host, _, pid_text = (worker or "").rpartition(":")
             pid = int(pid_text) if pid_text.isdigit() else None
             local = host == self.host and pid is not None
-            alive = local and _alive(pid)  # type: ignore[arg-type]
-            silent = beat is None or (now - as_utc(beat)).total_seconds() > self.config.stale_after_seconds  # type: ignore[operator]
+            alive = local and pid is not None and _alive(pid)
+            silent = beat is None or (now - as_utc(beat)).total_seconds() > self.config.stale_after_seconds
             if not silent and (alive or not local):
                 continue
             if alive:
                 kill_tree(pid, include_self=True)
-            why = f"no heartbeat for over {self.config.stale_after_seconds:g} s" if alive or not local else "its process is gone"
+            why = (f"no heartbeat for over {self.config.stale_after_seconds:g} s" if alive or not local
+                   else "its process is gone")
             finished = self.store.finish(run_id, [worker or ""], JobStatus.failed, f"worker lost: {why} ({worker})")
             if finished is not None:
                 log.warning("run %s: worker %s lost (%s)%s", run_id, worker, why,
@@ -319,7 +320,7 @@ class Scheduler:
         while not stop.is_set():
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting: log it and try again next tick
+            except Exception:  # e.g. the database restarting: log it and try again next tick
                 log.exception("scheduler tick failed; retrying in %.1f s", self.config.tick_seconds)
             self._wait(stop, self.config.tick_seconds)
         self.shutdown()
@@ -374,6 +375,8 @@ def _alive(pid: int) -> bool:
     import psutil
 
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        status: str = psutil.Process(pid).status()
+        zombie: str = psutil.STATUS_ZOMBIE
+        return status != zombie
     except psutil.NoSuchProcess:
         return False

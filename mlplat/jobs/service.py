@@ -155,7 +155,9 @@ class JobService:
         self._require_owner(caller, name, "resume")
         return self.store.set_paused(name, False)
 
-    def backfill(self, caller: Identity, name: str, start: date | str, end: date | str, force: bool = False) -> BackfillResult:
+    def backfill(
+        self, caller: Identity, name: str, start: date | str, end: date | str, force: bool = False
+    ) -> BackfillResult:
         """Enqueue every scheduled ds in [start, end] (trigger "backfill"), each once unless ``force``."""
         first, last = as_date(start, "start"), as_date(end, "end")
         assert first is not None and last is not None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -51,13 +51,17 @@ def insert_runs(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
-def _cas(session: Session, run_id: int, statuses: Sequence[JobStatus], workers: Sequence[str] | None, **values: Any) -> bool:
+def _cas(
+    session: Session, run_id: int, statuses: Sequence[JobStatus], workers: Sequence[str] | None, **values: Any
+) -> bool:
     """Compare-and-set one run: True when this caller won the transition."""
     stmt = update(JobRun).where(JobRun.id == run_id, JobRun.status.in_(list(statuses)))
     if workers is not None:
         stmt = stmt.where(JobRun.worker.in_(list(workers)))
-    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    stmt = stmt.values(**values).execution_options(synchronize_session=False)
+    # An UPDATE answers a CursorResult (with rowcount); Session.execute's overloads only say Result.
+    result = cast("CursorResult[Any]", session.execute(stmt))
+    return result.rowcount == 1
 
 
 class JobStore:
@@ -113,7 +117,8 @@ class JobStore:
         """Dependencies exist and lead nowhere back to this job (walks only what ``after`` reaches)."""
         frontier, seen = set(spec.after), set()
         while frontier:
-            found: dict[str, list[str]] = {n: a for n, a in s.execute(select(Job.name, Job.after).where(Job.name.in_(frontier)))}
+            edges = s.execute(select(Job.name, Job.after).where(Job.name.in_(frontier)))
+            found: dict[str, list[str]] = {n: a for n, a in edges}
             missing = sorted(frontier - set(found) - {spec.name})
             if missing:
                 names = list(s.scalars(select(Job.name)))
@@ -126,10 +131,13 @@ class JobStore:
             frontier = {d for after in found.values() for d in (after or ())} - seen
 
     def _write(self, row: Job, spec: JobSpec) -> None:
-        row.notebook, row.cron, row.timezone, row.parameters = spec.notebook, spec.cron, spec.timezone, dict(spec.parameters)
+        row.notebook, row.cron, row.timezone = spec.notebook, spec.cron, spec.timezone
+        row.parameters = dict(spec.parameters)
         row.owner, row.team, row.kernel, row.timeout_seconds = spec.owner, spec.team, spec.kernel, spec.timeout_seconds
-        row.retries, row.retry_backoff_seconds, row.max_concurrency = spec.retries, spec.retry_backoff_seconds, spec.max_concurrency
-        row.after, row.paused, row.catch_up, row.notify = list(spec.after), spec.paused, spec.catch_up, spec.notify.to_dict()
+        row.retries, row.retry_backoff_seconds = spec.retries, spec.retry_backoff_seconds
+        row.max_concurrency = spec.max_concurrency
+        row.after, row.paused, row.catch_up = list(spec.after), spec.paused, spec.catch_up
+        row.notify = spec.notify.to_dict()
 
     @staticmethod
     def check_spec(spec: JobSpec) -> None:
@@ -180,7 +188,9 @@ class JobStore:
         with self.db.session() as s:
             row = self._row(s, name)
             if needed_by:
-                raise ConflictError(f"job {name!r} is needed by {', '.join(needed_by)}; remove it from their 'after' first")
+                raise ConflictError(
+                    f"job {name!r} is needed by {', '.join(needed_by)}; remove it from their 'after' first"
+                )
             running = s.scalar(select(func.count()).where(JobRun.job_id == row.id, JobRun.status == JobStatus.running))
             if running:
                 raise ConflictError(f"job {name!r} has {running} running run(s); cancel them or wait, then delete")
@@ -201,7 +211,9 @@ class JobStore:
                                         JobRun.status.in_([JobStatus.queued, JobStatus.running]))
             ).first()
             if active is not None:
-                raise ConflictError(f"job {name!r} already has run {active} queued or running for ds {ds}", run_id=active)
+                raise ConflictError(
+                    f"job {name!r} already has run {active} queued or running for ds {ds}", run_id=active
+                )
             keys = set(s.scalars(select(JobRun.idempotency_key).where(JobRun.job_id == job.id, JobRun.ds == ds)))
         for n in range(len(keys) + 2):
             key = base if n == 0 and schedule.daily else f"{base}:manual:{max(n, 1)}"
@@ -261,7 +273,9 @@ class JobStore:
             ok = _cas(s, run_id, [JobStatus.queued, JobStatus.running], None, status=JobStatus.cancelled,
                       finished_at=utcnow(), error=f"cancelled by {by}")
         if not ok:
-            raise ConflictError(f"run {run_id} is {self.run(run_id).status}; only queued or running runs can be cancelled")
+            raise ConflictError(
+                f"run {run_id} is {self.run(run_id).status}; only queued or running runs can be cancelled"
+            )
         return self.run(run_id)
 
     # -- run state transitions (scheduler and workers) ----------------------------
@@ -272,13 +286,13 @@ class JobStore:
         running = (select(func.count()).select_from(other)
                    .where(other.job_id == job_id, other.status == JobStatus.running).scalar_subquery())
         with self.db.session() as s:
-            result = s.execute(
+            result = cast("CursorResult[Any]", s.execute(
                 update(JobRun)
                 .where(JobRun.id == run_id, JobRun.status == JobStatus.queued, running < max_concurrency)
                 .values(status=JobStatus.running, worker=worker, started_at=now, heartbeat_at=now, error=None)
                 .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            ))
+            return result.rowcount == 1
 
     def attach(self, run_id: int, claimed_by: str, worker: str) -> bool:
         """The worker process takes over the claim the scheduler made for it."""
@@ -318,7 +332,7 @@ class JobStore:
                 if row.attempt <= job_row.retries:
                     wait = timedelta(seconds=backoff_seconds(job_row.retry_backoff_seconds, row.attempt))
                     key = f"{row.idempotency_key.split('#')[0]}#{row.attempt + 1}"
-                    new = new_run(row.job_id, row.ds, key, "retry", as_utc(row.scheduled_for), now + wait)  # type: ignore[arg-type]
+                    new = new_run(row.job_id, row.ds, key, "retry", as_utc(row.scheduled_for), now + wait)
                     retry_id = next(iter(insert_runs(s, [{**new, "attempt": row.attempt + 1}])), None)
                 else:
                     alert = alert_row(job, run_info(row, job.name))

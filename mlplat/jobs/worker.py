@@ -106,7 +106,8 @@ class RunExecution:
     def __call__(self) -> int:
         _die_with_parent()
         if self.parent and os.getppid() != self.parent:
-            log.warning("run %s: the scheduler that started this worker is gone; leaving the run to recovery", self.run_id)
+            log.warning("run %s: the scheduler that started this worker is gone; leaving the run to recovery",
+                        self.run_id)
             return 0
         if not self.store.attach(self.run_id, self.claimed_by, self.me):
             log.warning("run %s is not claimed by %s any more; nothing to do", self.run_id, self.claimed_by)
@@ -134,7 +135,9 @@ class RunExecution:
         folder_url = run_folder_url(self.settings, spec.name, self.run.id)
         folder = local_path(folder_url)
         if folder is None:
-            return Outcome(JobStatus.failed, f"job outputs go to a local lake only for now; lake_url {folder_url} is remote", None)
+            return Outcome(
+                JobStatus.failed, f"job outputs go to a local lake only for now; lake_url {folder_url} is remote", None
+            )
         notebook = spec.notebook_path()
         self.folder, self.output = folder, folder / f"{notebook.stem}.ipynb"
         output_url = self.output_url = f"{folder_url}/{self.output.name}"
@@ -150,9 +153,10 @@ class RunExecution:
         except TimeoutError:  # nbclient's CellTimeoutError: the kernel was interrupted, the notebook saved
             outcome = Outcome(JobStatus.timed_out, f"TimeoutError: a cell ran past the job's timeout of "
                               f"{spec.timeout_seconds} s", output_url)
-        except Exception as exc:  # noqa: BLE001 - a missing kernel or notebook, a dead kernel: the run's error
+        except Exception as exc:  # a missing kernel or notebook, a dead kernel: the run's error
             log.exception("run %s could not execute %s", self.run.id, notebook)
-            outcome = Outcome(JobStatus.failed, f"{type(exc).__name__}: {exc}", output_url if self.output.exists() else None)
+            written = output_url if self.output.exists() else None
+            outcome = Outcome(JobStatus.failed, f"{type(exc).__name__}: {exc}", written)
         self.timings["papermill_seconds"] = round(time.perf_counter() - t0, 3)
         return outcome
 
@@ -160,7 +164,8 @@ class RunExecution:
         self._write_outputs(outcome)
         finished = self.store.finish(self.run_id, [self.me], outcome.status, outcome.error, outcome.output_url)
         if finished is None:
-            log.warning("run %s was taken from this worker (cancelled or declared lost); its result is dropped", self.run_id)
+            log.warning("run %s was taken from this worker (cancelled or declared lost); its result is dropped",
+                        self.run_id)
             return
         log.info("run %s (%s ds=%s attempt %s): %s %s", self.run_id, self.job.name, self.run.ds, self.run.attempt,
                  outcome.status.value, outcome.error or "")
@@ -174,13 +179,14 @@ class RunExecution:
             t0 = time.perf_counter()
             try:
                 write_html(self.output, self.output.with_suffix(".html"))
-            except Exception as exc:  # noqa: BLE001 - the notebook itself is the record; note why HTML is missing
+            except Exception as exc:  # the notebook itself is the record; note why HTML is missing
                 log.warning("run %s: no HTML copy: %s", self.run_id, exc)
                 self.timings["html_error"] = f"{type(exc).__name__}: {exc}"
             self.timings["html_seconds"] = round(time.perf_counter() - t0, 3)
         self.timings["total_seconds"] = round(_process_age(), 3)
-        record = {"run_id": self.run_id, "job": self.job.name, "ds": self.run.ds.isoformat(), "attempt": self.run.attempt,
-                  "status": outcome.status.value, "error": outcome.error, "worker": self.me, **self.timings}
+        record = {"run_id": self.run_id, "job": self.job.name, "ds": self.run.ds.isoformat(),
+                  "attempt": self.run.attempt, "status": outcome.status.value, "error": outcome.error,
+                  "worker": self.me, **self.timings}
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "run.json").write_text(json.dumps(record, indent=1))
 
@@ -197,7 +203,7 @@ class RunExecution:
                 self.time_out()
             try:
                 ours = self.store.heartbeat(self.run_id, self.me)
-            except Exception as exc:  # noqa: BLE001 - a busy database: try again next beat, stale_after covers it
+            except Exception as exc:  # a busy database: try again next beat, stale_after covers it
                 log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
                 continue
             if not ours and not self.finishing:  # (finishing: the main thread recorded the result itself)
@@ -231,7 +237,8 @@ class RunExecution:
 def _process_age() -> float:
     import psutil
 
-    return time.time() - psutil.Process().create_time()
+    created: float = psutil.Process().create_time()
+    return time.time() - created
 
 
 def _die_with_parent() -> None:

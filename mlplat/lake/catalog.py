@@ -10,6 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import select
@@ -38,8 +39,8 @@ class TableInfo:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "TableInfo":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+    def from_dict(cls, data: dict[str, Any]) -> "TableInfo":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 def _guess_format(url: str) -> str:

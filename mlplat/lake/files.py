@@ -206,7 +206,7 @@ class HadoopFiles:
     def delete_if_empty(self, url: str) -> bool:
         try:
             return bool(self.fs(url).delete(self.path(url), False))
-        except Exception:  # noqa: BLE001 - Hadoop says "directory not empty" with an exception
+        except Exception:  # Hadoop says "directory not empty" with an exception
             return False
 
     def rename(self, src: str, dst: str) -> None:

@@ -63,7 +63,7 @@ def nanos_columns(url: str, spark: "SparkSession | None" = None) -> list[NanosCo
         hadoop = HadoopFiles(spark, url)
         first = next(hadoop.data_files(url), None)
         return [] if first is None else _from_hadoop(spark, first)
-    except Exception:  # noqa: BLE001 - unreadable here: Spark reads it (or says why it cannot) as before
+    except Exception:  # unreadable here: Spark reads it (or says why it cannot) as before
         return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
+from typing import Any, Callable
 
 from mlplat.errors import ServiceUnavailable, ValidationError
 from mlplat.identity import Identity
@@ -33,8 +33,8 @@ class SeedSummary:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "SeedSummary":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+    def from_dict(cls, data: dict[str, Any]) -> "SeedSummary":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 class LakeService:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -96,8 +97,8 @@ class FeatureSetVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     set_id: Mapped[int] = mapped_column(ForeignKey("feature_sets.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
-    spec: Mapped[dict] = mapped_column(JSON)
-    output_schema: Mapped[list] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     sql_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -117,8 +118,8 @@ class FeatureRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    checks: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     materialized: Mapped[bool] = mapped_column(default=False)
     created_by: Mapped[str] = mapped_column(String(128), default="")
@@ -135,7 +136,7 @@ class Alert(Base):
     team: Mapped[str] = mapped_column(String(128), default="")
     severity: Mapped[str] = mapped_column(String(16), default="warning")
     message: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -150,7 +151,7 @@ class ExampleSet(Base):
     version: Mapped[int] = mapped_column(Integer)
     team: Mapped[str] = mapped_column(String(128), default="")
     url: Mapped[str] = mapped_column(Text)
-    manifest: Mapped[dict] = mapped_column(JSON)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -166,8 +167,8 @@ class Transformer(Base):
     name: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int] = mapped_column(Integer)
     team: Mapped[str] = mapped_column(String(128), default="")
-    spec: Mapped[dict] = mapped_column(JSON)
-    state: Mapped[dict] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
     example_set: Mapped[str] = mapped_column(String(256), default="")
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -190,7 +191,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     notebook: Mapped[str] = mapped_column(Text)
-    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cron: Mapped[str] = mapped_column(String(128))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     owner: Mapped[str] = mapped_column(String(128))
@@ -200,10 +201,11 @@ class Job(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
     retry_backoff_seconds: Mapped[int] = mapped_column(Integer, default=60)
     max_concurrency: Mapped[int] = mapped_column(Integer, default=1)
-    after: Mapped[list] = mapped_column(JSON, default=list)  # names of jobs that must succeed first for the same ds
+    # names of jobs that must succeed first for the same ds
+    after: Mapped[list[str]] = mapped_column(JSON, default=list)
     catch_up: Mapped[bool] = mapped_column(default=True)
     paused: Mapped[bool] = mapped_column(default=False)
-    notify: Mapped[dict] = mapped_column(JSON, default=dict)  # {"email": [...], "webhook": url}
+    notify: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"email": [...], "webhook": url}
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -259,9 +261,9 @@ class Deployment(Base):
         Enum(DeploymentStatus, name="deployment_status", native_enum=False, length=16), default=DeploymentStatus.live
     )
     team: Mapped[str] = mapped_column(String(128), default="")
-    checks: Mapped[list] = mapped_column(JSON, default=list)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     message: Mapped[str] = mapped_column(Text, default="")
-    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -278,7 +280,7 @@ class InferenceWorker(Base):
 
     worker: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid:<random>
     generation: Mapped[int] = mapped_column(Integer, default=0)  # the newest deployment id it has taken in
-    models: Mapped[dict] = mapped_column(JSON, default=dict)  # model -> version it serves
-    load_errors: Mapped[dict] = mapped_column(JSON, default=dict)  # model -> why its version did not load
+    models: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # model -> version it serves
+    load_errors: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # model -> why its version did not load
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -230,7 +230,8 @@ def get_kind(name: str) -> ModelKind:
     if kind is None:
         hint = difflib.get_close_matches(str(name), list(CATALOG), n=1)
         raise ValidationError(
-            f"unknown model {name!r}; the catalog has {', '.join(CATALOG)}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+            f"unknown model {name!r}; the catalog has {', '.join(CATALOG)}"
+            + (f"; did you mean {hint[0]!r}?" if hint else ""),
             model=name,
         )
     return kind

@@ -88,12 +88,13 @@ class ModelPipeline:
         missing = [c for c in self.model_columns if c not in frame.columns]
         if missing:
             raise lacks_model_columns(missing)
-        return frame[self.model_columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        matrix: np.ndarray = frame[self.model_columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        return matrix
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """The estimator on a matrix: what postprocess takes (for a threshold, the positive class's probability)."""
         if self.task == CLASSIFICATION:
-            proba = self.model.predict_proba(x)
+            proba: np.ndarray = self.model.predict_proba(x)
             return proba[:, 1] if self.postprocess.kind == "threshold" else proba
         return np.asarray(self.model.predict(x))
 
@@ -141,10 +142,11 @@ class ModelPipeline:
     def from_bytes(cls, data: bytes) -> "ModelPipeline":
         import pickle
 
-        loaded = pickle.loads(data)  # noqa: S301 - the Model Repository is trusted, as any pickled model is
+        loaded = pickle.loads(data)  # the Model Repository is trusted, as any pickled model is
         if not isinstance(loaded, dict) or loaded.get("format") != FORMAT:
             raise ValidationError(f"not a model pipeline of format {FORMAT}: upgrade mlplat where it is loaded")
-        return loaded["pipeline"]
+        pipeline: ModelPipeline = loaded["pipeline"]
+        return pipeline
 
     def save(self, path: str) -> None:
         with open(path, "wb") as fh:

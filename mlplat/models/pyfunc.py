@@ -19,7 +19,8 @@ from mlplat.models.pipeline import ModelPipeline
 ARTIFACT = "pipeline"  # the key (and file name) of the pickled pipeline inside the MLflow model
 
 
-class PipelineModel(mlflow.pyfunc.PythonModel):
+# mlflow is read untyped (follow_imports = "skip" in pyproject.toml), so its base class is Any here.
+class PipelineModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     """Holds no state of its own: ``load_context`` reads the pickled pipeline from the model's artifacts."""
 
     def __init__(self) -> None:
@@ -48,7 +49,7 @@ def signature_for(pipeline: ModelPipeline) -> Any:
             with warnings.catch_warnings():  # outputs never miss values: MLflow's hint about integer columns is moot
                 warnings.simplefilter("ignore", UserWarning)
                 outputs = infer_signature(None, pipeline.example_output).outputs
-        except Exception:  # noqa: BLE001 - list-valued outputs (top_k) have no column type: leave outputs untyped
+        except Exception:  # list-valued outputs (top_k) have no column type: leave outputs untyped
             outputs = None
     return ModelSignature(inputs=inputs, outputs=outputs)
 

@@ -24,11 +24,14 @@ import platform as _platform
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlplat.config import Settings
 from mlplat.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationError, require
 from mlplat.models.tracking import TrackingAccess, hub_reader_access, mlflow_client, platform_access
+
+if TYPE_CHECKING:
+    from mlplat.models.pipeline import ModelPipeline
 
 TAG = "mlplat."
 ALIASES = ("candidate", "production")
@@ -218,12 +221,15 @@ class ModelRepository:
     def _experiment(self, name: str) -> str:
         exp_name = f"mlplat/{name}"
         exp = self._call("experiment", self.client.get_experiment_by_name, exp_name)
+        experiment_id: str
         if exp is not None:
-            return exp.experiment_id
+            experiment_id = exp.experiment_id
+            return experiment_id
         location = None
         if self.artifact_root and not self.tracking_uri.startswith(("http://", "https://", "databricks")):
             location = f"{self.artifact_root.rstrip('/')}/{name}"
-        return self._call("experiment", self.client.create_experiment, exp_name, artifact_location=location)
+        experiment_id = self._call("experiment", self.client.create_experiment, exp_name, artifact_location=location)
+        return experiment_id
 
     def register(
         self,
@@ -304,7 +310,8 @@ class ModelRepository:
             name=mv.name, version=int(mv.version), team=tags.get(TAG + "team", ""),
             aliases=sorted(aliases if aliases is not None else list(getattr(mv, "aliases", []) or [])),
             task=tags.get(TAG + "task", ""), kind=tags.get(TAG + "kind", ""), target=tags.get(TAG + "target") or None,
-            metrics=metrics, example_set=tags.get(TAG + "example_set", ""), transformer=tags.get(TAG + "transformer", ""),
+            metrics=metrics, example_set=tags.get(TAG + "example_set", ""),
+            transformer=tags.get(TAG + "transformer", ""),
             created_by=tags.get(TAG + "created_by", ""), created_at=created, description=mv.description or "",
             run_id=mv.run_id or "", source=mv.source or "",
         )
@@ -422,7 +429,8 @@ class ModelRepository:
         return [self.version(name, int(v)) for v in numbers]
 
     def set_alias(self, name: str, version: int, alias: str) -> ModelVersionInfo:
-        if not alias or not alias.replace("_", "").replace("-", "").isalnum() or alias.lower() == "latest" or alias[0].isdigit():
+        well_formed = bool(alias) and alias.replace("_", "").replace("-", "").isalnum()
+        if not well_formed or alias.lower() == "latest" or alias[0].isdigit():
             raise ValidationError(f"alias {alias!r} is not valid: letters, digits, '_' and '-', not 'latest' or v<N>")
         self.version(name, version)  # 404 for an unknown version
         self.client.set_registered_model_alias(name, alias, str(version))
@@ -431,7 +439,9 @@ class ModelRepository:
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         self._call(f"{name} v{version}", self.client.set_model_version_tag, name, str(version), key, value)
 
-    def load_pipeline(self, name: str, version: int | None = None, alias: str | None = None) -> tuple[int, Any]:
+    def load_pipeline(
+        self, name: str, version: int | None = None, alias: str | None = None
+    ) -> tuple[int, "ModelPipeline"]:
         """(version, pipeline) loaded through the pyfunc flavor, as serving loads it."""
         from mlplat.models.pyfunc import load_pyfunc
 
@@ -447,7 +457,8 @@ class ModelRepository:
         with tempfile.TemporaryDirectory(prefix="mlplat-report-") as tmp:
             path = self._call("report", self.client.download_artifacts, info.run_id, "evaluation/report.json", tmp)
             with open(path) as fh:
-                return json.load(fh)
+                report: dict[str, Any] = json.load(fh)
+                return report
 
 
 def _quote(text: str) -> str:

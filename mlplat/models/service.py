@@ -263,7 +263,8 @@ class ModelService:
             metrics=result.report.to_dict()["metrics"], report=result.report.to_dict(), config=result.config.to_dict(),
             rows_train=result.rows_train, rows_test=result.rows_test, seconds=round(result.seconds, 3),
             fit_seconds=round(result.fit_seconds, 3),
-            transformer=pipeline.transformer.id if pipeline.transformer is not None and pipeline.transformer.id else None,
+            transformer=(pipeline.transformer.id
+                         if pipeline.transformer is not None and pipeline.transformer.id else None),
             team=team, tuning=tuning, automl=automl, pipeline=pipeline,
         )
         if not register:
@@ -322,7 +323,9 @@ class ModelService:
     def show(self, caller: Identity, name: str, version: int | None = None, alias: str | None = None) -> "ModelDetail":
         return self.repository.detail(name, version, alias)
 
-    def compare(self, caller: Identity, name: str, versions: builtins.list[int] | None = None) -> builtins.list["ModelVersionInfo"]:
+    def compare(
+        self, caller: Identity, name: str, versions: builtins.list[int] | None = None
+    ) -> builtins.list["ModelVersionInfo"]:
         return self.repository.compare(name, [int(v) for v in versions] if versions else None)
 
     def promote(self, caller: Identity, name: str, version: int, alias: str = "production") -> "ModelVersionInfo":
@@ -334,7 +337,9 @@ class ModelService:
     def report(self, caller: Identity, name: str, version: int | None = None) -> dict[str, Any]:
         return self.repository.report(name, self.repository.resolve(name, version))
 
-    def load(self, caller: Identity, name: str, version: int | None = None, alias: str | None = None) -> "ModelPipeline":
+    def load(
+        self, caller: Identity, name: str, version: int | None = None, alias: str | None = None
+    ) -> "ModelPipeline":
         """The registered pipeline, loaded through its MLflow pyfunc form."""
         return self.repository.load_pipeline(name, version, alias)[1]
 

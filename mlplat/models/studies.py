@@ -178,7 +178,8 @@ class _Tickets:
             return self._count >= 0
         with self._value.get_lock():
             self._value.value -= 1
-            return self._value.value >= 0
+            left: int = self._value.value
+            return left >= 0
 
 
 def _work(
@@ -229,7 +230,7 @@ def _fork_workers(
             with threadpool_limits(threads or 1), quiet_optuna():
                 _work(study_name, _rdb(url, engine_kwargs), objective, sampler(index), tickets, total, deadline,
                       None)
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        except BaseException as exc:  # reported to the parent, which raises it
             errors.put((type(exc).__name__, str(exc), isinstance(exc, ValidationError)))
             raise SystemExit(1) from None
 

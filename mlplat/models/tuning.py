@@ -159,7 +159,7 @@ class _Search:
 
 def _raw(estimator: Any, x: np.ndarray, task: str) -> np.ndarray:
     if task == CLASSIFICATION:
-        proba = estimator.predict_proba(x)
+        proba: np.ndarray = estimator.predict_proba(x)
         return proba[:, 1] if proba.shape[1] == 2 else proba
     return np.asarray(estimator.predict(x))
 

@@ -211,7 +211,8 @@ def stock_day(world: World, rng: np.random.Generator, day: date, levels: np.ndar
 def after_sales(level: np.ndarray, target: np.ndarray, sales: np.ndarray) -> np.ndarray:
     """Stock after ``sales`` unit sales, restocking to ``target`` whenever it runs out."""
     past = sales - level - 1
-    return np.where(sales <= level, level - sales, target - 1 - np.mod(np.maximum(past, 0), target))
+    after: np.ndarray = np.where(sales <= level, level - sales, target - 1 - np.mod(np.maximum(past, 0), target))
+    return after
 
 
 def sale_levels(level: np.ndarray, target: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -162,7 +162,8 @@ def _roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 def _write(table: pa.Table, folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / "part-00000.parquet", compression="zstd")
-    return table.num_rows
+    rows: int = table.num_rows
+    return rows
 
 
 DESCRIPTIONS = {

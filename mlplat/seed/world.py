@@ -178,7 +178,8 @@ def pick_products(world: World, rng: np.random.Generator, category: np.ndarray) 
     idx = np.searchsorted(world.cum_weight, target, side="right")
     idx = np.where(anywhere, np.minimum(idx, len(world.cum_weight) - 1),
                    np.clip(idx, world.cat_first[c], world.cat_last[c]))
-    return world.sorted_products[idx]
+    products: np.ndarray = world.sorted_products[idx]
+    return products
 
 
 def ids(prefix: str, count: int, offset: int = 0) -> pa.Array:

@@ -22,7 +22,7 @@ from mlplat.stack import mlflow_auth
 from mlplat.stack.components import find_proxy
 
 
-class LocalAccountsAuthenticator(Authenticator):
+class LocalAccountsAuthenticator(Authenticator):  # type: ignore[misc]  # jupyterhub ships no types: Any here
     """Logins checked against the platform's accounts (salted scrypt, metadata DB)."""
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:

@@ -92,7 +92,7 @@ class HealthHandler(_Relay):
         await self.relay("GET", "/health")
 
 
-class ProxyHandler(HubOAuthenticated, _Relay):
+class ProxyHandler(HubOAuthenticated, _Relay):  # type: ignore[misc]  # jupyterhub ships no types: Any here
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def mlflow_path(self) -> str:
@@ -121,7 +121,7 @@ class ProxyHandler(HubOAuthenticated, _Relay):
     async def handle(self) -> None:
         await self.relay(self.request.method or "GET", self.request.path[len(service_prefix()) - 1:])
 
-    get = head = post = put = patch = delete = options = handle  # type: ignore[assignment]
+    get = head = post = put = patch = delete = options = handle
 
 
 def create_app(settings: Settings, upstream_base: str | None = None,

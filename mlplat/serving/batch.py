@@ -279,7 +279,7 @@ def score(frame: "DataFrame", pipeline: "ModelPipeline", model: str, version: in
     key = hashlib.sha256(payload).hexdigest()
     try:
         shipped: Any = frame.sparkSession.sparkContext.broadcast(payload)
-    except Exception:  # noqa: BLE001 - Spark Connect has no broadcast: the bytes travel with the function
+    except Exception:  # Spark Connect has no broadcast: the bytes travel with the function
         shipped = payload
     fields = output_fields(pipeline)
     keys = [f for f in frame.schema.fields if f.name in entity]
@@ -361,8 +361,9 @@ def batch_predict(
     progress: Progress | None = None,
 ) -> BatchResult:
     """Score every entity of ``model`` as of ``date`` (default yesterday, UTC) with ``version`` (default: the
-    deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``; ``online`` also
-    loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature constants."""
+    deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``;
+    ``online`` also loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature
+    constants."""
 
     began = time.perf_counter()
     say = progress or (lambda message, fraction: None)

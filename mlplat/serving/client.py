@@ -109,8 +109,9 @@ def service_predict(settings: Settings, model: str, body: dict[str, Any], *, url
     base = (url or settings.inference).rstrip("/")
     token = token or service_token(settings)
     if not token:
-        raise errors.AuthenticationError(f"no token for the Inference Service: {settings.secrets_dir / 'inference_token'}"
-                                         " is written by `mlplat up`")
+        raise errors.AuthenticationError(
+            f"no token for the Inference Service: {settings.secrets_dir / 'inference_token'} is written by `mlplat up`"
+        )
     try:
         response = httpx.post(f"{base}/v1/predict/{model}", json=body, timeout=timeout,
                               headers={"Authorization": f"Bearer {token}"})

@@ -45,7 +45,8 @@ class DeploymentInfo:
 def _info(row: Deployment) -> DeploymentInfo:
     return DeploymentInfo(
         id=row.id, model=row.model, version=row.version, previous_version=row.previous_version, action=row.action,
-        status=DeploymentStatus(row.status).value, team=row.team, checks=list(row.checks or []), message=row.message or "",
+        status=DeploymentStatus(row.status).value, team=row.team, checks=list(row.checks or []),
+        message=row.message or "",
         options=dict(row.options or {}), created_by=row.created_by, created_at=row.created_at.isoformat(),
     )
 

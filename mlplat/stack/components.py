@@ -8,7 +8,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import httpx
@@ -39,10 +39,10 @@ class ComponentStatus:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "ComponentStatus":
+    def from_dict(cls, data: dict[str, Any]) -> "ComponentStatus":
         return cls(
             component=str(data["component"]),
-            pid=int(data["pid"]) if data.get("pid") is not None else None,  # type: ignore[call-overload]
+            pid=int(data["pid"]) if data.get("pid") is not None else None,
             url=str(data["url"]),
             healthy=bool(data["healthy"]),
             managed_by=str(data.get("managed_by", "mlplat")),

@@ -48,6 +48,12 @@ def read_state(settings: Settings) -> dict[str, dict[str, object]]:
         return {}
 
 
+def _state_pid(entry: dict[str, object]) -> int | None:
+    """The pid an entry of the state file records (``up`` writes an int, JSON keeps it one)."""
+    pid = entry.get("pid")
+    return pid if isinstance(pid, int) else None
+
+
 def _write_state(settings: Settings, state: dict[str, dict[str, object]]) -> None:
     path = _state_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,8 +66,9 @@ def _alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE
+        status: str = psutil.Process(pid).status()
+        zombie: str = psutil.STATUS_ZOMBIE
+        return status != zombie
     except psutil.Error:
         return False
 
@@ -73,7 +80,10 @@ def log_path(settings: Settings, name: str) -> Path:
 def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
     path = log_path(settings, name)
     if not path.exists():
-        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler")
+        raise NotFoundError(
+            f"no log for {name!r} under {settings.log_dir}; "
+            "components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler"
+        )
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
@@ -179,10 +189,10 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
     try:
         to_start = []
         for component in wanted:
-            pid = state.get(component.name, {}).get("pid")
-            if _alive(pid):  # type: ignore[arg-type]
+            pid = _state_pid(state.get(component.name, {}))
+            if _alive(pid):
                 # Ours already; if it is still starting, give it its start-up time.
-                _wait_healthy(settings, component, pid, component.name)  # type: ignore[arg-type]
+                _wait_healthy(settings, component, pid, component.name)
                 running.append(component.name)
             else:
                 to_start.append(component)
@@ -216,7 +226,8 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
 
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
-        return psutil.Process(pid).children(recursive=True)
+        children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+        return children
     except psutil.Error:
         return []
 
@@ -257,9 +268,9 @@ def _stop_names(settings: Settings, names: list[str]) -> list[str]:
         entry = state.get(name)
         if not entry:
             continue
-        pid = entry.get("pid")
-        if _alive(pid):  # type: ignore[arg-type]
-            _terminate(int(pid), timeout=30)  # type: ignore[call-overload]
+        pid = _state_pid(entry)
+        if pid is not None and _alive(pid):
+            _terminate(pid, timeout=30)
             stopped.append(name)
         state.pop(name, None)
     _write_state(settings, state)
@@ -300,8 +311,8 @@ def status(settings: Settings) -> list[ComponentStatus]:
         if component.managed_by == "hub":
             pid = _pid_file(settings.run_dir / f"{component.name}.pid")
         elif component.embedded:
-            raw = state.get(component.name, {}).get("pid")
-            pid = raw if isinstance(raw, int) and _alive(raw) else None
+            raw = _state_pid(state.get(component.name, {}))
+            pid = raw if raw is not None and _alive(raw) else None
         ok, detail = component.health()
         result.append(
             ComponentStatus(

@@ -78,8 +78,10 @@ def airflow_python() -> Path:
         return python
     try:
         subprocess.run([sys.executable, "-m", "venv", str(AIRFLOW_VENV)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "apache-airflow", "apache-airflow-providers-papermill"],
-                       check=True, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "apache-airflow", "apache-airflow-providers-papermill"],
+            check=True, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip(f"installing Apache Airflow took over {INSTALL_TIMEOUT:g} s; the DAG files were checked without it")
     except subprocess.CalledProcessError as exc:
@@ -96,7 +98,8 @@ def jobs(tmp_path: Path) -> list[JobSpec]:
     nbformat.write(nb, path)
     common = {"notebook": str(path), "team": "growth", "timezone": "Europe/Berlin", "cron": "30 2 * * *"}
     return [
-        JobSpec.from_dict({**common, "name": "extract", "parameters": AWKWARD, "retries": 2, "retry_backoff_seconds": 90,
+        JobSpec.from_dict({**common, "name": "extract", "parameters": AWKWARD, "retries": 2,
+                           "retry_backoff_seconds": 90,
                            "notify": {"email": ["oncall@example.com"], "webhook": "http://127.0.0.1:9/hook"}}),
         JobSpec.from_dict({**common, "name": "features", "after": ["extract"], "max_concurrency": 3}),
         JobSpec.from_dict({**common, "name": "train", "after": ["features", "extract"], "timeout_seconds": "2h"}),

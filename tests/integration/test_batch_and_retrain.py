@@ -225,7 +225,7 @@ def run_template(name: str, **parameters: Any) -> dict[str, Any]:
     for cell in json.loads(template_path(name).read_text())["cells"]:
         if cell["cell_type"] != "code":
             continue
-        exec(compile("".join(cell["source"]), f"{name}.ipynb", "exec"), namespace)  # noqa: S102
+        exec(compile("".join(cell["source"]), f"{name}.ipynb", "exec"), namespace)
         if "parameters" in cell["metadata"].get("tags", []):
             namespace.update(parameters)
     return namespace

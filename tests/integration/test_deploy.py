@@ -26,7 +26,8 @@ ALICE = Identity("alice", teams=("growth",))
 BOB = Identity("bob", teams=("ads",))
 SMALL = {"n_estimators": 20, "max_depth": 3}
 SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "session_mean_price": 20.0}
-SESSION_ARGS = "--feature device=ios --feature country=US --feature session_product_views=3 --feature session_mean_price=20"
+SESSION_ARGS = ("--feature device=ios --feature country=US --feature session_product_views=3 "
+                "--feature session_mean_price=20")
 
 
 

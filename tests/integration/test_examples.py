@@ -261,7 +261,9 @@ def test_manifest_versions_get_list_and_readers(spark, world: World) -> None:
                         start="2026-03-03", end=date(2026, 3, 5))
     expected = brute_force(world.labels, world.features[:1], ("2026-03-03", "2026-03-05"))
     m = v1.manifest
-    assert (v1.name, v1.version, v1.team, v1.created_by, v1.rows) == ("clicks_small", 1, "growth", "alice", len(expected))
+    assert (v1.name, v1.version, v1.team, v1.created_by, v1.rows) == (
+        "clicks_small", 1, "growth", "alice", len(expected)
+    )
     assert v1.url.endswith("/examples/clicks_small/v1") and m["files"] == v1.url
     assert m["labels"] == {"name": "clicked", "version": 1, "columns": ["y", "w"], "timestamp": "label_ts",
                            "entity": ["user_id", "market"]}

@@ -115,7 +115,8 @@ def test_week_backfill_writes_exact_partitions_with_stats_equal_to_pandas(platfo
     # Hive layout: ds is the partition, the files hold exactly the query's columns
     columns = ["user_id", "event_ts", "events", "product_views", "mean_price", "country", "first_day", "purchased"]
     assert pq.read_schema(next((folder / "ds=2026-11-20").glob("*.parquet"))).names == columns
-    counts = {r["ds"].isoformat(): r["count"] for r in platform.spark.read.parquet(str(folder)).groupBy("ds").count().collect()}
+    per_day = platform.spark.read.parquet(str(folder)).groupBy("ds").count().collect()
+    counts = {r["ds"].isoformat(): r["count"] for r in per_day}
     assert counts == {i.ds: i.rows for i in infos}
 
     info, df = infos[-1], written(platform, sv, END)
@@ -293,11 +294,15 @@ def test_leftovers_of_crashed_runs_are_settled_by_the_next_run(platform) -> None
     assert latest_run(platform.db, set_id, 1, END).id == after_id  # type: ignore[union-attr]
     assert latest_run(platform.db, set_id, 1, END, only_ok=True).status == "succeeded"  # type: ignore[union-attr]
     assert snapshot(folder / "ds=2026-11-20") == before and leftovers(platform, sv) == []
-    assert partitions(platform.spark, platform.features.registry, sv) == [END - timedelta(days=2), END - timedelta(days=1), END]
+    assert partitions(platform.spark, platform.features.registry, sv) == [
+        END - timedelta(days=2), END - timedelta(days=1), END
+    ]
 
 
 def test_tight_thresholds_fail_checks_and_raise_alerts(platform) -> None:
-    start_of_day = DAILY.replace("{extra}", "").replace("MAX(ts) AS event_ts", "CAST('{{ ds }}' AS TIMESTAMP) AS event_ts")
+    start_of_day = DAILY.replace("{extra}", "").replace(
+        "MAX(ts) AS event_ts", "CAST('{{ ds }}' AS TIMESTAMP) AS event_ts"
+    )
     tight = {"min_rows": 10**9, "max_missing_pct": 0.0, "max_row_change_pct": None, "max_staleness": "1s"}
     sv = define(platform, "cmp_tight", sql=start_of_day, quality=tight)
     info = run(platform, sv, [END])[0]
@@ -397,7 +402,8 @@ def test_runs_are_the_quality_history_newest_first(platform) -> None:
     for r in history:
         text = json.dumps(r.to_dict(), allow_nan=False)  # strict JSON for the API
         assert RunInfo.from_dict(json.loads(text)) == r
-        assert r.freshness["newest_event_ts"] == (date.fromisoformat(r.ds) + timedelta(days=1)).isoformat() + "T00:00:00+00:00"
+        next_day = date.fromisoformat(r.ds) + timedelta(days=1)
+        assert r.freshness["newest_event_ts"] == next_day.isoformat() + "T00:00:00+00:00"
         assert not math.isnan(r.missing_pct_total or 0.0)
     assert latest_run(platform.db, set_id, 1, "2026-11-19") == history[2]
     assert latest_run(platform.db, set_id, 1) == history[0]

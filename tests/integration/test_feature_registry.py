@@ -140,7 +140,8 @@ def test_duplicates_by_sql_are_warned_about(platform) -> None:
     plan = bob.features.apply(copy)
     assert plan.action == "create"
     assert plan.warnings == [
-        "possible duplicate: features/ads_activity (team ads) duplicates features/user_activity_7d (team growth): same SQL"
+        "possible duplicate: features/ads_activity (team ads) duplicates features/user_activity_7d (team growth): "
+        "same SQL"
     ]
     found = platform.features.duplicates(BOB)
     assert [(d.a, d.b, d.reason) for d in found] == [("features/ads_activity", "features/user_activity_7d", "same SQL")]
@@ -167,7 +168,9 @@ def test_duplicates_by_values_across_teams(platform) -> None:
     for name in ("user_activity_7d", "ads_events_x2"):
         write_offline(platform, name, ["2026-11-18", "2026-11-19"])
     found = platform.features.duplicates(BOB, "ads_events_x2")
-    assert [(d.a, d.b, d.reason) for d in found] == [("features/ads_events_x2", "features/user_activity_7d", "same values")]
+    assert [(d.a, d.b, d.reason) for d in found] == [
+        ("features/ads_events_x2", "features/user_activity_7d", "same values")
+    ]
     pairs = {(a, b): c for a, b, c in found[0].columns}
     assert set(pairs) == {("events_7d", "events_7d"), ("product_views_7d", "product_views_7d")}
     assert pairs[("product_views_7d", "product_views_7d")] == 1.0  # equal values

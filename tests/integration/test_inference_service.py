@@ -197,7 +197,7 @@ def test_concurrent_requests_share_work_but_each_gets_its_own_answer(service: Se
 
 def test_bad_input_gets_its_status_and_names_the_field(service: Service) -> None:
     entity = {"user_id": online_users(service.platform, 1)[0]}
-    raw = service.http.post(f"/v1/predict/{MODEL}", content=b'{"entity": {"user_id": ', 
+    raw = service.http.post(f"/v1/predict/{MODEL}", content=b'{"entity": {"user_id": ',
                             headers={"Content-Type": "application/json"})
     assert raw.status_code == 400 and raw.json()["error"] == "invalid"
     missing = service.predict({"entity": entity, "features": {k: v for k, v in SESSION.items() if k != "device"}})

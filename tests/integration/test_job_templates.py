@@ -35,13 +35,15 @@ pytestmark = pytest.mark.integration
 
 ALICE = Identity("alice", ("growth",))
 DS = date(2026, 11, 20)  # tests/conftest.py SEED_END
-FAST = SchedulerConfig(max_workers=2, tick_seconds=0.3, heartbeat_seconds=1, stale_after_seconds=30, kill_grace_seconds=5)
+FAST = SchedulerConfig(max_workers=2, tick_seconds=0.3, heartbeat_seconds=1, stale_after_seconds=30,
+                       kill_grace_seconds=5)
 CARTS_SQL = """
 SELECT user_id, CAST(date_add('{{ ds }}', 1) AS TIMESTAMP) AS event_ts,
        SUM(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END) AS carts_7d
 FROM events WHERE ds BETWEEN date_sub('{{ ds }}', 6) AND '{{ ds }}' GROUP BY user_id
 """
-PROFILE_SQL = "SELECT user_id, CAST(signup_date AS TIMESTAMP) AS signup_ts, device, country FROM users WHERE signup_date <= '{{ ds }}'"
+PROFILE_SQL = ("SELECT user_id, CAST(signup_date AS TIMESTAMP) AS signup_ts, device, country "
+               "FROM users WHERE signup_date <= '{{ ds }}'")
 BOUGHT_SQL = """
 SELECT user_id, CAST(concat('{{ ds }}', ' 23:59:59') AS TIMESTAMP) AS label_ts,
        MAX(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchased
@@ -187,7 +189,9 @@ def test_the_templates_compute_materialize_build_and_fail_when_they_should(execu
 
     # A blocking check that fails fails the notebook: the partition is there, Online Serving is not touched.
     (strict,) = runs["features-tpl_strict"]
-    assert strict.error.startswith("ValidationError: features/tpl_strict ds=2026-11-20: quality check(s) failed: min_rows")
+    assert strict.error.startswith(
+        "ValidationError: features/tpl_strict ds=2026-11-20: quality check(s) failed: min_rows"
+    )
     (strict_run,) = p.features.runs(ALICE, "tpl_strict")
     assert strict_run.status == "quality_failed" and local_path(
         p.features.registry.offline_url(p.features.registry.get("tpl_strict", "features")) + f"/ds={DS}").exists()

@@ -143,7 +143,9 @@ def test_get_many_keeps_the_order_of_ids_and_unknown_ids_are_none(store: OnlineS
     assert store.get_many(entity, [], [a]) == []
 
 
-def test_an_older_event_never_overwrites_a_newer_one_in_either_order(store: OnlineStore, names: tuple[str, str]) -> None:
+def test_an_older_event_never_overwrites_a_newer_one_in_either_order(
+    store: OnlineStore, names: tuple[str, str]
+) -> None:
     entity, name = names
     ref = SetRef(name, 1, ("v",))
     old, new = NOW - timedelta(hours=1), NOW
@@ -400,7 +402,9 @@ def test_ttl_sets_or_extends_the_entity_expiry_and_a_set_without_ttl_keeps_it(
     s.close()
 
 
-def test_urls_choose_the_backend(redis_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_urls_choose_the_backend(
+    redis_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cluster_url = request.getfixturevalue("cluster_url")
     with pytest.raises(ConfigError, match=r"unsupported scheme 'memcached'.*redis://, rediss://"):
         open_store("memcached://127.0.0.1:11211", 1.0)
@@ -423,8 +427,9 @@ def test_urls_choose_the_backend(redis_url: str, request: pytest.FixtureRequest,
 
 def test_a_unix_socket_url(tmp_path: Path, names: tuple[str, str]) -> None:
     sock = tmp_path / "redis.sock"
-    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():

@@ -230,9 +230,11 @@ def test_the_local_join_builds_the_example_set_spark_builds(spark, world, monkey
     calls = _spy(monkeypatch)
     window = {"start": ds_range[0], "end": ds_range[1]} if ds_range else {}
     sets = ["fa", "fb", "fc", "fd"]
-    on_spark = build_examples(spark, registry, db, "both_ways_spark", "lab", sets, team="growth", created_by="owner", local_max_rows=0, **window)
+    on_spark = build_examples(spark, registry, db, "both_ways_spark", "lab", sets, team="growth", created_by="owner",
+                              local_max_rows=0, **window)
     assert calls == {"spark": 1, "local": 0}
-    local = build_examples(spark, registry, db, "both_ways_local", "lab", sets, team="growth", created_by="owner", **window)
+    local = build_examples(spark, registry, db, "both_ways_local", "lab", sets, team="growth", created_by="owner",
+                           **window)
     assert calls == {"spark": 1, "local": 1}
 
     a, b = _read(on_spark), _read(local)
@@ -261,7 +263,8 @@ def test_the_local_join_builds_the_example_set_spark_builds(spark, world, monkey
 def test_what_the_local_join_leaves_to_spark(spark, world, monkeypatch: pytest.MonkeyPatch) -> None:
     registry, db = world
     calls = _spy(monkeypatch)
-    build_examples(spark, registry, db, "over_the_limit", "lab", ["fb"], team="growth", created_by="owner", local_max_rows=100)
+    build_examples(spark, registry, db, "over_the_limit", "lab", ["fb"], team="growth", created_by="owner",
+                   local_max_rows=100)
     assert calls == {"spark": 1, "local": 0}  # more rows than the limit
     # a value column of a type the in-process join does not take (an array) goes to Spark
     schema = {"user_id": "string", "market": "bigint", "e_ts": "timestamp", "e_vec": "array<double>"}

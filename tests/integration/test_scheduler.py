@@ -45,7 +45,8 @@ ALICE = Identity("alice", ("growth",))
 BOB = Identity("bob", ("ads",))
 AWKWARD_TEXT = 'it\'s "quoted"\nsecond line \\ {{ not_jinja }} $HOME'
 AWKWARD_NESTED = {"a": [1, 2.5, None, True], "b": {"c": "d'e\"f"}, "empty": ""}
-FAST = SchedulerConfig(max_workers=2, tick_seconds=0.3, heartbeat_seconds=1, stale_after_seconds=10, kill_grace_seconds=5)
+FAST = SchedulerConfig(max_workers=2, tick_seconds=0.3, heartbeat_seconds=1, stale_after_seconds=10,
+                       kill_grace_seconds=5)
 
 
 def notebook(path: Path, body: str, parameters: str = "") -> str:
@@ -98,7 +99,7 @@ def webhook() -> Iterator[SimpleNamespace]:
     bodies: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:  # http.server's naming
             bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
@@ -121,7 +122,9 @@ def store(settings: Settings) -> Iterator[JobStore]:
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory, smtp: SimpleNamespace, webhook: SimpleNamespace) -> Iterator[SimpleNamespace]:
+def executed(
+    tmp_path_factory: pytest.TempPathFactory, smtp: SimpleNamespace, webhook: SimpleNamespace
+) -> Iterator[SimpleNamespace]:
     """Real runs, all in one scheduler with 2 workers: success, failure + retry, dependencies, limits, timeout."""
     home = tmp_path_factory.mktemp("jobs") / "home"
     settings = load_settings(env={}, home=home)
@@ -129,7 +132,8 @@ def executed(tmp_path_factory: pytest.TempPathFactory, smtp: SimpleNamespace, we
     db.migrate()
     store = JobStore(db)
     nbs = home / "notebooks"
-    write_params = "import json\njson.dump({'text': text, 'nested': nested, 'ds': ds, 'run_id': run_id}, open('params.json', 'w'))"
+    write_params = ("import json\n"
+                    "json.dump({'text': text, 'nested': nested, 'ds': ds, 'run_id': run_id}, open('params.json', 'w'))")
     ok = notebook(nbs / "ok.ipynb", write_params + "\nprint('done')", "text = ''\nnested = {}")
     broken = notebook(nbs / "broken.ipynb", "raise ValueError(f'bad input for {ds}')")
     sleepy = notebook(nbs / "sleepy.ipynb", "import time\ntime.sleep(seconds)", "seconds = 1")
@@ -193,8 +197,11 @@ def test_a_failed_cell_fails_the_run_and_retries_with_backoff_then_alerts(execut
     with executed.db.session() as s:
         alerts = list(s.scalars(select(Alert).where(Alert.source == "job").order_by(Alert.subject)))
     # One alert per run that failed for good: broken (after its retry) and slow (timed out, no retries).
-    assert [(a.subject, a.team, a.severity) for a in alerts] == [("broken", "growth", "error"), ("slow", "growth", "error")]
-    assert alerts[0].details["run_id"] == second.id and alerts[0].details["delivery"] == {"email": "sent", "webhook": "sent"}
+    assert [(a.subject, a.team, a.severity) for a in alerts] == [
+        ("broken", "growth", "error"), ("slow", "growth", "error")
+    ]
+    assert alerts[0].details["run_id"] == second.id
+    assert alerts[0].details["delivery"] == {"email": "sent", "webhook": "sent"}
     assert "after 2 attempt(s): ValueError: bad input" in alerts[0].message
 
 
@@ -236,7 +243,8 @@ def kernels_of(home: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "ipykernel_launcher" in " ".join(proc.info["cmdline"] or []) and proc.environ().get("MLPLAT_HOME") == str(home):
+            kernel = "ipykernel_launcher" in " ".join(proc.info["cmdline"] or [])
+            if kernel and proc.environ().get("MLPLAT_HOME") == str(home):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -251,7 +259,9 @@ def test_a_run_past_its_timeout_is_timed_out_and_its_kernel_stopped(executed: Si
     wait_for(lambda: not kernels_of(executed.settings.home), 15, "every kernel of the scenario to exit")
 
 
-def test_two_scheduler_processes_planning_the_same_days_insert_each_run_once(store: JobStore, settings: Settings) -> None:
+def test_two_scheduler_processes_planning_the_same_days_insert_each_run_once(
+    store: JobStore, settings: Settings
+) -> None:
     nb = notebook(settings.home / "nb.ipynb", "pass")
     for i in range(150):
         store.create(job(f"job{i:03d}", nb, catch_up=i % 3 != 0, timezone=("UTC", "Asia/Tokyo")[i % 2]))

@@ -9,15 +9,15 @@ import uuid
 # XGBoost's OpenMP threads spin while they wait; on a busy shared machine that makes tiny fits crawl.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from mlplat.errors import ValidationError  # noqa: E402
-from mlplat.metadata import Database  # noqa: E402
-from mlplat.models.automl import automl  # noqa: E402
-from mlplat.models.training import ExampleLayout, TrainConfig, split_rows, train_pipeline  # noqa: E402
-from mlplat.models.tuning import tune  # noqa: E402
+from mlplat.errors import ValidationError
+from mlplat.metadata import Database
+from mlplat.models.automl import automl
+from mlplat.models.training import ExampleLayout, TrainConfig, split_rows, train_pipeline
+from mlplat.models.tuning import tune
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,9 @@ from mlplat.teams import TeamService
 
 @pytest.fixture
 def api(settings):
-    auth = StaticTokenAuthenticator({"t-alice": Identity("alice", teams=("growth",)), "t-admin": Identity("root", admin=True)})
+    auth = StaticTokenAuthenticator(
+        {"t-alice": Identity("alice", teams=("growth",)), "t-admin": Identity("root", admin=True)}
+    )
     platform = Platform(settings)
     return TestClient(create_app(settings, platform=platform, authenticator=auth), raise_server_exceptions=False)
 

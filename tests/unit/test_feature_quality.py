@@ -90,7 +90,9 @@ def test_evaluate_runs_the_enabled_checks_in_order() -> None:
     assert [c["check"] for c in checks] == ["min_rows", "max_missing_pct", "row_change_pct"]
     assert [c["check"] for c in quality.failed(checks)] == ["min_rows", "max_missing_pct", "row_change_pct"]
     message = quality.alert_message("features/clicks", 2, DS, checks)
-    assert message.startswith("features/clicks v2 ds=2026-11-20: quality check(s) failed (min_rows, max_missing_pct, row_change_pct): ")
+    assert message.startswith(
+        "features/clicks v2 ds=2026-11-20: quality check(s) failed (min_rows, max_missing_pct, row_change_pct): "
+    )
     assert "min_rows: 10 rows < min_rows 11" in message and "clicks 10.00%" in message
     assert "row count 100 -> 10: 90.00% change > 50%" in message
 

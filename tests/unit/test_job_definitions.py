@@ -20,7 +20,8 @@ UTC = timezone.utc
 
 
 def spec(**changes: object) -> JobSpec:
-    base: dict[str, object] = {"name": "daily_clicks", "notebook": "/nb/clicks.ipynb", "cron": "@daily", "team": "growth"}
+    base: dict[str, object] = {"name": "daily_clicks", "notebook": "/nb/clicks.ipynb", "cron": "@daily",
+                               "team": "growth"}
     return JobSpec.from_dict({**base, **changes})
 
 
@@ -78,7 +79,9 @@ def test_merge_changes_fields_but_never_the_name() -> None:
 
 
 def test_durations_and_backoff() -> None:
-    assert [parse_seconds(v, "t") for v in (90, "90", "90s", "30m", "2h", "1d", "1w")] == [90, 90, 90, 1800, 7200, 86400, 604800]
+    assert [parse_seconds(v, "t") for v in (90, "90", "90s", "30m", "2h", "1d", "1w")] == [
+        90, 90, 90, 1800, 7200, 86400, 604800
+    ]
     assert [backoff_seconds(60, a) for a in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert backoff_seconds(3600, 20) == 6 * 3600  # capped
 

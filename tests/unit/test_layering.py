@@ -48,7 +48,9 @@ def test_the_checker_catches_each_kind_of_import() -> None:
 def test_core_modules_do_not_import_outer_layers() -> None:
     files = core_files()
     assert len(files) > 10
-    offenders = {str(p.relative_to(PACKAGE)): sorted(found) for p in files if (found := forbidden_imports(p.read_text()))}
+    offenders = {
+        str(p.relative_to(PACKAGE)): sorted(found) for p in files if (found := forbidden_imports(p.read_text()))
+    }
     assert offenders == {}
 
 

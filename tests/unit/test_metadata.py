@@ -36,7 +36,7 @@ def postgres_schema() -> Iterator[str]:
         engine = create_engine(POSTGRES, connect_args={"connect_timeout": 3})
         with engine.connect():
             pass
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "not here"
+    except Exception as exc:  # any connection failure means "not here"
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is not reachable ({type(exc).__name__}); SQLite was tested")
     schema = f"mlplat_test_{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:

@@ -23,7 +23,8 @@ from mlplat.models.catalog import (
 
 def test_a_declared_space_parses_into_choices_and_ranges() -> None:
     params = parse_space({"max_depth": [3, 6, 9], "learning_rate": {"low": 0.01, "high": 0.3, "log": True},
-                          "n_estimators": {"low": 50, "high": 400}, "subsample": {"low": 0.5, "high": 1.0, "step": 0.25}},
+                          "n_estimators": {"low": 50, "high": 400},
+                          "subsample": {"low": 0.5, "high": 1.0, "step": 0.25}},
                          get_kind("xgboost"))
     by_name = {p.name: p for p in params}
     assert by_name["max_depth"] == Param("max_depth", choices=(3, 6, 9))

@@ -136,7 +136,8 @@ def _pipeline(task: str, model: Any, steps: list[dict[str, Any]], post: Postproc
     return ModelPipeline(SCHEMA, t, model, post, task=task, model_columns=columns, kind=type(model).__name__)
 
 
-STEPS = [fill_missing(["u__views", "u__spend"], "median"), scale(["u__views", "u__spend"]), one_hot("device"), one_hot("country")]
+STEPS = [fill_missing(["u__views", "u__spend"], "median"), scale(["u__views", "u__spend"]), one_hot("device"),
+         one_hot("country")]
 
 
 def _cases() -> list[tuple[str, ModelPipeline]]:

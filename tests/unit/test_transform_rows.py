@@ -1,4 +1,5 @@
-"""Each transform step's row form against its frame form: every op has one (or says it has none), equal on edge values."""
+"""Each transform step's row form against its frame form: every op has one (or says it has none), equal on edge
+values."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ def _doubled(frame: pd.DataFrame) -> pd.DataFrame:
 
 # Every registered op, with the steps that exercise it: a new op fails test_every_op_is_in_the_table until added.
 CASES: dict[str, list[dict[str, Any]]] = {
-    "fill_missing": [fill_missing(["x", "y"], "median"), fill_missing(["x"], "mean"), fill_missing("s", "most_frequent"),
-                     fill_missing(["n", "y"], "constant", value=-1), fill_missing("s", "constant", value="none"),
-                     fill_missing("flag", "most_frequent")],
+    "fill_missing": [fill_missing(["x", "y"], "median"), fill_missing(["x"], "mean"),
+                     fill_missing("s", "most_frequent"), fill_missing(["n", "y"], "constant", value=-1),
+                     fill_missing("s", "constant", value="none"), fill_missing("flag", "most_frequent")],
     "scale": [scale(["x", "y"]), scale(["n", "x"], "minmax")],
     "one_hot": [one_hot("s"), one_hot("n", handle_unknown="error"), one_hot("flag"), one_hot("x", max_categories=2),
                 one_hot("s", handle_unknown="error")],

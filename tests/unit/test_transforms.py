@@ -170,7 +170,8 @@ def test_function_step_errors_name_the_step(df: pd.DataFrame) -> None:
         ([{"op": "scal", "columns": ["a"]}], r"steps\[0\]: unknown op 'scal'.*did you mean 'scale'"),
         ([scale("a"), {"op": "scale", "columns": []}], r"steps\[1\] \(scale\): columns must be a non-empty list"),
         ([scale("a", method="zscore")], r"steps\[0\] \(scale\): method 'zscore' is not one of"),
-        ([{"op": "scale", "columns": ["a"], "with_mean": True}], r"steps\[0\] \(scale\): unknown argument.*'with_mean'"),
+        ([{"op": "scale", "columns": ["a"], "with_mean": True}],
+         r"steps\[0\] \(scale\): unknown argument.*'with_mean'"),
         ([{"op": "one_hot"}], r"steps\[0\] \(one_hot\): missing argument.*'column'"),
         ([one_hot("a", max_categories=0)], r"max_categories must be a positive integer"),
         ([drop("a"), fill_missing("a", "constant")], r"steps\[1\] \(fill_missing\): strategy 'constant' needs value"),
@@ -187,7 +188,8 @@ def test_spec_validation_names_the_step(steps: list, message: str) -> None:
 def test_fit_validation_names_the_step(df: pd.DataFrame) -> None:
     with pytest.raises(ValidationError, match=r"steps\[1\] \(scale\): column\(s\) 'agee'.*did you mean 'age'"):
         fit([fill_missing("age"), scale("agee")], df)
-    with pytest.raises(ValidationError, match=r"steps\[0\] \(fill_missing\): column 'country' is string.*most_frequent"):
+    with pytest.raises(ValidationError,
+                       match=r"steps\[0\] \(fill_missing\): column 'country' is string.*most_frequent"):
         fit([fill_missing("country", "median")], df)
     with pytest.raises(ValidationError, match=r"steps\[2\] \(scale\): column\(s\) 'country' are not.*'country=US'"):
         fit([one_hot("country"), scale("country=US"), scale("country")], df)  # gone after one_hot

@@ -185,4 +185,5 @@ def write_local(table: "pa.Table", url: str) -> int:
     pq.write_table(table, folder / f"part-00000-{uuid.uuid4()}-c000.snappy.parquet", compression="snappy",
                    use_dictionary=repeats)
     (folder / "_SUCCESS").touch()
-    return table.num_rows
+    rows: int = table.num_rows
+    return rows

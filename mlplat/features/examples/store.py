@@ -115,8 +115,9 @@ def get_examples(db: Database, name: str, version: int | None = None) -> Example
         for row in rows:
             if row.version == version:
                 return _info(row)
+    versions = ", ".join(str(r.version) for r in reversed(rows))
     raise NotFoundError(
-        f"example set {parsed!r} has no version {version} (versions: {', '.join(str(r.version) for r in reversed(rows))})",
+        f"example set {parsed!r} has no version {version} (versions: {versions})",
         name=parsed, version=version,
     )
 

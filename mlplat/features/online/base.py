@@ -186,7 +186,10 @@ class ValueCodec:
     _msgpack: Any = field(default_factory=lambda: require("msgpack", "redis"))
 
     def packer(self) -> Callable[[Sequence[Any]], bytes]:
-        return self._msgpack.Packer(default=self._default, datetime=True, autoreset=True).pack
+        pack: Callable[[Sequence[Any]], bytes] = self._msgpack.Packer(
+            default=self._default, datetime=True, autoreset=True
+        ).pack
+        return pack
 
     @staticmethod
     def packable(columns: Sequence[Any], rows: int) -> bool:
@@ -232,9 +235,10 @@ class ValueCodec:
         return out
 
     def unpack(self, data: bytes | memoryview) -> list[Any]:
-        return self._msgpack.unpackb(
+        values: list[Any] = self._msgpack.unpackb(
             data, timestamp=3, ext_hook=self._ext, raw=False, strict_map_key=False
         )
+        return values
 
     def _default(self, obj: Any) -> Any:
         ext = self._msgpack.ExtType
@@ -288,5 +292,5 @@ def open_store(url: str, timeout: float = 10.0) -> OnlineStore:
             f"use one of {supported} (set online_store_url)"
         )
     module, attr = BACKENDS[scheme]
-    factory = getattr(importlib.import_module(module), attr)
+    factory: Callable[[str, float], OnlineStore] = getattr(importlib.import_module(module), attr)
     return factory(url, timeout)

@@ -260,7 +260,8 @@ def _column_values(column: "pa.Array | pa.ChunkedArray") -> Any:
     import pyarrow as pa
 
     kind = column.type
-    if column.null_count == 0 and (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+    numeric = pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+    if column.null_count == 0 and numeric:
         return column.to_numpy(zero_copy_only=False)
     return column.to_pylist(maps_as_pydicts="lossy")
 

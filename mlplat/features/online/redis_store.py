@@ -67,6 +67,10 @@ class RedisStore:
     @property
     def client(self) -> Any:
         """The redis-py client (``Redis`` or ``RedisCluster``), created on first use."""
+        return self._connected()
+
+    def _connected(self) -> Any:
+        """:attr:`client`, connecting first if no one has (which also settles :attr:`cluster`)."""
         client = self._client
         if client is None:
             with self._lock:
@@ -183,7 +187,7 @@ class RedisStore:
 
     def _groups(self, keys: Sequence[str], size: int) -> list[list[int]]:
         """Row indexes in groups of ``size`` that one script call may touch (one slot on a cluster)."""
-        self.client  # connecting finds out whether this is a cluster
+        self._connected()  # connecting finds out whether this is a cluster
         if not self.cluster:
             return [list(range(i, min(i + size, len(keys)))) for i in range(0, len(keys), size)]
         from redis.crc import key_slot
@@ -205,7 +209,9 @@ class RedisStore:
     ) -> WriteResult:
         n = len(ids)
         if len(event_ts) != n or len(rows) != n:
-            raise ValidationError(f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match")
+            raise ValidationError(
+                f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match"
+            )
         ttl_ms = ttl_millis(ref, ttl)
         if not n:
             return WriteResult()
@@ -348,7 +354,8 @@ class RedisStore:
             return {}
         try:
             client = self.client  # connecting finds out whether this is a cluster
-            raw = (client.execute_command if self.cluster else self._call)("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
+            send = client.execute_command if self.cluster else self._call
+            raw = send("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, "read") from None
         return {r.name: self._row(r, v) for r, v in zip(refs, raw)}

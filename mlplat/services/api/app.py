@@ -69,7 +69,7 @@ def create_app(
     platform: Platform | None = None,
     authenticator: Authenticator | None = None,
     service_prefix: str = "/services/api",
-) -> FastAPI:
+) -> HubPrefix:
     platform = platform or Platform(settings)
     if authenticator is None:
         token = (settings.secrets_dir / "api_token").read_text().strip()
@@ -164,4 +164,4 @@ def create_app(
     app.include_router(online_routes.router(platform, caller))
     app.include_router(serving_routes.router(platform, caller))
     install_docs(app, settings.hub)
-    return HubPrefix(app, service_prefix)  # type: ignore[return-value]
+    return HubPrefix(app, service_prefix)

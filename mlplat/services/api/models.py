@@ -100,11 +100,13 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
 
     @api.post("/v1/models/train", response_model=Trained, responses=errors(404, 409, 422, 503))
     def train(body: TrainRequest, user: Identity = Depends(caller)) -> Any:
-        return out(models.train(user, **body.model_dump(by_alias=True, exclude_none=True), progress=_progress(user, f"training on {body.examples}")))
+        progress = _progress(user, f"training on {body.examples}")
+        return out(models.train(user, **body.model_dump(by_alias=True, exclude_none=True), progress=progress))
 
     @api.post("/v1/models/automl", response_model=Trained, responses=errors(404, 409, 422, 503))
     def automl(body: AutomlRequest, user: Identity = Depends(caller)) -> Any:
-        return out(models.automl(user, **body.model_dump(by_alias=True, exclude_none=True), progress=_progress(user, f"automl on {body.examples}")))
+        progress = _progress(user, f"automl on {body.examples}")
+        return out(models.automl(user, **body.model_dump(by_alias=True, exclude_none=True), progress=progress))
 
     @api.get("/v1/models", response_model=list[ModelSummary], responses=errors(422, 503))
     def list_models(text: str | None = None, team: str | None = None, user: Identity = Depends(caller)) -> Any:
