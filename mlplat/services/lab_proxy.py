@@ -62,7 +62,8 @@ class PlatformApiProxy(APIHandler):
 
     async def _forward(self, method: str, path: str) -> None:
         if not path.startswith("v1/"):
-            self._answer(404, {"error": "not_found", "message": f"no platform route /{path}: the sidebar calls /v1/..."})
+            self._answer(404, {"error": "not_found",
+                               "message": f"no platform route /{path}: the sidebar calls /v1/..."})
             return
         if not self.hub_token:
             self._answer(503, {"error": "unavailable", "message": "this Jupyter server has no hub token "

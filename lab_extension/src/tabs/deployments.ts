@@ -7,6 +7,16 @@ import { get, post } from '../api';
 import { button, h, table, when } from '../dom';
 import { IHost, ITab, act } from '../panel';
 
+/** A deploy's checks in one line: how many passed, and the failed ones by step with their detail. */
+function checks(list: any[]): HTMLElement {
+  const failed = list.filter(c => c.ok === false);
+  return h(
+    'span',
+    { title: list.map(c => `${c.step}: ${c.ok ? 'ok' : 'failed'} ${c.detail || ''}`).join('\n') },
+    failed.length ? failed.map(c => `${c.step} failed: ${c.detail || ''}`).join('; ') : `${list.length} passed`
+  );
+}
+
 export class DeploymentsTab implements ITab {
   readonly id = 'deployments';
   readonly label = 'Deployments';
@@ -45,7 +55,7 @@ export class DeploymentsTab implements ITab {
               d.action,
               d.previous_version ? `v${d.previous_version}→v${d.version}` : `v${d.version}`,
               h('span', { class: `mlplat-deploy-${d.status}`, title: d.message }, d.status),
-              (d.checks || []).map((c: any) => `${c.name}: ${c.ok === false || c.status === 'failed' ? 'failed' : 'ok'}`).join('; '),
+              checks(d.checks || []),
               d.created_by
             ]),
             'mlplat-deploy-history'

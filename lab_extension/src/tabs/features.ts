@@ -19,6 +19,8 @@ export class FeaturesTab implements ITab {
   readonly label = 'Features';
   private query: IQuery = { text: '', team: '', entity: '', column: '', kind: '' };
   private selected: { name: string; kind: string } | null = null;
+  // The entity last read online, read again on each refresh so the answer stays current.
+  private probe: { set: string; id: string } | null = null;
 
   async render(body: HTMLElement, host: IHost): Promise<void> {
     const q = this.query;
@@ -92,13 +94,48 @@ export class FeaturesTab implements ITab {
     );
   }
 
+  /** Whether the set is served online, its newest computed day, and a read of one entity as it is served. */
+  private online(set: any, runs: any[]): HTMLElement {
+    const entity = (set.spec.entity || []).join('_');
+    const newest = runs.find(r => r.status === 'succeeded');
+    const box = h('div', { 'data-testid': 'mlplat-freshness' });
+    if (!set.spec.online) {
+      box.append(h('p', {}, 'offline only (not materialized into Online Serving)'));
+      return box;
+    }
+    box.append(h('p', {}, `online; newest computed day ${newest ? newest.ds : '—'}`));
+    const id = h('input', { class: 'mlplat-input', placeholder: `${entity} id`, 'data-testid': 'mlplat-online-id' });
+    const answer = h('div', { 'data-testid': 'mlplat-online-answer' });
+    const read = async () => {
+      this.probe = { set: set.name, id: id.value.trim() };
+      try {
+        const row = await get(`/v1/online/${encodeURIComponent(entity)}/${encodeURIComponent(id.value.trim())}`, {
+          features: set.name
+        });
+        const ts = row.event_ts?.[set.name];
+        answer.replaceChildren(
+          row.found && ts
+            ? h('span', {}, `${row.id}: served, event time ${when(ts)} (v${row.versions?.[set.name]})`)
+            : h('span', { class: 'mlplat-empty' }, `${row.id}: not in Online Serving`)
+        );
+      } catch (error) {
+        answer.replaceChildren(h('span', { class: 'mlplat-failed' }, (error as Error).message));
+      }
+    };
+    box.append(h('div', { class: 'mlplat-form' }, id, button('Read online', () => void read(), 'mlplat-online-read')), answer);
+    if (this.probe && this.probe.set === set.name) {
+      id.value = this.probe.id;
+      void read();
+    }
+    return box;
+  }
+
   private async detail(name: string, kind: string, host: IHost): Promise<HTMLElement> {
     const [set, runs]: [any, any[]] = await Promise.all([
       get(`/v1/features/${encodeURIComponent(name)}`, { kind }),
       get(`/v1/features/${encodeURIComponent(name)}/runs`, { kind, limit: 30 })
     ]);
     const history = [...runs].reverse();
-    const materialized = runs.find(r => r.materialized && r.status === 'succeeded');
     const insert = kind === 'labels'
       ? `%examples build ${name}_examples --labels ${name} --features FEATURE_SET`
       : `%feature show ${name}`;
@@ -133,15 +170,7 @@ export class FeaturesTab implements ITab {
           )
         : h('p', { class: 'mlplat-empty' }, 'not computed yet'),
       h('h4', {}, 'Online Serving'),
-      h(
-        'p',
-        { 'data-testid': 'mlplat-freshness' },
-        set.spec.online
-          ? materialized
-            ? `materialized from ${materialized.ds}, ${when(materialized.finished_at)}`
-            : 'online, not materialized yet'
-          : 'offline only'
-      ),
+      this.online(set, runs),
       button('Insert into notebook', () => void host.insertCell(insert), 'mlplat-insert')
     );
   }
