@@ -20,7 +20,6 @@ from mlplat.homes import prepare_home
 from mlplat.metadata import Database
 from mlplat.stack.components import find_proxy
 
-
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
