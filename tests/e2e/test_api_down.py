@@ -65,7 +65,7 @@ def lab_without_api(tmp_path: Path) -> Iterator[str]:
         proc.wait(30)
 
 
-def test_the_sidebar_says_when_the_platform_api_is_down(lab_without_api: str) -> None:
+def test_the_sidebar_says_when_the_platform_api_is_down(lab_without_api: str, request: pytest.FixtureRequest) -> None:
     folder = ARTIFACTS / "api-down"
     folder.mkdir(parents=True, exist_ok=True)
     shots = lab.Shots(folder)
@@ -82,4 +82,6 @@ def test_the_sidebar_says_when_the_platform_api_is_down(lab_without_api: str) ->
         page.click("[data-testid='mlplat-refresh']")
         expect(page.locator("[data-testid='mlplat-down']")).to_be_visible()
         shots.take(page, "api-down")
-    print(f"screenshots in {folder}: {', '.join(shots.names)}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # on the terminal even when the test passes
+        print(f"\n{request.node.name}: screenshots in {folder}: {', '.join(shots.names)}")

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: `make test` installs it (dev extra)")
 
 import lab
-import world
+import platform_world as world
 from playwright.sync_api import Browser, expect
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,12 @@ def shots(request: pytest.FixtureRequest) -> Iterator[lab.Shots]:
     taken = lab.Shots(folder)
     yield taken
     line = f"{request.node.name}: {len(taken.names)} screenshot(s) in {folder}: {', '.join(taken.names)}"
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("\n" + line)
-    print(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():  # on the terminal even when the test passes
+            print("\n" + line)
+    else:
+        print(line)
 
 
 def test_a_team_member_works_through_the_platform_in_jupyterlab(stack, browser: Browser, shots: lab.Shots,

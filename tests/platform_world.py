@@ -1,4 +1,6 @@
-"""What the browser journey needs on a running stack, made through the platform API as an admin would.
+"""A small populated platform on a running stack, made through the platform API as an admin would.
+
+What the browser journey (tests/e2e) and the route-authorization test need; built once per stack.
 
 Two users (one of team growth, one of team ads), a small seeded lake, the starter feature and label sets
 computed and their example set built, the feature sets in Online Serving, and one scheduled notebook that
@@ -25,6 +27,9 @@ EXAMPLES = "session_examples"
 JOB = "daily-report"
 
 
+_BUILT: dict[str, "World"] = {}
+
+
 @dataclass(frozen=True)
 class World:
     hub: str
@@ -34,6 +39,7 @@ class World:
     outsider_password: str
     job_run: int
     served_user: str  # a user whose user_views_7d Online Serving holds
+    notebook: str  # the job's notebook
 
 
 def user(env: dict[str, str], name: str, team: str) -> str:
@@ -48,7 +54,10 @@ def admin_client(env: dict[str, str]) -> Client:
 
 
 def build(env: dict[str, str], folder: Path, *, member: str = "lena", outsider: str = "omar") -> World:
+    """The world of the stack ``env`` runs, built on the first call."""
     s = settings_from(env)
+    if str(s.home) in _BUILT:
+        return _BUILT[str(s.home)]
     passwords = user(env, member, TEAM), user(env, outsider, OTHER_TEAM)
     with admin_client(env) as client:
         summary = client.seed_lake(users=300, days=5, seed=11, end=date(2026, 11, 20))
@@ -66,7 +75,9 @@ def build(env: dict[str, str], folder: Path, *, member: str = "lena", outsider: 
             client.features.materialize(name)
         served = served_user(client)
         _wait(client, run)
-    return World(s.hub, member, passwords[0], outsider, passwords[1], run, served)
+    built = World(s.hub, member, passwords[0], outsider, passwords[1], run, served, str(folder / "daily_report.ipynb"))
+    _BUILT[str(s.home)] = built
+    return built
 
 
 def served_user(client: Client) -> str:
