@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     generated = time.perf_counter() - began
     try:
         from mlplat.features import examples
+        from mlplat.features.examples import build as example_build
         from mlplat.features.examples import build_examples
         from mlplat.spark import spark_session
 
@@ -181,8 +182,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         limit = examples.LOCAL_JOIN_MAX_ROWS if args.local_max_rows is None else args.local_max_rows
         joins: list[str] = []
         for attr, kind in (("pit_join", "spark"), ("pit_join_local", "in process")):  # note which join runs
-            real = getattr(examples, attr)
-            setattr(examples, attr, lambda *a, _real=real, _kind=kind, **k: joins.append(_kind) or _real(*a, **k))
+            real = getattr(example_build, attr)
+            setattr(example_build, attr, lambda *a, _real=real, _kind=kind, **k: joins.append(_kind) or _real(*a, **k))
         with PeakRss() as memory:
             spark = spark_session(settings, "pit-bench", register_tables=False)
             spark.range(1).count()  # JVM start-up is not the join's cost

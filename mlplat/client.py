@@ -114,6 +114,7 @@ class HttpTransport:
 
     def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token  # also the user's key to the hub's read-only MLflow service (``client.models.load``)
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, headers={"Authorization": f"token {token}"}
         )

@@ -41,11 +41,15 @@ class Settings:
     spark_ui: bool = False
     spark_shuffle_partitions: int = 8
     spark_driver_memory: str = "4g"
+    # MLflow's INFO lines and the Spark driver's console output where the work runs (a notebook's cells, the CLI);
+    # off, MLflow says warnings only in notebooks and Spark's driver writes to logs/spark-driver.log.
+    library_logs: bool = False
     hub_port: int = 8800
     hub_api_port: int = 8801
     proxy_api_port: int = 8802
     api_port: int = 8810
     mlflow_port: int = 8820
+    mlflow_proxy_port: int = 8821  # the hub's MLflow service (users read MLflow through /services/mlflow/)
     redis_port: int = 6390
     inference_port: int = 8830
     api_url: str = ""
@@ -132,7 +136,10 @@ class Settings:
         return env
 
 
-PORT_SETTINGS = ("hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "redis_port", "inference_port")
+PORT_SETTINGS = (
+    "hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "mlflow_proxy_port", "redis_port",
+    "inference_port",
+)
 
 
 def _coerce(name: str, kind: Any, raw: Any, source: str) -> Any:

@@ -91,8 +91,7 @@ class Platform:
         """The Model Repository (MLflow, imported on first use)."""
         from mlplat.models.repository import ModelRepository
 
-        s = self.settings
-        return ModelRepository(s.mlflow, str(s.home / "mlflow" / "artifacts"), s.http_timeout)
+        return ModelRepository.for_platform(self.settings)
 
     def _repository(self) -> "ModelRepository":
         return self.repository

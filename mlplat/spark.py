@@ -1,25 +1,30 @@
-"""The one SparkSession factory.
+"""The one SparkSession factory, and the lake's tables as Spark SQL views.
 
 ``local[*]`` by default; any master (YARN, Kubernetes, standalone) or a Spark
 Connect remote by configuration. Logs are quiet and the UI is off unless asked.
+Lake tables are read under their names through ``register_views``, the one
+place that reads them, so what Spark cannot read as it is (Parquet nanosecond
+timestamps, see ``mlplat.lake.parquet``) is handled once for every query.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from mlplat.config import Settings, load_settings
-from mlplat.errors import require
+from mlplat.errors import ConfigError, require
 
 LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-    from mlplat.lake import Lake
+    from mlplat.lake import Lake, TableInfo
 
 
 def spark_session(
@@ -37,28 +42,32 @@ def spark_session(
     # Python workers (mapInPandas, UDFs) must run this interpreter, with this environment's packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name)
-    if settings.spark_remote:
-        builder = builder.remote(settings.spark_remote)
-    else:
-        builder = (
-            builder.master(settings.spark_master)
-            .config("spark.ui.enabled", str(settings.spark_ui).lower())
-            .config("spark.driver.memory", settings.spark_driver_memory)
-            .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    options: dict[str, str] = {"spark.app.name": app_name}
+    if not settings.spark_remote:
+        options.update({
+            "spark.master": settings.spark_master,
+            "spark.ui.enabled": str(settings.spark_ui).lower(),
+            "spark.driver.memory": settings.spark_driver_memory,
+            "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.sources.partitionOverwriteMode": "dynamic",
             # Microsecond timestamps, as the lake writes them, readable by pyarrow and pandas alike.
-            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-            .config("spark.sql.warehouse.dir", str(settings.home / "spark-warehouse"))
-            .config(
-                "spark.driver.extraJavaOptions",
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
+            "spark.driver.extraJavaOptions":
                 f"-Dderby.system.home={settings.home / 'spark-derby'} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
-            )
-            .config("spark.ui.showConsoleProgress", "false")
-        )
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, str(value))
+            "spark.ui.showConsoleProgress": "false",
+        })
+        if settings.spark_master.startswith("local"):
+            # Its executors are threads of this process: nothing outside the machine has to reach the driver's
+            # RPC and block-manager ports, which Spark would otherwise open on the host's network address.
+            options.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
+    options.update({key: str(value) for key, value in (conf or {}).items()})
+    builder = SparkSession.builder.remote(settings.spark_remote) if settings.spark_remote else SparkSession.builder
+    for key, value in options.items():
+        builder = builder.config(key, value)
+    if not settings.spark_remote and not settings.library_logs:
+        start_driver(options, settings.log_dir / "spark-driver.log")
     spark = builder.getOrCreate()
     if not settings.spark_remote:
         spark.sparkContext.setLogLevel("ERROR")
@@ -70,16 +79,96 @@ def spark_session(
     return spark
 
 
+def start_driver(options: dict[str, str], log: Path) -> None:
+    """Start this process's Spark driver JVM with its console output in ``log``, unless one runs already.
+
+    A notebook kernel forwards everything its child processes write to stderr
+    into the running cell: the JVM's start-up lines ("Using incubator modules",
+    "Setting default log level") and anything log4j or the Python workers print
+    would fill red boxes in users' notebooks. The session built next adopts
+    this driver. A driver that cannot start is reported with the log's last lines.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    # A driver exists (a session now or before, whose JVM lives on), or spark-submit started this process.
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:  # noqa: SLF001
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as out:
+        try:
+            gateway = launch_gateway(conf, popen_kwargs={"stderr": out})
+        except Exception as exc:  # noqa: BLE001 - pyspark raises its own runtime error: say why, from the log
+            with log.open("rb") as written:
+                written.seek(start)
+                said = written.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise ConfigError(f"Spark's driver did not start ({exc}): {' | '.join(said) or 'it wrote nothing'}; "
+                              f"see {log}") from None
+    SparkContext(conf=conf, gateway=gateway)
+
+
 def register_views(spark: "SparkSession", lake: "Lake", names: Iterable[str] | None = None) -> list[str]:
-    """Expose lake tables to Spark SQL under their names (temporary views)."""
+    """Expose lake tables to Spark SQL under their names (temporary views).
+
+    Parquet nanosecond timestamps (pandas' default) become timestamps, floored to the microsecond.
+    """
     wanted = set(names) if names is not None else None
     registered = []
     for table in lake.tables():
         if wanted is not None and table.name not in wanted:
             continue
-        reader = spark.read.format(table.format)
-        if table.format == "csv":
-            reader = reader.option("header", "true").option("inferSchema", "true")
-        reader.load(table.url).createOrReplaceTempView(table.name)
+        _register(spark, table)
         registered.append(table.name)
     return registered
+
+
+def _register(spark: "SparkSession", table: "TableInfo") -> None:
+    from mlplat.lake.parquet import NANOS_AS_LONG, as_timestamp, check_readable, nanos_columns, unreadable
+
+    reader = spark.read.format(table.format)
+    if table.format == "csv":
+        reader = reader.option("header", "true").option("inferSchema", "true")
+    if table.format != "parquet":
+        reader.load(table.url).createOrReplaceTempView(table.name)
+        return
+    nanos = nanos_columns(table.url, spark)
+    if nanos is None:  # no footer readable from here: Spark reads it as it is, or says why it cannot
+        try:
+            reader.load(table.url).createOrReplaceTempView(table.name)
+        except Exception as exc:
+            if "TIMESTAMP(NANOS" in str(exc):
+                raise unreadable(table.name, table.url) from None
+            raise
+        return
+    check_readable(table.name, table.url, nanos)
+    if not nanos:
+        reader.load(table.url).createOrReplaceTempView(table.name)
+        return
+    with _setting(spark, NANOS_AS_LONG, "true"):  # read while the schema is inferred; the view keeps it
+        frame = reader.load(table.url)
+    ntz = str(spark.conf.get("spark.sql.parquet.inferTimestampNTZ.enabled", "true")).lower() == "true"
+    longs = {f.name for f in frame.schema.fields if f.dataType.typeName() == "long"}
+    casts = {c.column: as_timestamp(c.column, c.utc or not ntz) for c in nanos if c.column in longs}
+    _with_expressions(frame, casts).createOrReplaceTempView(table.name)
+
+
+def _with_expressions(frame: "DataFrame", expressions: dict[str, str]) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return frame.withColumns({name: F.expr(sql) for name, sql in expressions.items()}) if expressions else frame
+
+
+@contextmanager
+def _setting(spark: "SparkSession", key: str, value: str) -> Iterator[None]:
+    """A session setting changed for the duration of a block, then put back."""
+    before = spark.conf.get(key)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)

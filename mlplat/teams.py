@@ -6,6 +6,7 @@ the metadata DB (``accounts``). Adding a user is an admin's job, checked here.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,7 +19,7 @@ from mlplat.metadata import Database
 @dataclass(frozen=True)
 class Team:
     name: str
-    members: list[str]
+    members: builtins.list[str]
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "members": list(self.members)}
@@ -32,7 +33,7 @@ class Team:
 class NewUser:
     name: str
     password: str
-    teams: list[str]
+    teams: builtins.list[str]
     admin: bool
 
     def to_dict(self) -> dict[str, object]:
@@ -56,20 +57,20 @@ class TeamService:
     def whoami(self, caller: Identity) -> Identity:
         return caller
 
-    def list(self, caller: Identity) -> list[Team]:
+    def list(self, caller: Identity) -> builtins.list[Team]:
         return sorted(
             (Team(name=g["name"], members=sorted(g.get("users") or [])) for g in self._hub().groups()),
             key=lambda t: t.name,
         )
 
     def add_user(
-        self, caller: Identity, name: str, teams: list[str] | None = None, admin: bool = False,
+        self, caller: Identity, name: str, teams: builtins.list[str] | None = None, admin: bool = False,
         password: str | None = None,
     ) -> NewUser:
         """Create a local login and the hub user, and put it in its teams (admin only)."""
         caller.require_admin("add users")
         accounts.validate_username(name)
-        wanted = sorted(set(teams or []))
+        wanted: builtins.list[str] = sorted(set(teams or []))
         hub = self._hub()
         hub.info()  # fail before writing anything when the hub is down
         secret = accounts.create_account(self.db, name, password=password, admin=admin)

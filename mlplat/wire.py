@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 def one(factory: Callable[[dict[str, Any]], T], value: Any) -> T:
     """``value`` as a domain object: built with ``factory`` from its dict form, or as it came in-process."""
-    return factory(value) if isinstance(value, dict) else value  # type: ignore[no-any-return]
+    return factory(value) if isinstance(value, dict) else value
 
 
 def many(factory: Callable[[dict[str, Any]], T], values: Any) -> list[T]:

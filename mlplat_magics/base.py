@@ -18,6 +18,22 @@ class MagicError(Exception):
         return [f"mlplat: {self}"]
 
 
+def one_line_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
+    """IPython's handler for platform errors raised by client calls in a cell: one line, as the magics say it.
+
+    The message already says what went wrong and what to do; the frames between
+    the cell and the client are not the user's. The cell still fails (IPython
+    records the error), so papermill stops on it, and ``%tb`` shows the frames.
+    """
+    import sys
+
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # what %tb reads
+    message = value.message if isinstance(value, MlplatError) else str(value)
+    stb = [f"{etype.__name__}: {message}"]
+    shell._showtraceback(etype, value, stb)  # the kernel sends it as the cell's error output
+    return stb
+
+
 class Session:
     """The kernel's platform client, created on first use and shared by all magics."""
 

@@ -8,10 +8,11 @@ from typing import Any
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlplat.serving.batch import BatchResult
 from mlplat.pairs import parse_pairs
+from mlplat.serving.batch import BatchResult
 from mlplat_magics.base import ClientMagics, parse
-from mlplat_magics.display import Table, png_html, progress_bar
+from mlplat_magics.display import Table, png_html
+from mlplat_magics.progress import progress_bar
 
 
 @dataclass

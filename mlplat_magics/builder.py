@@ -19,7 +19,9 @@ import ipywidgets as w
 
 from mlplat.errors import MlplatError
 from mlplat_magics.model_cards import TrainCard, fmt
+from mlplat_magics.panel import Panel, row
 
+NO_TUNING = "none"  # a Dropdown shows nothing for the value None, so "none" is a value of its own
 SESSION_MARK = "session"  # label-set columns: the caller sends them with each request
 STORE_MARK = "store"  # feature-set columns: read from Online Serving at request time
 
@@ -28,8 +30,10 @@ def _error(message: str) -> str:
     return f"<span style='color:#cf222e'>{html.escape(message)}</span>"
 
 
-class ModelBuilder:
+class ModelBuilder(Panel):
     """Example set, target, features (session ones marked), model, tuning; Train, then Register."""
+
+    title = "model builder"
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -39,7 +43,7 @@ class ModelBuilder:
         self._session_columns: list[str] = []
         self._store_columns: list[str] = []
 
-        wide = w.Layout(width="520px")
+        wide = w.Layout(width="100%", max_width="520px")
         sets = client.examples.list()
         self.examples = w.Dropdown(options=[(f"{e.name} (v{e.version}, {e.rows} rows, {e.team})", e.name)
                                             for e in sets], value=None, description="Examples", layout=wide)
@@ -48,14 +52,15 @@ class ModelBuilder:
         catalog = client.models.catalog()
         self.model = w.Dropdown(options=[(f"{k['name']}: {k['description']}", k["name"]) for k in catalog],
                                 description="Model", layout=wide)
-        self.tuning = w.Dropdown(options=[("none", None), ("grid search", "grid"), ("Bayesian (Optuna TPE)", "bayesian")],
-                                 value=None, description="Tuning")
+        self.tuning = w.Dropdown(options=[("none", NO_TUNING), ("grid search", "grid"),
+                                          ("Bayesian (Optuna TPE)", "bayesian")], value=NO_TUNING, description="Tuning")
         self.trials = w.BoundedIntText(value=10, min=1, max=1000, description="Trials")
         self.train_button = w.Button(description="Train", button_style="primary", icon="play")
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="300px"))
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                        layout=w.Layout(width="300px", max_width="100%", visibility="hidden"))
         self.status = w.Label()
         self.message = w.HTML()
-        self.result = w.HTML()
+        self.result = w.HTML(layout=w.Layout(max_width="100%", overflow="auto"))
         self.name = w.Text(placeholder="model name", description="Name")
         self.team = w.Text(placeholder="default: the example set's team", description="Team")
         self.register_button = w.Button(description="Register", icon="upload", disabled=True)
@@ -69,10 +74,10 @@ class ModelBuilder:
         self.register_button.on_click(lambda _b: self.register())
         self.deploy_button.on_click(lambda _b: self.deploy())
         self.widget = w.VBox([
-            self.examples, self.target, self.features, self.model, w.HBox([self.tuning, self.trials]),
-            w.HBox([self.train_button, self.progress, self.status]), self.message,
-            w.HBox([self.name, self.team, self.register_button, self.deploy_button]), self.result,
-        ])
+            self.examples, self.target, self.features, self.model, row(self.tuning, self.trials),
+            row(self.train_button, self.progress, self.status), self.message,
+            row(self.name, self.team, self.register_button, self.deploy_button), self.result,
+        ], layout=w.Layout(max_width="100%"))
         if "xgboost" in {k["name"] for k in catalog}:
             self.model.value = "xgboost"
         if sets:
@@ -109,13 +114,27 @@ class ModelBuilder:
         self.progress.value = max(0.0, min(1.0, fraction))
         self.status.value = message
 
+    def _bar(self, state: str) -> None:
+        """``start`` shows an empty bar, ``done`` fills it, ``failed`` hides it above the error message.
+
+        The platform API reports no progress while it works, so the end is not left to the callbacks.
+        """
+        bar = self.progress
+        if state == "start":
+            bar.value, bar.bar_style, bar.layout.visibility = 0.0, "info", "visible"
+            self.status.value = "working..."
+        elif state == "done":
+            bar.value, bar.bar_style, self.status.value = 1.0, "success", "done"
+        else:
+            bar.layout.visibility, self.status.value = "hidden", ""
+
     def _run(self, request: dict[str, Any], **extra: Any) -> Any:
         """Train (or tune) ``request`` with the progress bar; the outcome, or None after showing the error."""
         r = request
         common = {"features": r["features"], "session_features": r["session_features"], "progress": self._say, **extra}
         self.message.value = ""
         self.train_button.disabled = self.register_button.disabled = True
-        self.progress.value, self.progress.bar_style = 0.0, "info"
+        self._bar("start")
         try:
             if r["tune"]:
                 outcome = self.client.models.tune(r["examples"], r["target"], r["model"], method=r["tune"],
@@ -123,13 +142,13 @@ class ModelBuilder:
             else:
                 outcome = self.client.models.train(r["examples"], r["target"], r["model"], **common)
         except MlplatError as exc:
-            self.progress.bar_style = "danger"
+            self._bar("failed")
             self.message.value = _error(exc.message)
             return None
         finally:
             self.train_button.disabled = False
             self.register_button.disabled = self.outcome is None
-        self.progress.bar_style = "success"
+        self._bar("done")
         self.result.value = TrainCard(outcome)._repr_html_()
         return outcome
 
@@ -139,7 +158,8 @@ class ModelBuilder:
         request = {
             "examples": self.examples.value, "target": self.target.value, "model": self.model.value,
             "features": chosen, "session_features": [c for c in chosen if c in self._session_columns],
-            "tune": self.tuning.value, "trials": int(self.trials.value),
+            "tune": None if self.tuning.value in (NO_TUNING, None) else self.tuning.value,
+            "trials": int(self.trials.value),
         }
         if not request["examples"]:
             self.message.value = _error("pick an example set")
@@ -185,17 +205,17 @@ class ModelBuilder:
             self.message.value = _error("register the model first")
             return None
         self.deploy_button.disabled = True
-        self.progress.value, self.progress.bar_style = 0.0, "info"
+        self._bar("start")
         try:
             info = self.client.serving.deploy(self.registered.model, self.registered.version, progress=self._say)
         except MlplatError as exc:  # a refusal names the check that failed
-            self.progress.bar_style = "danger"
+            self._bar("failed")
             self.message.value = _error(exc.message)
             return None
         finally:
             self.deploy_button.disabled = False
         self.deployed = info
-        self.progress.bar_style = "success"
+        self._bar("done")
         self.result.value = DeploymentCard(info)._repr_html_()
         self.message.value = html.escape(info.message)
         return info

@@ -22,7 +22,9 @@ class Table:
             for row in self.rows
         )
         caption = f"<caption style='text-align:left'><b>{html.escape(self.title)}</b></caption>" if self.title else ""
-        return f"<table class='mlplat-table'>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        # Long values (paths, parameter lists) wrap instead of pushing the table past the output's right edge.
+        return (f"<table class='mlplat-table' style='max-width:100%;overflow-wrap:anywhere'>{caption}"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
     def __repr__(self) -> str:
         cells = [[_cell_text(v) for v in row] for row in self.rows]
@@ -92,7 +94,9 @@ def png_html(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>"
+    # Scaled down to the output's width: a 1400-pixel window leaves less than a wide figure needs.
+    return (f"<img style='max-width:100%;height:auto' "
+            f"src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>")
 
 
 def quality_figure(runs: list[dict[str, Any]]) -> Any:
@@ -141,7 +145,8 @@ class SetCard:
         )
         schema = Table(["column", "type", "description"],
                        [[c.name, c.type, spec.columns.get(c.name, "")] for c in sv.schema], title="schema")
-        parts = [meta._repr_html_(), schema._repr_html_(), f"<pre>{html.escape(spec.sql)}</pre>"]
+        sql = f"<pre style='white-space:pre-wrap'>{html.escape(spec.sql)}</pre>"
+        parts = [meta._repr_html_(), schema._repr_html_(), sql]
         if d.runs:
             runs = Table(["ds", "status", "rows", "missing %", "failed checks"],
                          [[r["ds"], r["status"], r.get("rows"), _pct(r.get("missing_pct_total")),
@@ -157,25 +162,3 @@ class SetCard:
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f}"
-
-
-class progress_bar:  # noqa: N801 - used as a context manager like tqdm
-    """A notebook progress bar fed by the core's ``progress(message, fraction)`` callbacks."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self._bar: Any = None
-
-    def __enter__(self) -> "progress_bar":
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=100, desc=self.title, bar_format="{l_bar}{bar}| {postfix}")
-        return self
-
-    def __call__(self, message: str, fraction: float) -> None:
-        self._bar.n = int(round(max(0.0, min(1.0, fraction)) * 100))
-        self._bar.set_postfix_str(message)
-        self._bar.refresh()
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.close()

@@ -9,7 +9,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, MagicError, parse, run
-from mlplat_magics.display import SetCard, Table, plan_view, progress_bar
+from mlplat_magics.display import SetCard, Table, plan_view
+from mlplat_magics.progress import progress_bar
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -56,7 +57,7 @@ class FeatureMagics(ClientMagics):
     @argument("--description", default="")
     @argument("--describe", action="append", help="COLUMN=TEXT, repeatable")
     @argument("--tag", action="append", help="repeatable")
-    @argument("--schedule", default="@daily")
+    @argument("--schedule", default="@daily", help="@daily, @hourly, ... or cron; none (or off) removes it")
     @argument("--ttl", default=None, help="e.g. 7d")
     @argument("--online", action="store_true", help="serve it from Online Serving")
     @argument("--plan", action="store_true", help="show what would change; do not apply")
@@ -222,7 +223,7 @@ class FeatureMagics(ClientMagics):
         parse(self._browse, line)
         from mlplat_magics.widgets import FeatureBrowser
 
-        return FeatureBrowser(self.client).widget
+        return FeatureBrowser(self.client)
 
 
 

@@ -11,8 +11,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.config import load_settings
 from mlplat.homes import lab_url, run_home_path
-from mlplat.pairs import parse_pairs
 from mlplat.jobs.templates import notebook_argument
+from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, MagicError, parse
 from mlplat_magics.display import Link, Table
 
@@ -140,7 +140,7 @@ class ScheduleMagics(ClientMagics):
         args = parse(self._panel, line)
         from mlplat_magics.widgets import JobsPanel
 
-        return JobsPanel(self.client, team=args.team).widget
+        return JobsPanel(self.client, team=args.team)
 
     @line_magic
     def schedule(self, line: str) -> Any:

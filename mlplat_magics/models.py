@@ -10,9 +10,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, MagicError, parse, run
-from mlplat_magics.display import Table, Text, progress_bar
+from mlplat_magics.display import Table, Text
 from mlplat_magics.features import _csv
 from mlplat_magics.model_cards import ModelCard, TrainCard, compare_table, models_table
+from mlplat_magics.progress import progress_bar
 
 # Options %train and %tune share, in the order their help lists them.
 TRAINING_ARGUMENTS = (
@@ -195,7 +196,7 @@ class ModelMagics(ClientMagics):
         parse(self._builder, line)
         from mlplat_magics.builder import ModelBuilder
 
-        return ModelBuilder(self.client).widget
+        return ModelBuilder(self.client)
 
     @line_magic
     def model(self, line: str) -> Any:

@@ -11,7 +11,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from mlplat.pairs import parse_pairs
 from mlplat_magics.base import ClientMagics, parse
-from mlplat_magics.display import Table, progress_bar
+from mlplat_magics.display import Table
+from mlplat_magics.progress import progress_bar
 
 
 @dataclass

@@ -10,10 +10,24 @@ import ipywidgets as w
 from mlplat.errors import MlplatError
 from mlplat_magics.display import SetCard
 from mlplat_magics.jobs import run_link
+from mlplat_magics.panel import Panel, row
 
 
-class FeatureBrowser:
+def split_row(left: w.Widget, right: w.Widget) -> w.HBox:
+    """A list beside its detail pane; the pane takes what is left and wraps below the list when that is too little.
+
+    Fixed shares (45% + 55% plus the list's label) overflowed a 1400-pixel window and cut the pane off.
+    """
+    left.layout.flex, left.layout.min_width, left.layout.max_width = "0 1 40%", "280px", "100%"
+    right.layout.flex, right.layout.min_width, right.layout.max_width = "1 1 420px", "0", "100%"
+    right.layout.overflow = "auto"
+    return row(left, right)
+
+
+class FeatureBrowser(Panel):
     """Search box, results list, and a detail pane with metadata and quality plots."""
+
+    title = "feature browser"
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -21,15 +35,15 @@ class FeatureBrowser:
         self.kind = w.Dropdown(options=[("all", None), ("features", "features"), ("labels", "labels")],
                                description="Kind")
         self.team = w.Text(placeholder="team", description="Team")
-        self.results = w.Select(options=[], rows=10, description="Sets", layout=w.Layout(width="45%"))
-        self.detail = w.HTML(layout=w.Layout(width="55%"))
+        self.results = w.Select(options=[], rows=10, description="Sets")
+        self.detail = w.HTML()
         self.message = w.HTML()
         self.query.observe(lambda _c: self.search(), names="value")
         self.kind.observe(lambda _c: self.search(), names="value")
         self.team.observe(lambda _c: self.search(), names="value")
         self.results.observe(lambda change: self.select(change["new"]), names="value")
-        self.widget = w.VBox([w.HBox([self.query, self.kind, self.team]), self.message,
-                              w.HBox([self.results, self.detail])])
+        self.widget = w.VBox([row(self.query, self.kind, self.team), self.message, split_row(self.results, self.detail)],
+                             layout=w.Layout(max_width="100%"))
         self.search()
 
     def search(self) -> None:
@@ -52,19 +66,22 @@ class FeatureBrowser:
             self.detail.value = f"<span style='color:#cf222e'>{exc.message}</span>"
 
 
-class JobsPanel:
+class JobsPanel(Panel):
     """Jobs with their schedules, and the selected job's runs with links to the executed notebooks."""
+
+    title = "jobs panel"
 
     def __init__(self, client: Any, team: str | None = None) -> None:
         self.client = client
         self.team = team
-        self.jobs = w.Select(options=[], rows=10, description="Jobs", layout=w.Layout(width="40%"))
-        self.runs = w.HTML(layout=w.Layout(width="60%"))
+        self.jobs = w.Select(options=[], rows=10, description="Jobs")
+        self.runs = w.HTML()
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.message = w.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.jobs.observe(lambda change: self.select(change["new"]), names="value")
-        self.widget = w.VBox([w.HBox([self.refresh_button, self.message]), w.HBox([self.jobs, self.runs])])
+        self.widget = w.VBox([row(self.refresh_button, self.message), split_row(self.jobs, self.runs)],
+                             layout=w.Layout(max_width="100%"))
         self.refresh()
 
     def refresh(self) -> None:

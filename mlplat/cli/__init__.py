@@ -64,7 +64,7 @@ class MlplatGroup(click.Group):
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]  # type: ignore[no-any-return]
+    return ctx.obj["settings"]
 
 
 def _client(ctx: click.Context) -> Any:

@@ -9,8 +9,8 @@ import click
 
 from mlplat.cli import _client, _emit_json, _table, main
 from mlplat.errors import ValidationError
-from mlplat.pairs import parse_pairs
 from mlplat.jobs.templates import notebook_argument
+from mlplat.pairs import parse_pairs
 
 
 def _run_rows(runs: list[Any]) -> list[dict[str, Any]]:

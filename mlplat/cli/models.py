@@ -39,7 +39,7 @@ def _space(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         space = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValidationError(f"--space is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
     if not isinstance(space, dict):
         raise ValidationError(f"--space takes a JSON object of parameter -> range or choices, got {text!r}")

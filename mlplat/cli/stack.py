@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 import click
 
 from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, main
@@ -64,7 +65,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["redis", "mlflow", "hub", "api", "inference", "scheduler"]))
+@click.argument("name", type=click.Choice(["redis", "mlflow", "mlflow-proxy", "hub", "api", "inference", "scheduler"]))
 @click.option("-n", "--lines", default=60, show_default=True)
 @click.pass_context
 def logs(ctx: click.Context, name: str, lines: int) -> None:

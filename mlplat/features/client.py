@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from mlplat.features.registry import Plan, SetVersion
 from mlplat.features.duplicates import Duplicate
-from mlplat.features.quality import RunInfo
+from mlplat.features.registry import Plan, SetVersion
+from mlplat.features.runs import RunInfo
 from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.wire import one
@@ -33,7 +34,7 @@ class FeaturesClient:
     def delete(self, name: str, kind: str = "features") -> None:
         self._t.call("features.delete", name=name, kind=kind)
 
-    def list(self, kind: str | None = None) -> list[SetVersion]:
+    def list(self, kind: str | None = None) -> builtins.list[SetVersion]:
         return [one(SetVersion.from_dict, v) for v in self._t.call("features.list", kind=kind)]
 
     def search(
@@ -45,7 +46,7 @@ class FeaturesClient:
         tag: str | None = None,
         entity: str | None = None,
         column: str | None = None,
-    ) -> list[SetVersion]:
+    ) -> builtins.list[SetVersion]:
         found = self._t.call("features.search", text=text, kind=kind, team=team, tag=tag, entity=entity, column=column)
         return [one(SetVersion.from_dict, v) for v in found]
 
@@ -56,13 +57,13 @@ class FeaturesClient:
         """The set's query run for ``ds`` (default: yesterday), first ``limit`` rows; nothing is written."""
         return one(Preview.from_dict, self._t.call("features.preview", name=name, kind=kind, ds=ds, limit=limit))
 
-    def duplicates(self, name: str | None = None, *, kind: str | None = None) -> list[Duplicate]:
+    def duplicates(self, name: str | None = None, *, kind: str | None = None) -> builtins.list[Duplicate]:
         return [one(Duplicate.from_dict, d) for d in self._t.call("features.duplicates", name=name, kind=kind)]
 
     def compute(
         self, name: str, start: str, end: str | None = None, *, kind: str | None = None, version: int | None = None,
         progress: Any = None,
-    ) -> list[RunInfo]:
+    ) -> builtins.list[RunInfo]:
         """Compute a set for ``start``..``end`` (inclusive) on Spark: one atomic partition per date."""
         found = self._t.call("features.compute", name=name, start=str(start), end=str(end) if end else None,
                              kind=kind, version=version, progress=progress)
@@ -75,7 +76,7 @@ class FeaturesClient:
         found = self._t.call("features.materialize", name=name, version=version, ds=ds, progress=progress)
         return one(MaterializeResult.from_dict, found)
 
-    def get_online(self, entity: str, ids: list[str] | str, features: list[str] | None = None) -> list[dict[str, Any]]:
+    def get_online(self, entity: str, ids: builtins.list[str] | str, features: builtins.list[str] | None = None) -> builtins.list[dict[str, Any]]:
         """Online values for entity ids: ``features`` are ``set.col``, ``set`` or ``set:v2.col``."""
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
         result = self._t.call("features.online", entity=entity, ids=ids, features=features)
@@ -94,7 +95,7 @@ class FeaturesClient:
         source = str(path) if path is not None else url
         return pads.dataset(source, format="parquet", partitioning="hive").to_table().to_pandas()
 
-    def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> list[RunInfo]:
+    def runs(self, name: str, *, kind: str | None = None, limit: int = 50) -> builtins.list[RunInfo]:
         """The set's runs, newest first, with their metadata and quality checks."""
         return [one(RunInfo.from_dict, r) for r in self._t.call("features.runs", name=name, kind=kind, limit=limit)]
 
@@ -120,12 +121,12 @@ class ExamplesClient:
 
         return one(ExampleSetInfo.from_dict, self._t.call("examples.show", name=name, version=version))
 
-    def list(self) -> list[Any]:
+    def list(self) -> builtins.list[Any]:
         from mlplat.features.examples import ExampleSetInfo
 
         return [one(ExampleSetInfo.from_dict, e) for e in self._t.call("examples.list")]
 
-    def read(self, name: str, version: int | None = None, columns: list[str] | None = None) -> Any:
+    def read(self, name: str, version: int | None = None, columns: builtins.list[str] | None = None) -> Any:
         """The example set as a pandas DataFrame, read where you work (straight from the lake)."""
         from mlplat.features.examples import to_pandas
 
@@ -138,7 +139,7 @@ class TransformersClient:
     def __init__(self, transport: Any) -> None:
         self._t = transport
 
-    def fit(self, name: str, steps: list[dict[str, Any]], examples: str, *, team: str | None = None) -> Any:
+    def fit(self, name: str, steps: builtins.list[dict[str, Any]], examples: str, *, team: str | None = None) -> Any:
         from mlplat.features.transforms import Transformer
 
         return one(Transformer.from_dict, self._t.call("transformers.fit", name=name, steps=steps,
@@ -149,5 +150,5 @@ class TransformersClient:
 
         return one(Transformer.from_dict, self._t.call("transformers.show", ref=ref))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return list(self._t.call("transformers.list"))

@@ -3,28 +3,25 @@
 One run is one set version for one date. It is recorded before anything
 happens, so the history shows failures and crashes as well as successes.
 
-A partition is replaced atomically, so readers never see half a day:
+A partition is replaced atomically, so readers never see half a day (the
+rule and its file operations are ``mlplat.lake.publish``'s):
 
 1. Spark writes the query's output into ``<offline>/_tmp/<token>/data``.
    Spark and pyarrow skip folders whose names start with ``_``.
 2. The staged files are measured (one aggregation pass) and checked.
-3. Two renames swap them in. The old ``ds=...`` folder goes to
-   ``<token>/old`` and the new one takes its place. Then ``<token>`` is deleted.
+3. ``publish.swap`` moves the old ``ds=...`` folder to ``<token>/old`` and the
+   new one into its place. Then ``<token>`` is deleted.
 
 A run that fails, or is interrupted before step 3, leaves the old partition
 alone. A process that dies between the two renames leaves the old partition in
-``<token>/old``. The next run of the set puts it back. The token names the run,
-host and process, so the next run can tell a dead run's leftovers from a live
-one's. Renames go through Hadoop's FileSystem in the Spark JVM, so this works
-the same on file://, hdfs:// and s3a://. On s3a:// a rename is a copy, so the
-swap is short but not instantaneous there.
+``<token>/old``. The next run of the set puts it back. The token names the run
+and its writer (process and host), so the next run can tell a dead run's
+leftovers from a live one's. On s3a:// a rename is a copy, so the swap is short
+but not instantaneous there.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -32,12 +29,14 @@ from sqlalchemy import select
 
 from mlplat.errors import ConfigError, MlplatError, ValidationError
 from mlplat.features import quality
-from mlplat.features.quality import RunInfo, latest_run, mark_materialized, runs  # the run history, re-exported
 from mlplat.features.registry import Registry, SetVersion
+from mlplat.features.runs import RunInfo, latest_run, mark_materialized, run_info, runs  # re-exported
 from mlplat.features.schema import Column, check_tables
 from mlplat.features.spec import format_duration
 from mlplat.features.sql import render
-from mlplat.lake import join
+from mlplat.lake import join, publish
+from mlplat.lake.files import Files, lake_files
+from mlplat.lake.publish import Writer
 from mlplat.metadata import Database
 from mlplat.metadata.models import Alert, FeatureRun, FeatureSet, RunStatus, utcnow
 
@@ -49,8 +48,6 @@ __all__ = ["RunInfo", "compute", "latest_run", "mark_materialized", "partitions"
 TMP = "_tmp"
 # A run on another host that is still "running" after this long is taken for dead.
 STALE_AFTER = timedelta(hours=24)
-# Tells this process's staging folders from those of an earlier process that had the same pid.
-_PROCESS = uuid.uuid4().hex[:8]
 
 
 # -- public verbs ---------------------------------------------------------------
@@ -82,7 +79,10 @@ def compute(
     set_id = registry.set_id(sv.name, sv.kind)
     register_views(spark, registry.lake, check_tables(sv.spec, registry.lake))
     offline = registry.offline_url(sv)
-    fs = _Fs(spark, offline)
+    if getattr(spark, "_jvm", None) is None:  # runs are described and files staged through the driver's JVM
+        raise ConfigError("computing sets needs a classic SparkSession, not Spark Connect; "
+                          "unset spark_remote for the process that computes")
+    fs = lake_files(spark, offline)
     _clean_leftovers(fs, registry.db, set_id, offline)
     done: list[RunInfo] = []
     for i, ds in enumerate(days):
@@ -97,7 +97,7 @@ def partitions(spark: "SparkSession", registry: Registry, sv: SetVersion) -> lis
     """The dates present in a version's offline table (staging folders are not partitions)."""
     offline = registry.offline_url(sv)
     found = []
-    for name, is_dir in _Fs(spark, offline).children(offline):
+    for name, is_dir in lake_files(spark, offline).children(offline):
         if is_dir and name.startswith("ds="):
             try:
                 found.append(date.fromisoformat(name[3:]))
@@ -108,7 +108,7 @@ def partitions(spark: "SparkSession", registry: Registry, sv: SetVersion) -> lis
 
 # -- one run --------------------------------------------------------------------
 def _run_one(
-    spark: "SparkSession", fs: "_Fs", db: Database, set_id: int, sv: SetVersion, offline: str, ds: date,
+    spark: "SparkSession", fs: Files, db: Database, set_id: int, sv: SetVersion, offline: str, ds: date,
     created_by: str,
 ) -> RunInfo:
     from pyspark.errors import PySparkException
@@ -124,7 +124,7 @@ def _run_one(
     target = join(offline, f"ds={ds.isoformat()}")
     swapped = False
     try:
-        fs.fs.mkdirs(fs.path(staging))
+        fs.mkdirs(staging)
         spark.sparkContext.setJobDescription(f"mlplat compute {subject} v{sv.version} ds={ds}")
         frame = spark.sql(render(sv.spec.sql, ds, sv.name))
         schema = [Column(f.name, f.dataType.simpleString(), f.nullable) for f in frame.schema.fields]
@@ -135,7 +135,7 @@ def _run_one(
         checks = quality.evaluate(sv.spec.quality, ds=ds, rows=rows, stats=stats, newest=newest,
                                   previous_rows=_previous_rows(db, set_id, sv.version, ds))
         with db.session() as s:  # measured before the swap, so a crash after it can still be finished
-            row = s.get(FeatureRun, run_id)
+            row = s.get_one(FeatureRun, run_id)
             row.rows, row.bytes, row.checks = rows, fs.size(join(staging, "data")), checks
             row.stats = {
                 "columns": stats,
@@ -144,18 +144,18 @@ def _run_one(
                               "computed_at": utcnow().isoformat()},
                 "missing_pct_total": quality.total_missing_pct(stats, rows),
             }
-        _swap(fs, join(staging, "data"), target, join(staging, "old"))
+        publish.swap(fs, join(staging, "data"), target, join(staging, "old"))
         swapped = True
         with db.session() as s:
-            return _finish(s, s.get(FeatureRun, run_id))
+            return _finish(s, s.get_one(FeatureRun, run_id))
     except BaseException as exc:
         if swapped:  # the new data is in: record what it is (never "failed", which means "wrote nothing")
             with db.session() as s:
-                _finish(s, s.get(FeatureRun, run_id))
+                _finish(s, s.get_one(FeatureRun, run_id))
             raise
         error = exc.message if isinstance(exc, MlplatError) else _first_line(exc)
         with db.session() as s:
-            row = s.get(FeatureRun, run_id)
+            row = s.get_one(FeatureRun, run_id)
             row.status, row.error, row.finished_at = RunStatus.failed, error, utcnow()
         if isinstance(exc, MlplatError) or not isinstance(exc, Exception):
             raise
@@ -188,7 +188,7 @@ def _finish(s: Any, row: FeatureRun) -> RunInfo:
                     message=quality.alert_message(subject, row.version, row.ds, checks),
                     details={"run_id": row.id, "version": row.version, "ds": row.ds.isoformat(), "failed": bad}))
     s.flush()
-    return quality.run_info(row, fset)
+    return run_info(row, fset)
 
 
 def _check_schema(sv: SetVersion, schema: list[Column]) -> None:
@@ -215,105 +215,38 @@ def _previous_rows(db: Database, set_id: int, version: int, ds: date) -> int | N
         )
 
 
-# -- storage ----------------------------------------------------------------------
-class _Fs:
-    """Hadoop's FileSystem for a URL, through the Spark JVM: one code path for file://, hdfs://, s3a://."""
-
-    def __init__(self, spark: "SparkSession", url: str) -> None:
-        if getattr(spark, "_jvm", None) is None:
-            raise ConfigError("computing sets needs a classic SparkSession (Hadoop FileSystem), not Spark Connect; "
-                              "unset spark_remote for the process that computes")
-        self._path = spark._jvm.org.apache.hadoop.fs.Path
-        self.fs = self._path(url).getFileSystem(spark._jsc.hadoopConfiguration())
-
-    def path(self, url: str) -> Any:
-        return self._path(url)
-
-    def exists(self, url: str) -> bool:
-        return bool(self.fs.exists(self.path(url)))
-
-    def delete(self, url: str) -> None:
-        self.fs.delete(self.path(url), True)
-
-    def children(self, url: str) -> list[tuple[str, bool]]:
-        if not self.exists(url):
-            return []
-        return sorted((st.getPath().getName(), bool(st.isDirectory())) for st in self.fs.listStatus(self.path(url)))
-
-    def size(self, url: str) -> int:
-        """Bytes of the data files (not _SUCCESS markers or .crc checksums)."""
-        total, files = 0, self.fs.listFiles(self.path(url), True)
-        while files.hasNext():
-            st = files.next()
-            if not st.getPath().getName().startswith(("_", ".")):
-                total += int(st.getLen())
-        return total
-
-
-def _rename(fs: _Fs, src: str, dst: str) -> None:
-    # Hadoop moves src *into* dst when dst is a folder, so a rename onto something is refused here.
-    if fs.exists(dst):
-        raise MlplatError(f"cannot move {src} to {dst}: the destination exists")
-    if not fs.fs.rename(fs.path(src), fs.path(dst)):
-        raise MlplatError(f"could not move {src} to {dst}")
-
-
-def _swap(fs: _Fs, staged: str, target: str, aside: str) -> None:
-    """Old partition aside, new one in; the old one goes back if the second rename fails."""
-    had_old = fs.exists(target)
-    if had_old:
-        _rename(fs, target, aside)
-    try:
-        _rename(fs, staged, target)
-    except BaseException:
-        if had_old and not fs.exists(target):
-            _rename(fs, aside, target)
-        raise
-
-
-def _settle(fs: _Fs, staging: str, target: str) -> None:
+# -- staging folders ------------------------------------------------------------------
+def _settle(fs: Files, staging: str, target: str) -> None:
     """Restore an old partition a swap left aside (if the new one is not in), then delete the staging folder."""
-    aside = join(staging, "old")
-    if fs.exists(aside) and not fs.exists(target):
-        _rename(fs, aside, target)
-    fs.delete(staging)
-    try:  # not recursive: another run's staging folder keeps _tmp, as it should
-        fs.fs.delete(fs.path(staging).getParent(), False)
-    except Exception:  # noqa: BLE001 - "directory not empty"
-        pass
+    publish.settle(fs, staging, target, join(staging, "old"))
+    # not recursive: another run's staging folder keeps _tmp, as it should
+    fs.delete_if_empty(staging.rstrip("/").rsplit("/", 1)[0])
 
 
 def _token(ds: date, run_id: int) -> str:
-    return f"{ds.isoformat()}.{run_id}.{os.getpid()}.{_PROCESS}.{socket.gethostname()}"
+    return f"{ds.isoformat()}.{run_id}.{Writer.me().tag()}"
 
 
-def _parse_token(name: str) -> tuple[date, int, int, str, str] | None:
-    parts = name.split(".", 4)
+def _parse_token(name: str) -> tuple[date, int, Writer] | None:
+    parts = name.split(".", 2)
     try:
-        return date.fromisoformat(parts[0]), int(parts[1]), int(parts[2]), parts[3], parts[4]
+        day, run_id, writer = date.fromisoformat(parts[0]), int(parts[1]), Writer.parse(parts[2])
     except (ValueError, IndexError):
         return None
+    return None if writer is None else (day, run_id, writer)
 
 
-def _alive(token: tuple[date, int, int, str, str], row: FeatureRun) -> bool:
+def _alive(token: tuple[date, int, Writer], row: FeatureRun) -> bool:
     """Whether the run that owns a staging folder may still be working on it."""
-    _, _, pid, process, host = token
     if row.status != RunStatus.running:
         return False
-    if host == socket.gethostname():
-        if pid == os.getpid():
-            return process == _PROCESS  # another thread of this process; else an earlier process with our pid
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return quality.as_utc(row.started_at) > utcnow() - STALE_AFTER
+    alive = token[2].alive()
+    if alive is not None:
+        return alive
+    return quality.as_utc(row.started_at) > utcnow() - STALE_AFTER  # on another host: judged by its age
 
 
-def _clean_leftovers(fs: _Fs, db: Database, set_id: int, offline: str) -> list[str]:
+def _clean_leftovers(fs: Files, db: Database, set_id: int, offline: str) -> list[str]:
     """Settle the staging folders of dead runs of a set and close their runs; returns the folders cleaned.
 
     A dead run whose new partition was already swapped in (its staged data is

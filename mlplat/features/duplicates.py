@@ -44,7 +44,7 @@ class Duplicate:
     def from_dict(cls, data: dict[str, Any]) -> "Duplicate":
         return cls(
             a=data["a"], b=data["b"], team_a=data["team_a"], team_b=data["team_b"], reason=data["reason"],
-            columns=[tuple(c) for c in data["columns"]],  # type: ignore[misc]
+            columns=[tuple(c) for c in data["columns"]],
         )
 
     def __str__(self) -> str:

@@ -142,8 +142,8 @@ def pit_join(
     aware, from ``label_stats``) lets feature rows that no label can see be skipped early;
     it never changes the result.
     """
-    from pyspark.sql import functions as F
     from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     entity = list(entity)
     label_types = dict(labels.dtypes)

@@ -27,8 +27,12 @@ class ModelLineage(Protocol):
 class ScheduledJob(Protocol):
     """A job as the Feature Store reads it."""
 
-    name: str
-    spec: Any  # notebook, cron, team, parameters, paused
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> Any:
+        """notebook, cron, team, parameters, paused"""
 
 
 class JobVerbs(Protocol):

@@ -7,6 +7,7 @@ admin. The registry, compute and materialization below trust their caller.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -27,10 +28,10 @@ class SetDetail:
     """Everything ``show`` tells about a set: versions, lineage, quality history."""
 
     current: SetVersion
-    versions: list[int]
-    reads: list[str]
-    consumers: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    versions: builtins.list[int]
+    reads: builtins.list[str]
+    consumers: builtins.list[dict[str, Any]] = field(default_factory=list)
+    runs: builtins.list[dict[str, Any]] = field(default_factory=list)
     offline_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,8 +61,8 @@ class Preview:
 
     name: str
     ds: str
-    columns: list[str]
-    rows: list[list[Any]]
+    columns: builtins.list[str]
+    rows: builtins.list[list[Any]]
 
     @classmethod
     def from_frame(cls, name: str, ds: str, frame: Any) -> "Preview":
@@ -161,14 +162,14 @@ class FeatureService:
         job_warnings = self.set_jobs.sync(caller, spec, before)
         return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
-    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> list[str]:
+    def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> builtins.list[str]:
         from mlplat.features.duplicates import find_duplicates
         from mlplat.features.sql import parse
 
         probe = SetVersion(spec.name, spec.kind, 0, spec, schema, parse(spec.sql, spec.name).fingerprint, "", "")
         return [f"possible duplicate: {d}" for d in find_duplicates(self.registry, None, probe)]
 
-    def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> list[Any]:
+    def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> builtins.list[Any]:
         """Duplicated sets across the registry (or of one set), by SQL and by values."""
         from mlplat.features.duplicates import find_duplicates
 
@@ -182,7 +183,7 @@ class FeatureService:
         self.set_jobs.remove(caller, kind, name)
 
     # -- find and share -------------------------------------------------------
-    def list(self, caller: Identity, kind: str | None = None) -> list[SetVersion]:
+    def list(self, caller: Identity, kind: str | None = None) -> builtins.list[SetVersion]:
         return self.registry.all(kind)
 
     def search(
@@ -194,7 +195,7 @@ class FeatureService:
         tag: str | None = None,
         entity: str | None = None,
         column: str | None = None,
-    ) -> list[SetVersion]:
+    ) -> builtins.list[SetVersion]:
         return self.registry.search(text, kind=kind, team=team, tag=tag, entity=entity, column=column)
 
     def show(self, caller: Identity, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
@@ -206,7 +207,7 @@ class FeatureService:
             versions=[v.version for v in self.registry.versions(name, sv.kind)],
             reads=check_tables(sv.spec, self.lake),
             consumers=self._consumers(sv),
-            runs=[r.to_dict() for r in self.runs(caller, name, sv.kind)],
+            runs=self._runs(sv),
             offline_url=self.registry.offline_url(sv),
         )
 
@@ -227,7 +228,7 @@ class FeatureService:
         frame = spark.sql(render(sv.spec.sql, day, sv.name)).limit(max(1, min(limit, 1000))).toPandas()
         return Preview.from_frame(sv.name, day.isoformat(), frame)
 
-    def _consumers(self, sv: SetVersion) -> list[dict[str, Any]]:
+    def _consumers(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
         """Example sets built from the set and, under each, the registered models trained on it."""
         from mlplat.features.examples import consumers_of
 
@@ -249,6 +250,13 @@ class FeatureService:
                 consumer["models_error"] = str(exc)
         return found
 
+    def _runs(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
+        """The quality history shown with a set: the newest run of each date of the version shown."""
+        from mlplat.features.runs import history
+
+        set_id = self.registry.set_id(sv.name, sv.kind)
+        return [r.to_dict() for r in history(self.db, set_id, sv.version, limit=50)]
+
     # -- compute --------------------------------------------------------------
     def compute(
         self,
@@ -259,7 +267,7 @@ class FeatureService:
         kind: str | None = None,
         version: int | None = None,
         progress: Any = None,
-    ) -> list[Any]:
+    ) -> builtins.list[Any]:
         """Run a set on Spark for ``start``..``end`` (inclusive; one day when ``end`` is omitted)."""
         from mlplat.features.compute import compute
 
@@ -281,7 +289,7 @@ class FeatureService:
 
         from mlplat.features.compute import partitions
         from mlplat.features.online.materialize import materialize
-        from mlplat.features.quality import latest_run
+        from mlplat.features.runs import latest_run
 
         sv = self.registry.get(name, "features", version)
         self._require_owner(caller, sv, "materialize")
@@ -300,14 +308,14 @@ class FeatureService:
         )
 
     def online(
-        self, caller: Identity, entity: str, ids: list[str], features: list[str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, caller: Identity, entity: str, ids: builtins.list[str], features: builtins.list[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """The newest online values of ``features`` for each id (one round trip to the store)."""
         return self.online_serving.read(entity, ids, features)
 
-    def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> list[Any]:
+    def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> builtins.list[Any]:
         """A set's runs, newest first: the quality history."""
-        from mlplat.features.quality import runs
+        from mlplat.features.runs import runs
 
         sv = self.registry.get(name, kind)
         return runs(self.db, self.registry.set_id(sv.name, sv.kind), limit=limit)

@@ -44,16 +44,23 @@ def format_duration(value: timedelta | None) -> str | None:
     return f"{seconds}s"
 
 
-def validate_schedule(schedule: str | None) -> str | None:
-    if schedule is None or schedule == "":
+NO_SCHEDULE = ("none", "off")  # say so to remove a schedule (YAML reads a bare `off` as false)
+
+
+def validate_schedule(schedule: str | bool | None) -> str | None:
+    """A cron expression or macro; None when the set has no schedule (``none``, ``off``, empty, YAML's false)."""
+    if schedule is None or schedule is False or str(schedule).strip().lower() in ("", *NO_SCHEDULE):
         return None
+    if not isinstance(schedule, str):
+        raise ValidationError(f"schedule {schedule!r} is not valid: use a cron expression, a macro or 'none'")
     if schedule in _MACROS:
         return schedule
     parts = schedule.split()
     if len(parts) == 5 and all(_CRON_FIELD.match(p) for p in parts):
         return schedule
     raise ValidationError(
-        f"schedule {schedule!r} is not valid: use @hourly, @daily, @weekly, @monthly or a 5-field cron expression"
+        f"schedule {schedule!r} is not valid: use @hourly, @daily, @weekly, @monthly, a 5-field cron expression, "
+        "or 'none' for no schedule"
     )
 
 
@@ -131,7 +138,7 @@ class FeatureSetSpec:
             raise ValidationError(f"{self.name}: team is required (the owner team)")
         if not (self.sql or "").strip():
             raise ValidationError(f"{self.name}: sql is required")
-        object.__setattr__(self, "ttl", parse_duration(self.ttl, f"{self.name}: ttl"))  # type: ignore[arg-type]
+        object.__setattr__(self, "ttl", parse_duration(self.ttl, f"{self.name}: ttl"))
         object.__setattr__(self, "schedule", validate_schedule(self.schedule))
         if isinstance(self.quality, dict):
             object.__setattr__(self, "quality", QualityThresholds.from_dict(self.quality))

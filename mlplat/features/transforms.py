@@ -42,7 +42,8 @@ from mlplat.metadata import Database
 from mlplat.metadata.models import Transformer as TransformerRow
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame as SparkDataFrame
+    from pyspark.sql import Column
+    from pyspark.sql import DataFrame as SparkDataFrame
 
 STATE_FORMAT = 1
 SAMPLE_ROWS = 1000  # rows a function step runs on when fitting on Spark, to learn its output columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ class JobsClient:
     def update(self, name: str, changes: dict[str, Any]) -> JobInfo:
         return one(JobInfo.from_dict, self._t.call("jobs.update", name=name, changes=changes))
 
-    def list(self, team: str | None = None) -> list[JobInfo]:
+    def list(self, team: str | None = None) -> builtins.list[JobInfo]:
         return [one(JobInfo.from_dict, j) for j in self._t.call("jobs.list", team=team)]
 
     def show(self, name: str, runs: int = 20) -> JobDetail:
@@ -40,11 +41,11 @@ class JobsClient:
     def backfill(self, name: str, start: str, end: str, force: bool = False) -> BackfillResult:
         return one(BackfillResult.from_dict, self._t.call("jobs.backfill", name=name, start=start, end=end, force=force))
 
-    def runs(self, name: str, limit: int = 50, status: str | None = None) -> list[RunInfo]:
+    def runs(self, name: str, limit: int = 50, status: str | None = None) -> builtins.list[RunInfo]:
         return [one(RunInfo.from_dict, r) for r in self._t.call("jobs.runs", name=name, limit=limit, status=status)]
 
-    def wait(self, name: str, run_ids: list[int] | None = None, timeout: float = 600.0,
-             poll: float = 1.0) -> list[RunInfo]:
+    def wait(self, name: str, run_ids: builtins.list[int] | None = None, timeout: float = 600.0,
+             poll: float = 1.0) -> builtins.list[RunInfo]:
         """Watch until the runs ``run_ids`` of job ``name`` (default: all its queued or running ones) are final.
 
         The scheduler starts and finishes runs (``mlplat status`` shows it); this

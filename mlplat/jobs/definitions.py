@@ -244,7 +244,7 @@ class JobSpec:
             raise ValidationError(f"job {self.name!r} cannot run after itself")
         set_("after", tuple(dict.fromkeys(after)))
         if not isinstance(self.notify, NotifySpec):
-            set_("notify", NotifySpec.from_dict(self.notify))  # type: ignore[arg-type]
+            set_("notify", NotifySpec.from_dict(self.notify))
         if not self.kernel or not isinstance(self.kernel, str):
             raise ValidationError("kernel must name a Jupyter kernel spec, e.g. 'mlplat'")
 

@@ -55,6 +55,9 @@ def run_notebook(
             progress_bar=progress,
             execution_timeout=timeout,
             cwd=str(output.parent),
+            # The widgets' models go into the notebook's metadata, so a panel or a finished progress bar still
+            # draws when the executed notebook is opened later (nbclient's default today; the runs rely on it).
+            store_widget_state=True,
         )
     except papermill.PapermillExecutionError as exc:
         raise NotebookFailed(

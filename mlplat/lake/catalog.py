@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 
 from mlplat.errors import NotFoundError, ValidationError
+from mlplat.lake.parquet import check_readable, nanos_columns
 from mlplat.lake.paths import join, local_path, to_url
 from mlplat.metadata import Database, LakeTable
 
@@ -101,7 +102,7 @@ class Lake:
         description: str = "",
         created_by: str = "",
     ) -> TableInfo:
-        """Add or replace a named table. Local paths must exist."""
+        """Add or replace a named table. Local paths must exist, and their Parquet be readable by Spark's views."""
         if not _TABLE_NAME.match(name):
             raise ValidationError(
                 f"table name {name!r} is not valid: letters, digits and '_', starting with a letter or '_'"
@@ -113,6 +114,8 @@ class Lake:
         path = local_path(url)
         if path is not None and not path.exists():
             raise ValidationError(f"{path} does not exist; write the table first or fix the path")
+        if path is not None and fmt == "parquet":  # a remote table's footers are read by the views, with Spark
+            check_readable(name, url, nanos_columns(url) or [])
         partitions = list(partition_by) if partition_by is not None else _hive_partitions(path)
         with self.db.session() as s:
             row = s.get(LakeTable, name)

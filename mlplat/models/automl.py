@@ -28,7 +28,13 @@ import pandas as pd
 from mlplat.errors import ValidationError
 from mlplat.models.catalog import CLUSTERING, PRIMARY_METRIC, get_kind, infer_task, models_for
 from mlplat.models.training import (
-    ExampleLayout, Progress, TrainConfig, TrainResult, prepare, split_rows, train_pipeline,
+    ExampleLayout,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    prepare,
+    split_rows,
+    train_pipeline,
 )
 from mlplat.models.tuning import TuneResult, train_summary, tune
 
@@ -75,6 +81,11 @@ class AutoMLResult:
             "baseline": train_summary(self.baseline), "comparison": self.comparison(),
             "studies": [s.study_name for s in self.searches],
         }
+
+
+def _scaled(say: Progress, low: float, high: float) -> Progress:
+    """A search's progress (0..1) as its slice [low, high] of the whole call's."""
+    return lambda message, fraction: say(message, low + (high - low) * fraction)
 
 
 def automl(
@@ -131,7 +142,7 @@ def automl(
         searches.append(tune(
             frame, config, layout, storage=storage, study_name=f"{study_prefix}-{model}-{suffix}", method="bayesian",
             trials=MAX_TRIALS, seed=seed, timeout=max(share * SEARCH_SHARE, 0.01),
-            progress=lambda m, f, lo=low, hi=high: say(m, lo + (hi - lo) * f),
+            progress=_scaled(say, low, high),
         ))
     ranked = sorted(searches, key=lambda s: s.best_value, reverse=higher)
     leaderboard = [_entry(s, metric) for s in ranked]

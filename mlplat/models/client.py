@@ -2,12 +2,14 @@
 
 Training verbs run where the transport runs them (in-process: here, with
 progress; over HTTP: in the platform API). ``load`` always reads the Model
-Repository directly (MLflow is readable by every user), so a notebook gets the
-same pyfunc-loaded pipeline either way.
+Repository itself (in-process as the platform; over HTTP as the user, through
+the hub's read-only MLflow service), so a notebook gets the same pyfunc-loaded
+pipeline either way.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Callable
 
 from mlplat.config import Settings
@@ -54,13 +56,13 @@ class ModelsClient:
         return one(TrainOutcome.from_dict, self._t.call(
             "models.automl", examples=examples, target=target, budget=budget, progress=progress, **options))
 
-    def list(self, text: str | None = None, team: str | None = None) -> list[ModelSummary]:
+    def list(self, text: str | None = None, team: str | None = None) -> builtins.list[ModelSummary]:
         return [one(ModelSummary.from_dict, m) for m in self._t.call("models.list", text=text, team=team)]
 
     def show(self, name: str, version: int | None = None, alias: str | None = None) -> ModelDetail:
         return one(ModelDetail.from_dict, self._t.call("models.show", name=name, version=version, alias=alias))
 
-    def compare(self, name: str, versions: list[int] | None = None) -> list[ModelVersionInfo]:
+    def compare(self, name: str, versions: builtins.list[int] | None = None) -> builtins.list[ModelVersionInfo]:
         found = self._t.call("models.compare", name=name, versions=versions)
         return [one(ModelVersionInfo.from_dict, v) for v in found]
 
@@ -75,15 +77,16 @@ class ModelsClient:
 
         return EvaluationReport.from_dict(self._t.call("models.report", name=name, version=version))
 
-    def catalog(self) -> list[dict[str, Any]]:
+    def catalog(self) -> builtins.list[dict[str, Any]]:
         return list(self._t.call("models.catalog"))
 
     def load(self, name: str, version: int | None = None, alias: str | None = None) -> Any:
         """The registered pipeline, loaded through MLflow's pyfunc flavor (as batch scoring and serving load it)."""
         from mlplat.models.repository import ModelRepository
 
-        s = self._settings
-        repository = ModelRepository(s.mlflow, str(s.home / "mlflow" / "artifacts"), s.http_timeout)
+        token = getattr(self._t, "token", None)  # over HTTP: read as this user, through the hub's MLflow service
+        repository = (ModelRepository.for_reader(self._settings, token) if token
+                      else ModelRepository.for_platform(self._settings))
         return repository.load_pipeline(name, version, alias)[1]
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlplat.errors import ValidationError
 from mlplat.features.transform_steps import DOUBLE, category_key
-from mlplat.models.pipeline import InputField, ModelPipeline, _FALSE, _TRUE
+from mlplat.models.pipeline import _FALSE, _TRUE, InputField, ModelPipeline
 
 NAN = float("nan")
 Row = dict[str, Any]

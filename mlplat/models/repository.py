@@ -17,6 +17,7 @@ can talk to several tracking URIs and threads do not share an active run.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import platform as _platform
@@ -25,7 +26,9 @@ from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from mlplat.config import Settings
 from mlplat.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationError, require
+from mlplat.models.tracking import TrackingAccess, hub_reader_access, mlflow_client, platform_access
 
 TAG = "mlplat."
 ALIASES = ("candidate", "production")
@@ -138,21 +141,24 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:
 class ModelRepository:
     """Register, find and load pipelines in one MLflow tracking/registry URI."""
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None, timeout: float = 10.0,
+                 access: TrackingAccess | None = None) -> None:
         require("mlflow", "mlflow")
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        import logging
+        self.client = mlflow_client(access or TrackingAccess(tracking_uri), timeout)
 
-        quiet = logging.getLogger("mlflow")  # its INFO lines (run links, "waiting for version") are not ours to show
-        if quiet.level == logging.NOTSET:
-            quiet.setLevel(logging.WARNING)
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(timeout, 1))))
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    @classmethod
+    def for_platform(cls, settings: Settings) -> "ModelRepository":
+        """The platform's repository: it may write (the embedded MLflow's admin account)."""
+        access = platform_access(settings)
+        return cls(access.uri, str(settings.home / "mlflow" / "artifacts"), settings.http_timeout, access)
+
+    @classmethod
+    def for_reader(cls, settings: Settings, hub_token: str) -> "ModelRepository":
+        """A user's read-only view through the hub's MLflow service (a notebook's ``client.models.load``)."""
+        access = hub_reader_access(settings, hub_token)
+        return cls(access.uri, None, settings.http_timeout, access)
 
     # -- errors ---------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -285,7 +291,7 @@ class ModelRepository:
         return self.version(name, int(version.version))
 
     # -- reading --------------------------------------------------------------
-    def _info(self, mv: Any, aliases: list[str] | None = None) -> ModelVersionInfo:
+    def _info(self, mv: Any, aliases: builtins.list[str] | None = None) -> ModelVersionInfo:
         from datetime import datetime, timezone
 
         tags = mv.tags or {}
@@ -334,7 +340,7 @@ class ModelRepository:
         aliases = getattr(self.require_model(name), "aliases", None) or {}
         return int(aliases[alias]) if alias in aliases else None
 
-    def versions(self, name: str) -> list[int]:
+    def versions(self, name: str) -> builtins.list[int]:
         found = self._call("versions", self.client.search_model_versions, f"name = '{_quote(name)}'")
         return sorted(int(mv.version) for mv in found)
 
@@ -369,7 +375,7 @@ class ModelRepository:
         }
         return ModelDetail(info, document, self.versions(name), lineage)
 
-    def list(self, text: str | None = None, team: str | None = None) -> list[ModelSummary]:
+    def list(self, text: str | None = None, team: str | None = None) -> builtins.list[ModelSummary]:
         query = f"name LIKE '%{_quote(text)}%'" if text else None
         models = self._call("models", self.client.search_registered_models, query, max_results=1000)
         out = []
@@ -404,14 +410,14 @@ class ModelRepository:
         except OSError:
             return False
 
-    def trained_on(self, example_set: str) -> list[dict[str, Any]]:
+    def trained_on(self, example_set: str) -> builtins.list[dict[str, Any]]:
         """Registered versions trained on one example-set version (``name:vN``): lineage for the Feature Store."""
         found = self._call("versions", self.client.search_model_versions,
                            f"tags.`{TAG}example_set` = '{_quote(example_set)}'")
         return sorted(({"name": mv.name, "version": int(mv.version), "team": (mv.tags or {}).get(TAG + "team", "")}
                        for mv in found), key=lambda m: (m["name"], m["version"]))
 
-    def compare(self, name: str, versions: list[int] | None = None) -> list[ModelVersionInfo]:
+    def compare(self, name: str, versions: builtins.list[int] | None = None) -> builtins.list[ModelVersionInfo]:
         numbers = versions or self.versions(name)
         return [self.version(name, int(v)) for v in numbers]
 

@@ -10,6 +10,7 @@ of Managed Models is made in these verbs; the repository trusts its caller.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -49,7 +50,7 @@ class TrainOutcome:
     model: str | None = None
     version: int | None = None
     team: str | None = None
-    aliases: list[str] = field(default_factory=list)
+    aliases: builtins.list[str] = field(default_factory=list)
     tuning: dict[str, Any] | None = None
     automl: dict[str, Any] | None = None
     pipeline: Any = None
@@ -123,8 +124,8 @@ class ModelService:
         model: str = "xgboost",
         *,
         version: int | None = None,
-        features: list[str] | None = None,
-        session_features: list[str] | None = None,
+        features: builtins.list[str] | None = None,
+        session_features: builtins.list[str] | None = None,
         params: dict[str, Any] | None = None,
         task: str | None = None,
         split: str = "random",
@@ -132,7 +133,7 @@ class ModelService:
         seed: int = 0,
         threshold: float = 0.5,
         top_k: int = 0,
-        segments: list[str] | None = None,
+        segments: builtins.list[str] | None = None,
         defaults: dict[str, Any] | None = None,
         transformer: str | None = None,
         tune: str | None = None,
@@ -199,9 +200,9 @@ class ModelService:
         budget: float = 60.0,
         *,
         version: int | None = None,
-        models: list[str] | None = None,
-        features: list[str] | None = None,
-        session_features: list[str] | None = None,
+        models: builtins.list[str] | None = None,
+        features: builtins.list[str] | None = None,
+        session_features: builtins.list[str] | None = None,
         seed: int = 0,
         register: str | None = None,
         team: str | None = None,
@@ -318,13 +319,13 @@ class ModelService:
         }
 
     # -- the repository ---------------------------------------------------------
-    def list(self, caller: Identity, text: str | None = None, team: str | None = None) -> list["ModelSummary"]:
+    def list(self, caller: Identity, text: str | None = None, team: str | None = None) -> builtins.list["ModelSummary"]:
         return self.repository.list(text, team)
 
     def show(self, caller: Identity, name: str, version: int | None = None, alias: str | None = None) -> "ModelDetail":
         return self.repository.detail(name, version, alias)
 
-    def compare(self, caller: Identity, name: str, versions: list[int] | None = None) -> list["ModelVersionInfo"]:
+    def compare(self, caller: Identity, name: str, versions: builtins.list[int] | None = None) -> builtins.list["ModelVersionInfo"]:
         return self.repository.compare(name, [int(v) for v in versions] if versions else None)
 
     def promote(self, caller: Identity, name: str, version: int, alias: str = "production") -> "ModelVersionInfo":
@@ -340,7 +341,7 @@ class ModelService:
         """The registered pipeline, loaded through its MLflow pyfunc form."""
         return self.repository.load_pipeline(name, version, alias)[1]
 
-    def catalog(self, caller: Identity) -> list[dict[str, Any]]:
+    def catalog(self, caller: Identity) -> builtins.list[dict[str, Any]]:
         from mlplat.models.catalog import CATALOG
 
         return [kind.to_dict() for kind in CATALOG.values()]

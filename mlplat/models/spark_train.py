@@ -25,7 +25,14 @@ from mlplat.models.catalog import CLASSIFICATION, MAX_CLASSES, get_kind
 from mlplat.models.evaluate import EvaluationReport, curves_for, task_metrics
 from mlplat.models.pipeline import InputSchema, ModelPipeline, Postprocess
 from mlplat.models.training import (
-    ExampleLayout, Progress, TrainConfig, TrainResult, check_columns, default_transformer_spec, encode_target, prepare,
+    ExampleLayout,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    check_columns,
+    default_transformer_spec,
+    encode_target,
+    prepare,
 )
 
 LABEL, TEST, RAW = "__mlplat_label", "__mlplat_test", "__mlplat_raw"

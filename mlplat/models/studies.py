@@ -212,8 +212,9 @@ def _fork_workers(
     total: int, deadline: float | None, workers: int, threads: int | None, report: Report | None,
 ) -> None:
     """N forked processes on one study; this process polls the study for progress and collects errors."""
-    import optuna
     from multiprocessing.connection import wait
+
+    import optuna
 
     ctx = multiprocessing.get_context("fork")
     tickets = _Tickets(count, shared=True)

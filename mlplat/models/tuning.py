@@ -32,7 +32,14 @@ from mlplat.models.catalog import CLASSIFICATION, PRIMARY_METRIC, ModelKind, Par
 from mlplat.models.evaluate import task_metrics
 from mlplat.models.studies import check_workers, cores, finished, opened_storage, run_trials
 from mlplat.models.training import (
-    ExampleLayout, Progress, TrainConfig, TrainResult, default_transformer_spec, encode_target, prepare, split_rows,
+    ExampleLayout,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    default_transformer_spec,
+    encode_target,
+    prepare,
+    split_rows,
     train_pipeline,
 )
 
@@ -291,6 +298,7 @@ def _run_study(
         raise ValidationError(f"no trial of study {study_name!r} finished ({failed} failed): the {search.metric} on "
                               "validation was not a number; check the target and the data size")
     best = study.best_trial
+    assert best.value is not None  # a COMPLETE trial has its value
     return records, dict(best.params), float(best.value)
 
 

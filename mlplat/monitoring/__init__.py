@@ -20,7 +20,11 @@ Tables may be pyarrow Tables, pandas DataFrames or mappings of numpy arrays;
 """
 
 from mlplat.monitoring.categorical import (
-    CategoricalProfile, CategoricalStats, categorical_drift_stats, chi_square_test, js_distance,
+    CategoricalProfile,
+    CategoricalStats,
+    categorical_drift_stats,
+    chi_square_test,
+    js_distance,
 )
 from mlplat.monitoring.ecdf import Ecdf, ks_p_value
 from mlplat.monitoring.numeric import NumericProfile, NumericStats, numeric_drift_stats, psi_from_shares

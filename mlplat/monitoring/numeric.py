@@ -39,6 +39,7 @@ import numpy as np
 
 from mlplat.monitoring.ecdf import Ecdf, ks_and_wasserstein, ks_p_value
 
+
 def psi_from_shares(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray,
                     floor: tuple[float, float] = (0.0, 0.0)) -> float:
     """PSI of bin shares: ``sum (a - e) ln(a / e)``; shares below ``floor`` (expected's, actual's) are raised to it."""

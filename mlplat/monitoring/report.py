@@ -26,7 +26,13 @@ from mlplat.errors import ValidationError
 from mlplat.monitoring.categorical import CategoricalProfile, chi_square_test, compare_counts, value_counts
 from mlplat.monitoring.numeric import NumericProfile, compare_sorted
 from mlplat.monitoring.profile import (
-    Kind, ReferenceProfile, TableLike, as_table, build_profile, sorted_finite, type_family,
+    Kind,
+    ReferenceProfile,
+    TableLike,
+    as_table,
+    build_profile,
+    sorted_finite,
+    type_family,
 )
 from mlplat.monitoring.results import ColumnDrift, DriftReport, Statistic, finite
 from mlplat.monitoring.settings import DriftThresholds

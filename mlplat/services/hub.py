@@ -18,6 +18,7 @@ from mlplat import accounts
 from mlplat.config import Settings, load_settings
 from mlplat.homes import prepare_home
 from mlplat.metadata import Database
+from mlplat.stack import mlflow_auth
 from mlplat.stack.components import find_proxy
 
 SERVER_TOKEN_SCOPES = [
@@ -25,6 +26,7 @@ SERVER_TOKEN_SCOPES = [
     "access:servers!server",
     "access:services!service=api",
     "access:services!service=inference",
+    f"access:services!service={mlflow_auth.SERVICE_NAME}",
 ]
 TOKEN_MAX_SECONDS = 30 * 24 * 3600
 
@@ -118,16 +120,17 @@ def configure(c: Any, settings: Settings) -> None:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     # The token a server, its kernels, its terminal (the CLI) and the Platform sidebar's proxy carry: the user's
-    # activity (the hub requires it), the server itself, the platform API and the Inference Service as its
-    # user, and nothing else (no hub API: it cannot read other users or mint longer-lived tokens). The hub
+    # activity (the hub requires it), the server itself, the platform API, the Inference Service and MLflow as
+    # its user, and nothing else (no hub API: it cannot read other users or mint longer-lived tokens). The hub
     # revokes it when the server stops, and the idle culler stops idle servers.
     c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    services = [scope for scope in SERVER_TOKEN_SCOPES if scope.startswith("access:services!")]
     # Tokens made through the hub's API or its token page (for the CLI on a laptop) expire: after 30 days at
     # most, and after 30 days when no expiry is asked for.
     c.JupyterHub.token_expires_in_max_seconds = TOKEN_MAX_SECONDS
 
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", "access:services!service=api", "access:services!service=inference"]},
+        {"name": "user", "scopes": ["self", *services]},
         {
             "name": "platform-api",
             "description": "The platform API: resolves callers, manages users and teams",
@@ -158,6 +161,16 @@ def configure(c: Any, settings: Settings) -> None:
             "command": [python, "-m", "mlplat.services.inference", "--workers", str(settings.inference_workers)],
             "environment": {**child_env, "HOME": str(home / "hub")},
             "display": False,
+        },
+        {
+            # The Model Repository for users: MLflow's UI and REST API, read-only, behind the hub's login
+            # (mlplat/services/mlflow_proxy.py); writes go through the platform's verbs.
+            "name": mlflow_auth.SERVICE_NAME,
+            "url": mlflow_auth.proxy_url(settings),
+            "command": [python, "-m", "mlplat.services.mlflow_proxy"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+            "display": True,
+            "oauth_no_confirm": True,
         },
         {
             # Scheduled notebooks run whether or not their owners' servers are up.

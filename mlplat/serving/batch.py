@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -305,24 +304,6 @@ def score(frame: "DataFrame", pipeline: "ModelPipeline", model: str, version: in
 
 
 # -- the lake and Online Serving ----------------------------------------------------------
-def _replace(spark: Any, tmp: str, final: str, parent: str) -> None:
-    """Put the written folder ``tmp`` at ``final``, replacing what is there; readers see one or the other."""
-    from mlplat.features.examples import _delete, _exists, _rename_into_place
-
-    old = None
-    if _exists(spark, final):
-        old = f"{parent}/.old-{uuid.uuid4().hex[:12]}"
-        _rename_into_place(spark, final, old)
-    try:
-        _rename_into_place(spark, tmp, final)
-    except BaseException:
-        if old is not None:
-            _rename_into_place(spark, old, final)
-        raise
-    if old is not None:
-        _delete(spark, old)
-
-
 def _count(spark: Any, url: str) -> int:
     from mlplat.lake import local_path
 
@@ -384,7 +365,8 @@ def batch_predict(
     """Score every entity of ``model`` as of ``date`` (default yesterday, UTC) with ``version`` (default: the
     deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``; ``online`` also
     loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature constants."""
-    from mlplat.features.examples import _delete, _exists  # the Example Store's lake file operations
+    from mlplat.lake import publish
+    from mlplat.lake.files import lake_files
 
     began = time.perf_counter()
     say = progress or (lambda message, fraction: None)
@@ -399,8 +381,8 @@ def batch_predict(
     scored = score(input_frame(spark, hosting.registry, pipeline, day), pipeline, model, number, session,
                    datetime.now(timezone.utc))
     final = predictions_url(hosting.lake, model, day)
-    parent = hosting.lake.url(PREDICTIONS, model)
-    tmp = f"{parent}/.tmp-{day.isoformat()}-{uuid.uuid4().hex[:12]}"
+    files = lake_files(spark, final)
+    tmp = publish.staging_url(hosting.lake.url(PREDICTIONS, model), day.isoformat())
     try:
         say(f"scoring on Spark into {final}", 0.2)
         scored.write.mode("errorifexists").parquet(tmp)
@@ -410,10 +392,9 @@ def batch_predict(
                 f"no entity has features of {model} v{number} as of {day}: compute its feature sets "
                 f"({', '.join(pipeline.schema.feature_sets)}) for {day} first", model=model, date=day.isoformat())
         say(f"publishing {rows:,} predictions", 0.8)
-        _replace(spark, tmp, final, parent)
+        publish.replace(files, tmp, final)  # readers see the old day's predictions or the new ones
     finally:
-        if _exists(spark, tmp):
-            _delete(spark, tmp)
+        publish.discard(files, tmp)
     online_rows = 0
     if online:
         say("loading Online Serving", 0.85)

@@ -9,11 +9,9 @@ Inference Service itself over HTTP.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from mlplat.config import Settings
-from mlplat.errors import ValidationError
 from mlplat.serving.deployments import DeploymentInfo
 from mlplat.wire import one
 

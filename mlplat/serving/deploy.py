@@ -313,12 +313,10 @@ def deploy(
         message=message, options=options, created_by=created_by,
     )
     try:
-        serving = workers.wait(db, model, number, info.id, timeout=hosting.deploy_wait_seconds)
+        workers.wait(db, model, number, info.id, timeout=hosting.deploy_wait_seconds)
     except MlplatError as exc:
         exc.details.update(deployment=info.id)
         raise
-    if progress:
-        progress(serving, 1.0)
     return info
 
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from mlplat.identity import Identity
-
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -70,10 +68,11 @@ class ModelStore(ModelLoader, Protocol):
 
 
 class Trainer(Protocol):
-    """Managed Models' training verb (retraining re-runs it; it authorizes the registration itself)."""
+    """Managed Models' training verb (retraining re-runs it; it authorizes the registration itself):
+    ``train(caller, examples, target, model, **options)``."""
 
-    def train(self, caller: Identity, examples: str, target: str | None = None, model: str = "xgboost",
-              **options: Any) -> Any: ...
+    @property
+    def train(self) -> Callable[..., Any]: ...
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import httpx
 
 from mlplat.config import REPO_ROOT, Settings, resource_dir
 from mlplat.errors import StackError
+from mlplat.features.online.redis_layout import safe_url
+from mlplat.stack import mlflow_auth
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class ComponentStatus:
     def from_dict(cls, data: dict[str, object]) -> "ComponentStatus":
         return cls(
             component=str(data["component"]),
-            pid=int(data["pid"]) if data.get("pid") is not None else None,  # type: ignore[arg-type]
+            pid=int(data["pid"]) if data.get("pid") is not None else None,  # type: ignore[call-overload]
             url=str(data["url"]),
             healthy=bool(data["healthy"]),
             managed_by=str(data.get("managed_by", "mlplat")),
@@ -115,7 +117,7 @@ def components(settings: Settings) -> list[Component]:
     items = [
         Component(
             name="redis",
-            url=settings.online_store,
+            url=safe_url(settings.online_store),  # shown by `mlplat status` and /v1/status: never a password
             ports=("redis_port",) if settings.embedded_redis else (),
             command=[
                 "redis-server", "--port", str(settings.redis_port), "--bind", host,
@@ -134,17 +136,20 @@ def components(settings: Settings) -> list[Component]:
                 "--backend-store-uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
                 "--artifacts-destination", str(home / "mlflow" / "artifacts"),
                 "--workers", "1",
+                # Signed-in requests only; writes from the platform's account only (mlflow_auth.py).
+                "--app-name", "basic-auth",
             ],
             health=lambda: http_ok(settings.mlflow.rstrip("/") + "/health"),
             # The job runner serves GenAI features we do not use: seven idle worker processes.
-            env={"MLFLOW_HOME": str(home / "mlflow"), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env={"MLFLOW_HOME": str(home / "mlflow"), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                 **mlflow_auth.server_env(settings)},
             cwd=home / "mlflow",
             embedded=settings.embedded_mlflow,
         ),
         Component(
             name="hub",
             url=settings.hub,
-            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port", "inference_port"),
+            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port", "inference_port", "mlflow_proxy_port"),
             command=[python, "-m", "jupyterhub", "-f", str(resource_dir("hub_config") / "jupyterhub_config.py")],
             health=lambda: http_ok(settings.hub_api + "/"),
             env={**child_env, "PYTHONUNBUFFERED": "1"},
@@ -164,6 +169,15 @@ def components(settings: Settings) -> list[Component]:
             ports=(),
             command=[],
             health=lambda: http_ok(settings.inference + "/healthz"),
+            managed_by="hub",
+        ),
+        Component(
+            # Users' door to MLflow: /services/mlflow/ through the hub, read-only (mlplat/services/mlflow_proxy.py).
+            name="mlflow-proxy",
+            url=settings.hub + mlflow_auth.service_prefix(),
+            ports=(),
+            command=[],
+            health=lambda: http_ok(mlflow_auth.proxy_url(settings) + mlflow_auth.service_prefix() + "health"),
             managed_by="hub",
         ),
         Component(

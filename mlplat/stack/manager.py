@@ -20,6 +20,7 @@ from mlplat.accounts import ensure_admin, read_or_create_secret
 from mlplat.config import Settings
 from mlplat.errors import NotFoundError, PortInUse, StackError
 from mlplat.metadata import Database
+from mlplat.stack import mlflow_auth
 from mlplat.stack.components import Component, ComponentStatus, components, merged_env, port_free
 
 Progress = Callable[[str], None]
@@ -72,7 +73,7 @@ def log_path(settings: Settings, name: str) -> Path:
 def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
     path = log_path(settings, name)
     if not path.exists():
-        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api, inference, scheduler")
+        raise NotFoundError(f"no log for {name!r} under {settings.log_dir}; components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler")
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
@@ -84,11 +85,15 @@ def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
 def _prepare_home(settings: Settings) -> None:
     for sub in ("run", "logs", "secrets", "redis", "mlflow", "hub", "users", "lake", "jupyter"):
         (settings.home / sub).mkdir(parents=True, exist_ok=True)
+    # The databases (account hashes, hub tokens), Redis's dump, the lake and the logs are the platform's alone:
+    # other accounts on the machine get nothing from the home (docs/security.md).
+    os.chmod(settings.home, 0o700)
     os.chmod(settings.secrets_dir, 0o700)
     # Hub <-> services tokens, and the Inference Service's platform token; created once, read by the hub
     # config, the services and the CLI (`mlplat status --json` shows the inference token).
     for name in ("api_token", "culler_token", "proxy_token", "inference_token"):
         read_or_create_secret(settings.secrets_dir / name)
+    mlflow_auth.write_auth_config(settings)
 
 
 def _check_ports(settings: Settings, component: Component) -> None:
@@ -182,9 +187,11 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
                 running.append(component.name)
             else:
                 to_start.append(component)
-        # Check every port before starting anything, so a clash leaves nothing behind.
+        # Check every port (and MLflow's auth app) before starting anything, so a clash leaves nothing behind.
         for component in to_start:
             _check_ports(settings, component)
+        if any(c.name == "mlflow" for c in to_start):
+            mlflow_auth.require_auth_app()
         # The components do not depend on each other: start them together.
         for component in to_start:
             say(f"starting {component.name}")
@@ -196,6 +203,8 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
         for component, new_pid, t0 in pending:
             _wait_healthy(settings, component, new_pid, component.name)
             say(f"{component.name} healthy after {time.monotonic() - t0:.1f} s")
+        if any(c.name == "mlflow" for c in wanted):
+            mlflow_auth.ensure_reader(settings)
         for service in (c for c in components(settings) if c.managed_by == "hub"):
             _wait_healthy(settings, service, None, service.name)
     except BaseException:
@@ -251,7 +260,7 @@ def _stop_names(settings: Settings, names: list[str]) -> list[str]:
             continue
         pid = entry.get("pid")
         if _alive(pid):  # type: ignore[arg-type]
-            _terminate(int(pid), timeout=30)  # type: ignore[arg-type]
+            _terminate(int(pid), timeout=30)  # type: ignore[call-overload]
             stopped.append(name)
         state.pop(name, None)
     _write_state(settings, state)
@@ -293,7 +302,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
             pid = _pid_file(settings.run_dir / f"{component.name}.pid")
         elif component.embedded:
             raw = state.get(component.name, {}).get("pid")
-            pid = int(raw) if _alive(raw) else None  # type: ignore[arg-type]
+            pid = raw if isinstance(raw, int) and _alive(raw) else None
         ok, detail = component.health()
         result.append(
             ComponentStatus(

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SEED_END, hosting_platform
+
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity

@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 import pytest
-
 from conftest import free_ports, hosting_platform, redis_db
+
 from mlplat.errors import ConflictError, NotFoundError, PermissionDenied, ServiceUnavailable, ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity
@@ -214,9 +214,9 @@ def test_the_platform_api_and_the_http_client_deploy_roll_back_and_list(hosting)
     from fastapi.testclient import TestClient
 
     from mlplat.client import Client, HttpTransport
-    from mlplat.serving.deployments import DeploymentInfo
     from mlplat.services.api import create_app
     from mlplat.services.api.auth import StaticTokenAuthenticator
+    from mlplat.serving.deployments import DeploymentInfo
 
     platform = hosting[0]
     register(hosting, "api_model", "xgboost")

@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlplat.errors import NotFoundError, PermissionDenied, ValidationError
-from mlplat.features import FeatureSetSpec, Registry
-from mlplat.features import examples
+from mlplat.features import FeatureSetSpec, Registry, examples
 from mlplat.features.example_service import ExampleService
 from mlplat.features.examples import build_examples, consumers_of, get_examples, list_examples, read_examples, to_pandas
 from mlplat.features.schema import Column
 from mlplat.identity import Identity
 from mlplat.lake import Lake, local_path
+from mlplat.lake.files import LocalFiles
 from mlplat.metadata import Database
 
 pytestmark = pytest.mark.integration
@@ -348,7 +348,7 @@ def test_an_interrupted_build_leaves_nothing_behind(spark, world: World, monkeyp
     def boom(*args: Any) -> None:
         raise RuntimeError("lost the file system")
 
-    monkeypatch.setattr(examples, "_rename_into_place", boom)
+    monkeypatch.setattr(LocalFiles, "rename", boom)  # the rename into place, inside the row's transaction
     with pytest.raises(RuntimeError, match="lost the file system"):
         build_examples(spark, world.registry, world.db, "broken", "clicked", ["b"], **AS_ALICE)
     assert "broken" not in [i.name for i in list_examples(world.db)]

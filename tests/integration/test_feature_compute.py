@@ -27,7 +27,8 @@ from mlplat.features import FeatureSetSpec
 from mlplat.features import compute as compute_mod
 from mlplat.features.compute import RunInfo, compute, latest_run, mark_materialized, partitions, runs
 from mlplat.identity import Identity
-from mlplat.lake import local_path
+from mlplat.lake import local_path, publish
+from mlplat.lake.files import LocalFiles
 from mlplat.metadata.models import Alert, FeatureRun, RunStatus
 
 pytestmark = pytest.mark.integration
@@ -209,7 +210,7 @@ def test_an_interrupted_swap_leaves_the_old_partition(platform, monkeypatch) -> 
     def stop(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compute_mod, "_swap", stop)
+    monkeypatch.setattr(publish, "swap", stop)
     with pytest.raises(KeyboardInterrupt):
         run(platform, sv, [END])
     monkeypatch.undo()
@@ -217,14 +218,14 @@ def test_an_interrupted_swap_leaves_the_old_partition(platform, monkeypatch) -> 
     assert (runs(platform.db, set_id)[0].status, runs(platform.db, set_id)[0].error) == ("failed", "KeyboardInterrupt")
 
     # the second rename (new data into ds=...) fails after the old partition was moved aside
-    real_rename = compute_mod._rename
+    real_rename = LocalFiles.rename
 
     def failing_rename(fs, src: str, dst: str) -> None:  # type: ignore[no-untyped-def]
         if src.endswith("/data"):
             raise OSError("disk vanished")
         real_rename(fs, src, dst)
 
-    monkeypatch.setattr(compute_mod, "_rename", failing_rename)
+    monkeypatch.setattr(LocalFiles, "rename", failing_rename)
     with pytest.raises(MlplatError, match="the computation failed: disk vanished"):
         run(platform, sv, [END])
     monkeypatch.undo()

@@ -12,9 +12,9 @@ import time
 import httpx
 import nbformat
 import pytest
-
 from conftest import mlplat, settings_from
 from hubclient import run_in_kernel, spawn
+
 from mlplat.hub import HubDirectory
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-
 from conftest import ROOT, free_ports
+
 from mlplat.accounts import write_secret
 from mlplat.errors import ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
@@ -317,10 +317,10 @@ def test_a_deploy_under_steady_load_fails_no_request_and_switches_version(servic
 def test_a_first_deploy_is_answered_as_soon_as_the_deploy_returns(service: Service) -> None:
     service.platform.models.train(ALICE, "session_examples", TARGET, "logistic", session_features=SESSION_FEATURES,
                                   register="svc_fresh")
-    entity = {"user_id": online_users(service.platform, 1)[0]}
-    assert service.predict({"entity": entity, "features": SESSION}, model="svc_fresh").status_code == 404
+    body = {"entity": {"user_id": online_users(service.platform, 1)[0]}, "features": SESSION}
+    assert service.http.post("/v1/predict/svc_fresh", json=body).status_code == 404  # (not in ISSUED: another log)
     service.platform.serving.deploy(ALICE, "svc_fresh")
-    answer = service.predict({"entity": entity, "features": SESSION}, model="svc_fresh")  # no waiting here
+    answer = service.http.post("/v1/predict/svc_fresh", json=body)  # no waiting here
     assert answer.status_code == 200 and answer.json()["version"] == 1
     from mlplat.serving.workers import live_workers
 
@@ -345,7 +345,8 @@ def test_online_serving_down_is_503_within_the_timeout_unless_defaults_are_allow
     # a deployment that allows the declared defaults answers while Online Serving is gone
     info = service.platform.serving.deploy(ALICE, MODEL, 2, store_fallback=True)
     assert info.options["store_fallback"] is True
-    service.wait(lambda: all(m["store_fallback"] for m in service.http.get("/v1/models").json()), 15)
+    service.wait(lambda: all(m["store_fallback"] for m in service.http.get("/v1/models").json()
+                             if m["model"] == MODEL), 15)
     service.redis.send_signal(signal.SIGSTOP)
     answer = service.predict(body)
     assert answer.status_code == 200, answer.text

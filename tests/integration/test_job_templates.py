@@ -23,10 +23,10 @@ import pytest
 
 from mlplat.config import Settings
 from mlplat.errors import NotFoundError, ValidationError
+from mlplat.features.schedule import COMPUTE_FEATURE_SET
 from mlplat.identity import Identity
 from mlplat.jobs.definitions import JobSpec, SchedulerConfig
 from mlplat.jobs.scheduler import Scheduler
-from mlplat.features.schedule import COMPUTE_FEATURE_SET
 from mlplat.jobs.templates import list_templates, template_path
 from mlplat.lake import local_path
 from mlplat.platform import Platform

@@ -103,6 +103,7 @@ def test_the_builder_trains_and_registers_what_it_shows(models_platform) -> None
 
     builder = ModelBuilder(connect(settings=models_platform.settings, user=ALICE))
     assert builder.examples.value == "session_examples" and builder.target.value == "purchased"
+    assert builder.tuning.label == "none" and builder.tuning.value == "none"  # shown, not a blank dropdown
     labels = dict((value, label) for label, value in builder.features.options)
     assert labels["device"].endswith("[session]") and labels["user_views_7d__sessions_7d"].endswith("[store]")
     assert "purchased" not in labels and set(builder.features.value) == set(labels)
@@ -137,7 +138,8 @@ def test_the_builder_trains_and_registers_what_it_shows(models_platform) -> None
     assert builder.registered.metrics == builder.outcome.metrics
 
     # a platform error is a red line in the panel; the last good result stays
-    builder.tuning.value, builder.model.value = None, "linear"
+    builder.tuning.value, builder.model.value = "none", "linear"
     builder.train_button.click()
     assert "linear does not fit this task" in builder.message.value
-    assert builder.progress.bar_style == "danger" and builder.outcome.tuning is not None
+    # no empty bar is left above the error message; the last good outcome stays
+    assert builder.progress.layout.visibility == "hidden" and builder.outcome.tuning is not None

@@ -12,9 +12,9 @@ import re
 from typing import Any, Callable
 
 import pytest
+from conftest import mlplat, stack_env
 from fastapi.testclient import TestClient
 
-from conftest import mlplat, stack_env
 from mlplat.client import Client, HttpTransport
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.identity import Identity

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import pytest
+from conftest import free_ports
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from test_online_store import online_set, write_offline
 
-from conftest import free_ports
 from mlplat.errors import MlplatError
 from mlplat.features import FeatureSetSpec
 from mlplat.features.online import materialize, open_store, set_ref
@@ -26,7 +27,6 @@ from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api import online
 from mlplat.services.api.auth import StaticTokenAuthenticator, bearer_token
-from test_online_store import online_set, write_offline
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_ports
 
 from mlplat.errors import ConfigError, MissingDependency, NotFoundError, ServiceUnavailable, ValidationError
 from mlplat.features.online import SetRef, open_store
 from mlplat.features.online.base import OnlineStore, entity_name
-from mlplat.features.online.redis_store import KEY_PREFIX, ROWS_PER_CALL, RedisStore, redis_key
-
-from conftest import free_ports
+from mlplat.features.online.redis_layout import KEY_PREFIX, redis_key
+from mlplat.features.online.redis_store import ROWS_PER_CALL, RedisStore
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from mlplat.features import FeatureSetSpec, Registry
-from mlplat.features import examples
+from mlplat.features import FeatureSetSpec, Registry, examples
+from mlplat.features.examples import build as example_build
 from mlplat.features.examples import build_examples, read_examples, to_pandas
 from mlplat.features.schema import Column
 from mlplat.lake import Lake, local_path
@@ -195,13 +195,13 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts of the joins build_examples ran, Spark's and the in-process one."""
     calls = {"spark": 0, "local": 0}
     for attr, key in (("pit_join", "spark"), ("pit_join_local", "local")):
-        real = getattr(examples, attr)
+        real = getattr(example_build, attr)
 
         def counted(*args: Any, _real: Any = real, _key: str = key, **kwargs: Any) -> Any:
             calls[_key] += 1
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(examples, attr, counted)
+        monkeypatch.setattr(example_build, attr, counted)
     return calls
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
+from conftest import ROOT, free_ports
 from sqlalchemy import func, select
 
 from mlplat.config import Settings, load_settings
@@ -37,8 +38,6 @@ from mlplat.lake import local_path
 from mlplat.metadata import Database
 from mlplat.metadata.models import Alert, JobRun
 from mlplat.platform import Platform
-
-from conftest import ROOT, free_ports
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ import json
 
 import nbformat
 import pytest
-
 from conftest import mlplat, settings_from
 
 pytestmark = pytest.mark.notebooks
@@ -23,7 +22,7 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
     status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
-    assert status["data"]["text/plain"].count(" yes ") == 6  # redis, mlflow, hub, api, scheduler, inference
+    assert status["data"]["text/plain"].count(" yes ") == 7  # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
 

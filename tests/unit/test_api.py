@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-
 from mlplat.identity import Identity
 from mlplat.platform import Platform
-from mlplat.teams import TeamService
 from mlplat.services.api import create_app
 from mlplat.services.api.auth import StaticTokenAuthenticator
+from mlplat.teams import TeamService
 
 
 @pytest.fixture

@@ -9,10 +9,16 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlplat.monitoring import (
-    Ecdf, build_profile, categorical_drift_stats, chi_square_test, drift_report, js_distance, ks_p_value,
-    numeric_drift_stats, psi_from_shares,
+    Ecdf,
+    build_profile,
+    categorical_drift_stats,
+    chi_square_test,
+    drift_report,
+    js_distance,
+    ks_p_value,
+    numeric_drift_stats,
+    psi_from_shares,
 )
-from mlplat.monitoring.categorical import profile_categorical
 from mlplat.monitoring.ecdf import EXACT_KS_MAX_N, ks_and_wasserstein
 from mlplat.monitoring.numeric import compare_sorted, profile_numeric
 

@@ -8,7 +8,15 @@ import pytest
 
 from mlplat.errors import ValidationError
 from mlplat.models.catalog import (
-    CATALOG, CLASSIFICATION, CLUSTERING, PRIMARY_METRIC, REGRESSION, Param, get_kind, infer_task, models_for,
+    CATALOG,
+    CLASSIFICATION,
+    CLUSTERING,
+    PRIMARY_METRIC,
+    REGRESSION,
+    Param,
+    get_kind,
+    infer_task,
+    models_for,
     parse_space,
 )
 

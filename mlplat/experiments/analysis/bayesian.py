@@ -33,7 +33,13 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from mlplat.errors import ValidationError
-from mlplat.experiments.analysis.frequentist import MetricKind, arm_names_for, binary_counts, check_alpha, effect_estimate
+from mlplat.experiments.analysis.frequentist import (
+    MetricKind,
+    arm_names_for,
+    binary_counts,
+    check_alpha,
+    effect_estimate,
+)
 from mlplat.experiments.analysis.result import JsonResult, finite_or_none
 from mlplat.experiments.sufficient import SufficientStats
 

@@ -186,7 +186,7 @@ class ValueCodec:
     _msgpack: Any = field(default_factory=lambda: require("msgpack", "redis"))
 
     def packer(self) -> Callable[[Sequence[Any]], bytes]:
-        return self._msgpack.Packer(default=self._default, datetime=True, autoreset=True).pack  # type: ignore[no-any-return]
+        return self._msgpack.Packer(default=self._default, datetime=True, autoreset=True).pack
 
     @staticmethod
     def packable(columns: Sequence[Any], rows: int) -> bool:
@@ -232,7 +232,7 @@ class ValueCodec:
         return out
 
     def unpack(self, data: bytes | memoryview) -> list[Any]:
-        return self._msgpack.unpackb(  # type: ignore[no-any-return]
+        return self._msgpack.unpackb(
             data, timestamp=3, ext_hook=self._ext, raw=False, strict_map_key=False
         )
 
@@ -289,4 +289,4 @@ def open_store(url: str, timeout: float = 10.0) -> OnlineStore:
         )
     module, attr = BACKENDS[scheme]
     factory = getattr(importlib.import_module(module), attr)
-    return factory(url, timeout)  # type: ignore[no-any-return]
+    return factory(url, timeout)

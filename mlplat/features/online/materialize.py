@@ -418,7 +418,7 @@ def materialize(
             progress(f"{sv.ref}: {total:,} offline rows in one partition", 0.0)
 
             def on_written(n: int) -> None:
-                progress(f"{sv.ref}: {n:,} rows written or checked", n / max(1, total))  # type: ignore[misc]
+                progress(f"{sv.ref}: {n:,} rows written or checked", n / max(1, total))
 
         result = write_tables(store, ref, entity, local_parts(day_files, sv), sv.spec.ttl, on_written)
         return done(result.written + result.skipped_older, result)

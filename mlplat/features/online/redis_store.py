@@ -1,29 +1,4 @@
-"""Online Serving on Redis and Redis Cluster.
-
-Layout (chosen for speed; see shared/NOTES.md, "Peers for the benchmarks"):
-
-- one hash per entity id, holding every set: ``mlplat:{<entity>:<id>}``, e.g.
-  ``mlplat:{user_id:u1}``. The braces are a Redis Cluster hash tag, so all of an
-  entity's sets live in one slot and one ``HMGET`` reads them in one round trip;
-- one field per set *version*, ``<set>:v<k>`` (the registry's ref), whose value is
-  a 12-byte header, the event time (int64 microseconds, big-endian) and the
-  version (uint32), followed by the values in the set's column order, msgpack'ed
-  (:class:`~mlplat.features.online.base.ValueCodec`);
-- writes go through one Lua script call per ~500 rows, pipelined: the script
-  compares each row's event time with the stored one inside Redis and writes only
-  when it is newer or equal, so an older event never overwrites a newer one
-  whichever arrives last, and costs one command per 500 rows instead of per row.
-  Values given as numpy columns (``write_columns``, what materialization uses) are
-  packed in bulk, without a Python object per value, so Redis running the script
-  (~4 us a row) is what bounds the rate. On a cluster the rows of one call must
-  share a slot, so calls are grouped by slot there;
-- expiry is per entity hash: a write with a ``ttl`` sets or extends the hash's
-  expiry to at least ``ttl`` from now; a write without one makes the hash
-  persistent. A hash therefore expires only when no set written without a ttl
-  lives in it and no ttl'd set refreshed it in time;
-- single reads (``HMGET``, and the read script for many ids) on a standalone Redis
-  go out on connections the store keeps for itself (:meth:`RedisStore._call`),
-  which costs a third of redis-py's per-command bookkeeping.
+"""Online Serving on Redis and Redis Cluster: the store over the layout of ``redis_layout``.
 
 Every call is bounded by ``timeout`` (connects by at most 2 s) and retried once
 at most; an unreachable Redis raises ``ServiceUnavailable`` with the reason.
@@ -31,133 +6,32 @@ at most; an unreachable Redis raises ``ServiceUnavailable`` with the reason.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mlplat.errors import ConfigError, ConflictError, MlplatError, ServiceUnavailable, ValidationError, require
-from mlplat.features.online.base import Row, SetRef, ValueCodec, WriteResult, from_micros, to_micros
+from mlplat.features.online.base import Row, SetRef, ValueCodec, WriteResult, from_micros
+from mlplat.features.online.redis_layout import (
+    HEADER,
+    KEY_PREFIX,
+    READ,
+    WRITE,
+    WRITE_FIXED,
+    Script,
+    micros,
+    safe_url,
+    split_cluster,
+    ttl_millis,
+)
 
-KEY_PREFIX = "mlplat:"
 ROWS_PER_CALL = 500  # rows one write script call guards and writes
 CALLS_PER_ROUND_TRIP = 8  # script calls sent in one pipeline
-IDS_PER_READ = 500  # ids one read script call fetches
+IDS_PERREAD = 500  # ids one read script call fetches
 CONNECT_TIMEOUT = 2.0
-_HEADER = struct.Struct(">qI")
-_TRUE = {"1", "true", "yes", "on"}
-
-# KEYS: entity hashes; ARGV[1]: field; ARGV[2]: ttl in ms (0: none); then the values, one per key:
-# ARGV[2+i] for KEYS[i] (WRITE_SCRIPT), or all of one width in ARGV[4], ARGV[3] bytes each
-# (WRITE_FIXED_SCRIPT: one argument instead of 500, for values packed in bulk).
-# The event time is the value's first 8 bytes (signed big-endian), read with Redis's struct library.
-# With a ttl, PTTL comes first: it says whether the entity exists at all (-2: nothing to compare
-# with, so no HGET) and how long it has left (set or extend, never shorten; -1: kept persistent by
-# a set without ttl). New entities cost 3 commands, existing ones 4; without a ttl, 3.
-_GUARDED_WRITE = """
-local call, unpack8 = redis.call, struct.unpack
-local field = ARGV[1]
-local ttl = tonumber(ARGV[2])
-local function write(key, new)
-  local left = -1
-  if ttl > 0 then left = call('PTTL', key) end
-  local old = false
-  if left ~= -2 then old = call('HGET', key, field) end
-  if old and unpack8('>i8', old) > unpack8('>i8', new) then
-    return 0
-  end
-  call('HSET', key, field, new)
-  if ttl == 0 then
-    call('PERSIST', key)
-  elseif left == -2 or (left >= 0 and left < ttl) then
-    call('PEXPIRE', key, ttl)
-  end
-  return 1
-end
-local written = 0
-%s
-return written
-"""
-WRITE_SCRIPT = _GUARDED_WRITE % """for i = 1, #KEYS do
-  written = written + write(KEYS[i], ARGV[i + 2])
-end"""
-WRITE_FIXED_SCRIPT = _GUARDED_WRITE % """local width, values = tonumber(ARGV[3]), ARGV[4]
-for i = 1, #KEYS do
-  written = written + write(KEYS[i], string.sub(values, (i - 1) * width + 1, i * width))
-end"""
-
-# KEYS: entity hashes; ARGV: fields. One command for many ids (cheaper than a pipeline of HMGETs).
-READ_SCRIPT = """
-local out = {}
-for i = 1, #KEYS do
-  out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV))
-end
-return out
-"""
-
-
-class _Script:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-
-_WRITE = _Script(WRITE_SCRIPT)
-_WRITE_FIXED = _Script(WRITE_FIXED_SCRIPT)
-_READ = _Script(READ_SCRIPT)
-
-
-def _micros(ts: datetime | int) -> int:
-    return ts if type(ts) is int else to_micros(ts)
-
-
-def _ttl_ms(ref: SetRef, ttl: timedelta | None) -> int:
-    ttl_ms = 0 if ttl is None else int(ttl.total_seconds() * 1000)
-    if ttl is not None and ttl_ms <= 0:
-        raise ValidationError(f"{ref.field}: ttl must be positive, got {ttl}")
-    return ttl_ms
-
-
-def redis_key(entity: str, id: str) -> str:
-    """The hash holding every set of one entity id (its hash tag is ``entity:id``)."""
-    return f"{KEY_PREFIX}{{{entity}:{id}}}"
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.netloc.rsplit("@", 1)[-1]
-        user = f"{parts.username}:***@" if parts.username else ":***@"
-        parts = parts._replace(netloc=user + host)
-    return urlunsplit(parts)
-
-
-def _split_cluster(url: str) -> tuple[str, bool | None]:
-    """Strip the cluster markers off ``url``: (plain redis URL, True/False when named, None to detect)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    forced: bool | None = None
-    if scheme.endswith("+cluster"):
-        scheme, forced = scheme[: -len("+cluster")], True
-    query = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "cluster":
-            forced = value.lower() in _TRUE
-        else:
-            query.append((key, value))
-    if scheme == "unix":
-        return url, False
-    if forced is None:
-        return url, None
-    # urlunsplit would drop the "//" of a URL without a host; spell it out.
-    plain = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{urlencode(query)}" if query else "")
-    return plain, forced
-
 
 class RedisStore:
     """An :class:`~mlplat.features.online.base.OnlineStore` on Redis or Redis Cluster.
@@ -169,7 +43,7 @@ class RedisStore:
     def __init__(self, url: str, timeout: float = 10.0, *, cluster: bool | None = None, **options: Any) -> None:
         self._redis = require("redis", "redis")
         self.codec = ValueCodec()
-        self.url, forced = _split_cluster(url)
+        self.url, forced = split_cluster(url)
         self.cluster: bool | None = cluster if cluster is not None else forced
         self.timeout = float(timeout)
         from redis.backoff import NoBackoff
@@ -280,7 +154,7 @@ class RedisStore:
                 idle.append(conn)
 
     # -- scripts ----------------------------------------------------------------
-    def _send(self, script: _Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+    def _send(self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
         """Run ``script`` once per (keys, args) in one round trip; loads it on the first NOSCRIPT."""
         client = self.client
         for attempt in (0, 1):
@@ -300,7 +174,7 @@ class RedisStore:
                 client.script_load(script.source)
         raise AssertionError("unreachable")
 
-    def _run(self, script: _Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+    def _run(self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
         """:meth:`_send` in round trips of ``CALLS_PER_ROUND_TRIP`` calls."""
         out: list[Any] = []
         for start in range(0, len(calls), CALLS_PER_ROUND_TRIP):
@@ -332,18 +206,18 @@ class RedisStore:
         n = len(ids)
         if len(event_ts) != n or len(rows) != n:
             raise ValidationError(f"{ref.field}: {n} ids, {len(event_ts)} event times and {len(rows)} rows do not match")
-        ttl_ms = _ttl_ms(ref, ttl)
+        ttl_ms = ttl_millis(ref, ttl)
         if not n:
             return WriteResult()
         width, version = len(ref.columns), ref.version
         short = next((row for row in rows if len(row) != width), None)
         if short is not None:
             raise ValidationError(f"{ref.field}: a row has {len(short)} values, the set has {width} columns")
-        header, pack = _HEADER.pack, self.codec.packer()
+        header, pack = HEADER.pack, self.codec.packer()
 
         def values(trip: list[list[int]]) -> list[list[bytes]]:
             try:
-                return [[header(_micros(event_ts[i]), version) + pack(rows[i]) for i in group] for group in trip]
+                return [[header(micros(event_ts[i]), version) + pack(rows[i]) for i in group] for group in trip]
             except (TypeError, ValueError, OverflowError, struct.error) as exc:
                 raise ValidationError(f"{ref.field}: a row of this batch cannot be stored: {exc}") from None
 
@@ -378,7 +252,7 @@ class RedisStore:
             rows = list(zip(*plain)) if plain else [()] * n
             stamps_list = event_ts.tolist() if isinstance(event_ts, np.ndarray) else event_ts
             return self.write_batch(ref, entity, ids, stamps_list, rows, ttl)
-        ttl_ms = _ttl_ms(ref, ttl)
+        ttl_ms = ttl_millis(ref, ttl)
         if not n:
             return WriteResult()
         version = np.frombuffer(struct.pack(">I", ref.version), np.uint8)
@@ -386,8 +260,8 @@ class RedisStore:
         def values(trip: list[list[int]]) -> list[list[Any]]:
             rows = np.concatenate(trip) if len(trip) > 1 else np.asarray(trip[0])
             k = len(rows)
-            head = np.empty((k, _HEADER.size), np.uint8)
-            head[:, :8] = stamps[rows].astype(">i8").view(np.uint8).reshape(k, 8)  # type: ignore[index]
+            head = np.empty((k, HEADER.size), np.uint8)
+            head[:, :8] = stamps[rows].astype(">i8").view(np.uint8).reshape(k, 8)
             head[:, 8:] = version
             data = np.concatenate((head, self.codec.pack_columns([c[rows] for c in columns], k)), axis=1)
             width, buffer = data.shape[1], data.tobytes()
@@ -397,11 +271,11 @@ class RedisStore:
                 at += len(group)
             return out
 
-        return self._write(ref, entity, ids, values, ttl_ms, _WRITE_FIXED)
+        return self._write(ref, entity, ids, values, ttl_ms, WRITE_FIXED)
 
     def _write(
         self, ref: SetRef, entity: str, ids: Sequence[str], values: Callable[[list[list[int]]], list[list[Any]]],
-        ttl_ms: int, script: _Script = _WRITE,
+        ttl_ms: int, script: Script = WRITE,
     ) -> WriteResult:
         """Run a guarded write script over ``ids``; ``values(trip)``: the script's value arguments
         for each group of rows of one round trip, made while Redis runs the previous round trip."""
@@ -453,8 +327,8 @@ class RedisStore:
     def _row(self, ref: SetRef, raw: bytes | None) -> Row | None:
         if raw is None:
             return None
-        ts, version = _HEADER.unpack_from(raw)
-        values = self.codec.unpack(memoryview(raw)[_HEADER.size :])
+        ts, version = HEADER.unpack_from(raw)
+        values = self.codec.unpack(memoryview(raw)[HEADER.size :])
         if len(values) != len(ref.columns):
             raise ConflictError(
                 f"{ref.field}: stored values have {len(values)} columns, the set has {len(ref.columns)}; "
@@ -494,8 +368,8 @@ class RedisStore:
                     pipe.execute_command("HMGET", key, *fields)
                 raws = pipe.execute()
             else:
-                calls = [(keys[i : i + IDS_PER_READ], fields) for i in range(0, len(keys), IDS_PER_READ)]
-                raws = [r for chunk in self._run(_READ, calls) for r in chunk]
+                calls = [(keys[i : i + IDS_PERREAD], fields) for i in range(0, len(keys), IDS_PERREAD)]
+                raws = [r for chunk in self._run(READ, calls) for r in chunk]
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, "read") from None
         return [{r.name: self._row(r, v) for r, v in zip(refs, raw)} for raw in raws]

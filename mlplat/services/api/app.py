@@ -25,7 +25,6 @@ from mlplat.errors import MlplatError
 from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
-from mlplat.services.prefix import HubPrefix
 from mlplat.services.api import examples as examples_routes
 from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
@@ -35,6 +34,9 @@ from mlplat.services.api import serving as serving_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
 from mlplat.services.api.docs import install_docs
 from mlplat.services.api.encode import out
+from mlplat.services.api.schemas.errors import errors
+from mlplat.services.api.schemas.platform import Caller, ComponentStatus, Health, NewUser, SeedSummary, Table, Team
+from mlplat.services.prefix import HubPrefix
 
 log = logging.getLogger("mlplat.api")
 
@@ -113,7 +115,7 @@ def create_app(
     def caller(request: Request) -> Identity:
         return auth.identify(bearer_token(request.headers.get("authorization")))
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=Health)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
@@ -121,36 +123,37 @@ def create_app(
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/whoami", tags=["identity"])
+    @app.get("/v1/whoami", tags=["identity"], response_model=Caller, responses=errors())
     def whoami(user: Identity = Depends(caller)) -> Any:
         return out(platform.teams.whoami(user))
 
-    @app.get("/v1/teams", tags=["identity"])
+    @app.get("/v1/teams", tags=["identity"], response_model=list[Team], responses=errors(503))
     def teams(user: Identity = Depends(caller)) -> Any:
         return out(platform.teams.list(user))
 
-    @app.post("/v1/users", tags=["identity"], status_code=201)
+    @app.post("/v1/users", tags=["identity"], status_code=201, response_model=NewUser,
+              responses=errors(409, 422, 503))
     def add_user(body: AddUserRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.teams.add_user(user, body.name, teams=body.teams, admin=body.admin, password=body.password))
 
-    @app.get("/v1/status", tags=["ops"])
+    @app.get("/v1/status", tags=["ops"], response_model=list[ComponentStatus], responses=errors())
     def status(user: Identity = Depends(caller)) -> Any:
         return out(platform.stack.status(user))
 
-    @app.get("/v1/lake/tables", tags=["lake"])
+    @app.get("/v1/lake/tables", tags=["lake"], response_model=list[Table], responses=errors())
     def lake_tables(user: Identity = Depends(caller)) -> Any:
         return out(platform.tables.tables(user))
 
-    @app.get("/v1/lake/tables/{name}", tags=["lake"])
+    @app.get("/v1/lake/tables/{name}", tags=["lake"], response_model=Table, responses=errors(404, 422))
     def lake_table(name: str, user: Identity = Depends(caller)) -> Any:
         return out(platform.tables.table(user, name))
 
-    @app.put("/v1/lake/tables/{name}", tags=["lake"])
+    @app.put("/v1/lake/tables/{name}", tags=["lake"], response_model=Table, responses=errors(422))
     def register_table(name: str, body: RegisterTableRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.tables.register(user, name, body.url, format=body.format, team=body.team,
                                             description=body.description, partition_by=body.partition_by))
 
-    @app.post("/v1/lake/seed", tags=["lake"])
+    @app.post("/v1/lake/seed", tags=["lake"], response_model=SeedSummary, responses=errors(422, 503))
     def seed(body: SeedRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.tables.seed(user, users=body.users, days=body.days, seed=body.seed, end=body.end))
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api.encode import out
+from mlplat.services.api.schemas.errors import errors
+from mlplat.services.api.schemas.examples import ExampleSet, Transformer, TransformerSummary
 
 
 class BuildRequest(BaseModel):
@@ -31,28 +33,29 @@ class FitRequest(BaseModel):
 def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(tags=["examples"])
 
-    @api.post("/v1/examples", status_code=201)
+    @api.post("/v1/examples", status_code=201, response_model=ExampleSet, responses=errors(404, 409, 422, 503))
     def build(body: BuildRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.examples.build(user, body.name, body.labels, body.features, team=body.team,
                                            start=body.start, end=body.end))
 
-    @api.get("/v1/examples")
+    @api.get("/v1/examples", response_model=list[ExampleSet], responses=errors())
     def list_examples(user: Identity = Depends(caller)) -> Any:
         return out(platform.examples.list(user))
 
-    @api.get("/v1/examples/{name}")
+    @api.get("/v1/examples/{name}", response_model=ExampleSet, responses=errors(404, 422))
     def show(name: str, version: int | None = None, user: Identity = Depends(caller)) -> Any:
         return out(platform.examples.show(user, name, version=version))
 
-    @api.post("/v1/transformers", status_code=201, tags=["transformers"])
+    @api.post("/v1/transformers", status_code=201, tags=["transformers"], response_model=Transformer,
+              responses=errors(404, 409, 422, 503))
     def fit(body: FitRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.transformers.fit(user, body.name, body.steps, body.examples, team=body.team))
 
-    @api.get("/v1/transformers", tags=["transformers"])
+    @api.get("/v1/transformers", tags=["transformers"], response_model=list[TransformerSummary], responses=errors())
     def list_transformers(user: Identity = Depends(caller)) -> Any:
         return out(platform.transformers.list(user))
 
-    @api.get("/v1/transformers/{ref}", tags=["transformers"])
+    @api.get("/v1/transformers/{ref}", tags=["transformers"], response_model=Transformer, responses=errors(404, 422))
     def show_transformer(ref: str, user: Identity = Depends(caller)) -> Any:
         return out(platform.transformers.show(user, ref))
 

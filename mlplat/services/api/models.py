@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api.encode import out
+from mlplat.services.api.schemas.errors import errors
+from mlplat.services.api.schemas.models import (
+    Evaluation,
+    ModelDetail,
+    ModelKind,
+    ModelSummary,
+    ModelVersion,
+    Trained,
+)
 
 log = logging.getLogger("mlplat.api.models")
 
@@ -89,35 +98,37 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(tags=["models"])
     models = platform.models
 
-    @api.post("/v1/models/train")
+    @api.post("/v1/models/train", response_model=Trained, responses=errors(404, 409, 422, 503))
     def train(body: TrainRequest, user: Identity = Depends(caller)) -> Any:
         return out(models.train(user, **body.model_dump(by_alias=True, exclude_none=True), progress=_progress(user, f"training on {body.examples}")))
 
-    @api.post("/v1/models/automl")
+    @api.post("/v1/models/automl", response_model=Trained, responses=errors(404, 409, 422, 503))
     def automl(body: AutomlRequest, user: Identity = Depends(caller)) -> Any:
         return out(models.automl(user, **body.model_dump(by_alias=True, exclude_none=True), progress=_progress(user, f"automl on {body.examples}")))
 
-    @api.get("/v1/models")
+    @api.get("/v1/models", response_model=list[ModelSummary], responses=errors(422, 503))
     def list_models(text: str | None = None, team: str | None = None, user: Identity = Depends(caller)) -> Any:
         return out(models.list(user, text=text, team=team))
 
-    @api.get("/v1/catalog/models")
+    @api.get("/v1/catalog/models", response_model=list[ModelKind], responses=errors())
     def catalog(user: Identity = Depends(caller)) -> Any:
         return out(models.catalog(user))
 
-    @api.get("/v1/models/{name}")
+    # Keys a version's metadata document lacks stay absent (an older version may lack some): none is added.
+    @api.get("/v1/models/{name}", response_model=ModelDetail, response_model_exclude_unset=True,
+             responses=errors(404, 422, 503))
     def show(name: str, version: int | None = None, alias: str | None = None, user: Identity = Depends(caller)) -> Any:
         return out(models.show(user, name, version=version, alias=alias))
 
-    @api.get("/v1/models/{name}/compare")
+    @api.get("/v1/models/{name}/compare", response_model=list[ModelVersion], responses=errors(404, 422, 503))
     def compare(name: str, versions: list[int] | None = Query(None), user: Identity = Depends(caller)) -> Any:
         return out(models.compare(user, name, versions=versions))
 
-    @api.get("/v1/models/{name}/report")
+    @api.get("/v1/models/{name}/report", response_model=Evaluation, responses=errors(404, 422, 503))
     def report(name: str, version: int | None = None, user: Identity = Depends(caller)) -> Any:
         return out(models.report(user, name, version=version))
 
-    @api.put("/v1/models/{name}/aliases/{alias}")
+    @api.put("/v1/models/{name}/aliases/{alias}", response_model=ModelVersion, responses=errors(404, 422, 503))
     def promote(name: str, alias: str, body: PromoteRequest, user: Identity = Depends(caller)) -> Any:
         return out(models.promote(user, name, body.version, alias=alias))
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from mlplat.features.online.read import MAX_IDS
 from mlplat.identity import Identity
 from mlplat.platform import Platform
+from mlplat.services.api.schemas.errors import errors
+from mlplat.services.api.schemas.online import OnlineResult, OnlineResults
 
 
 class OnlineRequest(BaseModel):
@@ -26,23 +28,10 @@ class OnlineRequest(BaseModel):
     )
 
 
-class OnlineResult(BaseModel):
-    entity: str
-    id: str
-    found: bool = Field(description="false when no set holds a value for this id")
-    features: dict[str, Any] = Field(description="'set.column' -> value (null when absent)")
-    event_ts: dict[str, str | None] = Field(description="set -> event time of its values (ISO-8601)")
-    versions: dict[str, int] = Field(description="set -> the version read")
-
-
-class OnlineResults(BaseModel):
-    results: list[OnlineResult]
-
-
 def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(prefix="/v1/online", tags=["online"])
 
-    @api.get("/{entity}/{id:path}", response_model=OnlineResult)
+    @api.get("/{entity}/{id:path}", response_model=OnlineResult, responses=errors(404, 422, 503))
     def get_one(
         entity: str,
         id: str,
@@ -54,7 +43,7 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
         # JSONResponse skips re-encoding: the read already made the values JSON-ready.
         return JSONResponse(platform.online.read(entity, [id], features)[0])
 
-    @api.post("/{entity}", response_model=OnlineResults)
+    @api.post("/{entity}", response_model=OnlineResults, responses=errors(404, 422, 503))
     def get_many(entity: str, body: OnlineRequest, user: Identity = Depends(caller)) -> Any:
         return JSONResponse({"results": platform.online.read(entity, body.ids, body.features)})
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api.encode import out
+from mlplat.services.api.schemas.errors import errors
+from mlplat.services.api.schemas.serving import BatchRun, Deployment, Prediction, Retrained
 
 log = logging.getLogger("mlplat.api.serving")
 STRICT = ConfigDict(extra="forbid", protected_namespaces=())
@@ -71,29 +73,29 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     api = APIRouter(tags=["serving"])
     serving = platform.serving
 
-    @api.post("/v1/deployments")
+    @api.post("/v1/deployments", response_model=Deployment, responses=errors(404, 409, 422, 503))
     def deploy(body: DeployRequest, user: Identity = Depends(caller)) -> Any:
         options = _given(body)
         model = options.pop("model")
         return out(serving.deploy(user, model, **options, progress=_progress(user, f"deploy {model}")))
 
-    @api.post("/v1/deployments/{model}/rollback")
+    @api.post("/v1/deployments/{model}/rollback", response_model=Deployment, responses=errors(404, 409, 422, 503))
     def rollback(model: str, user: Identity = Depends(caller)) -> Any:
         return out(serving.rollback(user, model, progress=_progress(user, f"rollback {model}")))
 
-    @api.get("/v1/deployments")
+    @api.get("/v1/deployments", response_model=list[Deployment], responses=errors(422))
     def deployments(model: str | None = None, limit: int = 100, user: Identity = Depends(caller)) -> Any:
         return out(serving.deployments(user, model, limit=limit))
 
-    @api.post("/v1/serving/{model}/predict")
+    @api.post("/v1/serving/{model}/predict", response_model=Prediction, responses=errors(404, 422, 503))
     def predict(model: str, body: PredictRequest, user: Identity = Depends(caller)) -> Any:
         return out(serving.predict(user, model, body.entity, body.features))
 
-    @api.post("/v1/serving/{model}/batch-predict")
+    @api.post("/v1/serving/{model}/batch-predict", response_model=BatchRun, responses=errors(404, 422, 503))
     def batch_predict(model: str, body: BatchPredictRequest, user: Identity = Depends(caller)) -> Any:
         return out(serving.batch_predict(user, model, **_given(body), progress=_progress(user, f"batch {model}")))
 
-    @api.post("/v1/serving/{model}/retrain")
+    @api.post("/v1/serving/{model}/retrain", response_model=Retrained, responses=errors(404, 409, 422, 503))
     def retrain(model: str, body: RetrainRequest, user: Identity = Depends(caller)) -> Any:
         return out(serving.retrain(user, model, **_given(body), progress=_progress(user, f"retrain {model}")))
 

@@ -40,9 +40,10 @@ from mlplat.errors import (
     ValidationError,
 )
 from mlplat.identity import Identity
-from mlplat.serving.core import InferenceCore
 from mlplat.services.api.auth import Authenticator, bearer_token
+from mlplat.services.inference import schemas
 from mlplat.services.prefix import HubPrefix, normalize_prefix, strip_prefix
+from mlplat.serving.core import InferenceCore
 
 log = logging.getLogger("mlplat.inference")
 SERVICE_NAME = "inference"
@@ -214,11 +215,7 @@ def create_app(
         finally:
             count(model if model in core.served else "_unknown", status, time.perf_counter() - began)
 
-    @app.post("/v1/predict/{model}", tags=["predict"], openapi_extra={"requestBody": {"content": {
-        "application/json": {"schema": {"type": "object", "properties": {
-            "entity": {"type": "object", "example": {"user_id": "u1"}},
-            "features": {"type": "object", "example": {"device": "ios"}},
-            "instances": {"type": "array", "items": {"type": "object"}}}}}}, "required": True}})
+    @app.post("/v1/predict/{model}", tags=["predict"], openapi_extra=schemas.PREDICT_BODY, responses=schemas.PREDICT)
     async def predict(model: str, request: Request) -> Response:
         # Requests are answered by the fast paths (PredictFastPath, rsgi.RsgiService), which keep the body limit
         # while reading; this route documents them in the OpenAPI document and answers the same.
@@ -227,7 +224,7 @@ def create_app(
                                        len(raw) if len(raw) > max_body else None)
         return Response(payload, status_code=status, media_type="application/json")
 
-    @app.get("/v1/precomputed/{model}/{entity_id}", tags=["predict"])
+    @app.get("/v1/precomputed/{model}/{entity_id}", tags=["predict"], responses=schemas.PRECOMPUTED)
     def precomputed(model: str, entity_id: str, request: Request) -> Response:
         try:
             caller(request)
@@ -235,7 +232,7 @@ def create_app(
         except MlplatError as exc:
             return _mlplat_error(exc)
 
-    @app.get("/v1/models", tags=["predict"])
+    @app.get("/v1/models", tags=["predict"], responses=schemas.MODELS)
     def models(request: Request) -> Response:
         try:
             caller(request)
@@ -243,11 +240,11 @@ def create_app(
             return _mlplat_error(exc)
         return _json(200, [s.describe() for s in core.served.values()])
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses=schemas.HEALTH)
     def healthz() -> Response:
         return _json(200, {"ok": True, "pid": os.getpid()})
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses=schemas.READY)
     def readyz() -> Response:
         health = core.health()
         ready = not health["load_errors"]
