@@ -25,6 +25,8 @@ from mlplat.hub import HubDirectory
 TEAM, OTHER_TEAM = "growth", "ads"
 EXAMPLES = "session_examples"
 JOB = "daily-report"
+# the lake: enough sessions that a validation split holds both classes of the label
+SEED = {"users": 500, "days": 5, "seed": 11, "end": "2026-11-20"}
 
 
 _BUILT: dict[str, "World"] = {}
@@ -60,17 +62,18 @@ def build(env: dict[str, str], folder: Path, *, member: str = "lena", outsider: 
         return _BUILT[str(s.home)]
     passwords = user(env, member, TEAM), user(env, outsider, OTHER_TEAM)
     with admin_client(env) as client:
-        summary = client.seed_lake(users=300, days=5, seed=11, end=date(2026, 11, 20))
+        summary = client.seed_lake(users=SEED["users"], days=SEED["days"], seed=SEED["seed"],
+                                   end=date.fromisoformat(SEED["end"]))
         end = date.fromisoformat(summary.end)
         run = _job(client, folder, end)
         for spec in definitions(TEAM):
             client.features.apply(spec)
         for name in ("user_views_7d", "user_profile"):
-            client.features.compute(name, (end - timedelta(days=1)).isoformat(), end.isoformat(), kind="features")
-        client.features.compute("session_purchase", end.isoformat(), end.isoformat(),
+            client.features.compute(name, (end - timedelta(days=2)).isoformat(), end.isoformat(), kind="features")
+        client.features.compute("session_purchase", (end - timedelta(days=1)).isoformat(), end.isoformat(),
                                 kind="labels")
         client.examples.build(EXAMPLES, "session_purchase", ["user_views_7d", "user_profile"], team=TEAM,
-                              start=end, end=end)
+                              start=end - timedelta(days=1), end=end)
         for name in ("user_views_7d", "user_profile"):
             client.features.materialize(name)
         served = served_user(client)

@@ -39,6 +39,8 @@ async function newNotebook(app: JupyterFrontEnd, template: ITemplate): Promise<N
       template.cells.map(c => ({ cell_type: c.kind, source: c.source, metadata: {} }))
     );
   });
+  // Kept at once, as a new file from the launcher is: closing it asks nothing, reopening shows the cells.
+  await panel.context.save();
   return panel;
 }
 

@@ -13,6 +13,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 SLOW = 180_000  # ms: training and deploying on a busy 2-core machine
+# a panel's answer can take seconds on a busy 2-core machine: wait for it, as a person would
+expect.set_options(timeout=30_000)
 CHROMIUM = "/usr/bin/chromium"
 # Debian's chromium as root needs --no-sandbox; the rest keep it from calling closed network hosts.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -105,6 +107,18 @@ def open_platform(page: Page, tab: str | None = None) -> None:
     if tab:
         page.click(f"[data-testid='mlplat-tab-{tab}']")
         expect(page.locator(f"[data-testid='mlplat-tab-{tab}']")).to_have_attribute("aria-selected", "true")
+
+
+def open_file(page: Page, *path: str) -> None:
+    """Open a file of the home from the file browser, folder by folder, as a person does."""
+    if not page.locator("#filebrowser").is_visible():
+        page.click("li[data-id='filebrowser']")
+    listing = page.locator(".jp-DirListing-content")
+    page.locator(".jp-BreadCrumbs-home").click()
+    for name in path:
+        listing.locator(".jp-DirListing-item", has_text=name).first.dblclick()
+    expect(page.get_by_role("tab", name=path[-1])).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").first).to_be_visible(timeout=SLOW)
 
 
 def confirm(page: Page, label: str) -> None:

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from mlplat.kernels import install_labextension
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 

@@ -22,7 +22,7 @@ import lab
 import platform_world as world
 from playwright.sync_api import Browser, expect
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MODEL = "purchase_model"
 
@@ -66,6 +66,13 @@ def journey(built: world.World, browser: Browser, shots: lab.Shots) -> None:
     expect(page.locator(".jp-LauncherCard", has_text="New feature set")).to_be_visible()
     shots.take(page, "lab-after-login")
 
+    # the launcher's "New feature set": a notebook on the mlplat kernel with the cells to start from
+    page.locator(".jp-LauncherCard", has_text="New feature set").click()
+    template = page.locator(".jp-NotebookPanel:visible")
+    expect(template.locator(".jp-Cell").filter(has_text="%%feature --name my_feature_set")).to_have_count(1)
+    expect(template.locator(".jp-Toolbar-kernelName")).to_have_text("Python (mlplat)", timeout=lab.SLOW)
+    shots.take(page, "new-feature-set-from-the-launcher")
+
     # the sidebar lists the seeded sets; one set's detail
     lab.open_platform(page, "features")
     sets = page.locator("[data-testid='mlplat-feature-sets']")
@@ -82,8 +89,7 @@ def journey(built: world.World, browser: Browser, shots: lab.Shots) -> None:
     shots.take(page, "features-tab")
 
     # chapter 1 in the mlplat kernel: its parameters, a %%feature cell, then %feature browse
-    page.goto(f"{hub}/user/{member}/lab/tree/mlplat-tutorials/01_features.ipynb")
-    lab.wait_for_lab(page)
+    lab.open_file(page, "mlplat-tutorials", "01_features.ipynb")
     notebook = page.locator(".jp-NotebookPanel:visible")
     expect(notebook.locator(".jp-Toolbar-kernelName")).to_have_text("Python (mlplat)", timeout=lab.SLOW)
     lab.run_cell(page, 1)  # team and days
@@ -99,6 +105,7 @@ def journey(built: world.World, browser: Browser, shots: lab.Shots) -> None:
     # "Insert into notebook" puts the set's magic in the open notebook
     lab.open_platform(page, "features")
     page.click("[data-testid='mlplat-set-user_profile']")
+    expect(page.locator("[data-testid='mlplat-set-detail'] h3")).to_contain_text("user_profile (features")
     inserted = notebook.locator(".jp-Cell").filter(has_text="%feature show user_profile")
     before = inserted.count()
     page.click("[data-testid='mlplat-insert']")

@@ -195,7 +195,7 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
              lambda c: (f"/v1/lake/tables/{p}_table", {"url": events_url, "team": world.TEAM,
                                                       "description": f"by {c}"}),
              lambda: read(f"/v1/lake/tables/{p}_table")),
-        Case("POST /v1/lake/seed", lambda c: ("/v1/lake/seed", {"users": 300, "days": 5, "seed": 11, "end": DAY}),
+        Case("POST /v1/lake/seed", lambda c: ("/v1/lake/seed", world.SEED),  # the same lake again
              lambda: read("/v1/lake/tables/events")),
         Case("POST /v1/features",
              lambda c: ("/v1/features", {"definition": {**probe, "description": f"by {c}", "schedule": None}}),
