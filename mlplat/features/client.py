@@ -6,10 +6,13 @@ import builtins
 from typing import Any
 
 from mlplat.features.duplicates import Duplicate
+from mlplat.features.examples import ExampleSetInfo, to_pandas
+from mlplat.features.online.materialize import MaterializeResult
 from mlplat.features.registry import Plan, SetVersion
 from mlplat.features.runs import RunInfo
 from mlplat.features.service import Preview, SetDetail
 from mlplat.features.spec import FeatureSetSpec
+from mlplat.lake import join, local_path
 from mlplat.wire import one
 
 Definition = FeatureSetSpec | dict[str, Any] | str
@@ -71,7 +74,6 @@ class FeaturesClient:
 
     def materialize(self, name: str, *, version: int | None = None, ds: str | None = None, progress: Any = None) -> Any:
         """Load the newest value per entity of an online set into Online Serving."""
-        from mlplat.features.online.materialize import MaterializeResult
 
         found = self._t.call("features.materialize", name=name, version=version, ds=ds, progress=progress)
         return one(MaterializeResult.from_dict, found)
@@ -86,7 +88,6 @@ class FeaturesClient:
         """A set's offline table (one ``ds`` partition, or all) as pandas, read where you work."""
         import pyarrow.dataset as pads
 
-        from mlplat.lake import join, local_path
 
         url = self.show(name, kind=kind).offline_url
         if ds:
@@ -102,7 +103,6 @@ class FeaturesClient:
 
 class ExamplesClient:
     """``client.examples``: point-in-time training sets in the Example Store."""
-
     def __init__(self, transport: Any) -> None:
         self._t = transport
 
@@ -110,32 +110,27 @@ class ExamplesClient:
         self, name: str, labels: str, features: list[str], *, team: str | None = None, start: str | None = None,
         end: str | None = None, progress: Any = None,
     ) -> Any:
-        from mlplat.features.examples import ExampleSetInfo
 
         found = self._t.call("examples.build", name=name, labels=labels, features=list(features), team=team,
                              start=start, end=end, progress=progress)
         return one(ExampleSetInfo.from_dict, found)
 
     def show(self, name: str, version: int | None = None) -> Any:
-        from mlplat.features.examples import ExampleSetInfo
 
         return one(ExampleSetInfo.from_dict, self._t.call("examples.show", name=name, version=version))
 
     def list(self) -> builtins.list[Any]:
-        from mlplat.features.examples import ExampleSetInfo
 
         return [one(ExampleSetInfo.from_dict, e) for e in self._t.call("examples.list")]
 
     def read(self, name: str, version: int | None = None, columns: builtins.list[str] | None = None) -> Any:
         """The example set as a pandas DataFrame, read where you work (straight from the lake)."""
-        from mlplat.features.examples import to_pandas
 
         return to_pandas(self.show(name, version), columns)
 
 
 class TransformersClient:
     """``client.transformers``: fitted transforms a model refers to by id (``name:vN``)."""
-
     def __init__(self, transport: Any) -> None:
         self._t = transport
 

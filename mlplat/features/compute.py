@@ -140,7 +140,7 @@ def _run_one(
             row.stats = {
                 "columns": stats,
                 "schema": [c.to_dict() for c in schema],
-                "freshness": {"newest_event_ts": quality.plain(quality.as_event_time(newest)),
+                "freshness": {"newest_event_ts": quality.json_stat(quality.as_event_time(newest)),
                               "computed_at": utcnow().isoformat()},
                 "missing_pct_total": quality.total_missing_pct(stats, rows),
             }

@@ -10,6 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mlplat.features.examples import (
+    build_examples,
+    get_examples,
+    label_set,
+    list_examples,
+    owner_team,
+    parse_ref,
+    read_examples,
+)
 from mlplat.features.ports import SparkProvider
 from mlplat.features.registry import Registry
 from mlplat.identity import Identity
@@ -49,7 +58,6 @@ class ExampleService:
         progress: Any = None,
     ) -> "ExampleSetInfo":
         """Join a label set with feature sets point in time into the next version of ``name``."""
-        from mlplat.features.examples import build_examples, label_set, owner_team
 
         team = team or label_set(self.registry, labels).spec.team
         caller.require_team(team, f"build example set {name!r} for team {team!r}")
@@ -62,12 +70,10 @@ class ExampleService:
         )
 
     def show(self, caller: Identity, name: str, version: int | None = None) -> "ExampleSetInfo":
-        from mlplat.features.examples import get_examples
 
         return get_examples(self.db, name, version)
 
     def list(self, caller: Identity) -> list["ExampleSetInfo"]:
-        from mlplat.features.examples import list_examples
 
         return list_examples(self.db)
 
@@ -86,7 +92,6 @@ class TransformerService:
         team: str | None = None,
     ) -> "Transformer":
         """Fit ``steps`` on an example set (with Spark) and save it as the next version of ``name``."""
-        from mlplat.features.examples import get_examples, parse_ref, read_examples
         from mlplat.features.transforms import fit, save_transformer
 
         example_name, version = parse_ref(examples)
@@ -94,7 +99,7 @@ class TransformerService:
         team = team or info.team
         caller.require_team(team, f"save transformer {name!r} for team {team!r}")
         fitted = fit(steps, read_examples(self._spark(), info))
-        return save_transformer(self.db, name, team, fitted, caller, example_set=info.ref)
+        return save_transformer(self.db, name, team, fitted, caller.name, example_set=info.ref)
 
     def show(self, caller: Identity, ref: str) -> "Transformer":
         from mlplat.features.transforms import load_transformer

@@ -47,12 +47,12 @@ def column_kind(spark_type: str) -> str:
     return "other"
 
 
-def plain(value: Any) -> Any:
+def json_stat(value: Any) -> Any:
     """A stats value as strict JSON: ISO text for times, float for decimals, None for NaN/inf."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):
-        return plain(float(value))
+        return json_stat(float(value))
     if isinstance(value, datetime):
         return as_utc(value).isoformat()
     if isinstance(value, date):
@@ -153,7 +153,7 @@ def measure(frame: "DataFrame", spec: FeatureSetSpec, schema: list[Column]) -> t
             for key in ("mean", "variance", "min", "max", "approx_distinct"):
                 stats.setdefault(key, None)
     newest = out.get(spec.timestamp, {}).get("max")
-    columns = {name: {k: plain(v) for k, v in stats.items()} for name, stats in out.items()}
+    columns = {name: {k: json_stat(v) for k, v in stats.items()} for name, stats in out.items()}
     return rows, columns, newest
 
 

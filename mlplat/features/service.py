@@ -12,9 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from mlplat.errors import MlplatError, NotFoundError
+from mlplat.features.compute import compute, partitions
+from mlplat.features.duplicates import find_duplicates
+from mlplat.features.examples import consumers_of
+from mlplat.features.online.materialize import materialize
 from mlplat.features.online.serving import OnlineServing
 from mlplat.features.ports import ModelLineage, SparkProvider
 from mlplat.features.registry import Plan, Registry, SetVersion
+from mlplat.features.runs import history, latest_run, runs
 from mlplat.features.schedule import SetJobs
 from mlplat.features.schema import output_schema
 from mlplat.features.spec import FeatureSetSpec
@@ -26,7 +31,6 @@ from mlplat.metadata import Database
 @dataclass(frozen=True)
 class SetDetail:
     """Everything ``show`` tells about a set: versions, lineage, quality history."""
-
     current: SetVersion
     versions: builtins.list[int]
     reads: builtins.list[str]
@@ -58,7 +62,6 @@ class SetDetail:
 @dataclass(frozen=True)
 class Preview:
     """The first rows a set's query gives for one date."""
-
     name: str
     ds: str
     columns: builtins.list[str]
@@ -163,7 +166,6 @@ class FeatureService:
         return replace(plan, warnings=[*plan.warnings, *self._duplicate_warnings(spec, schema), *job_warnings])
 
     def _duplicate_warnings(self, spec: FeatureSetSpec, schema: list) -> builtins.list[str]:
-        from mlplat.features.duplicates import find_duplicates
         from mlplat.features.sql import parse
 
         probe = SetVersion(spec.name, spec.kind, 0, spec, schema, parse(spec.sql, spec.name).fingerprint, "", "")
@@ -171,7 +173,6 @@ class FeatureService:
 
     def duplicates(self, caller: Identity, name: str | None = None, kind: str | None = None) -> builtins.list[Any]:
         """Duplicated sets across the registry (or of one set), by SQL and by values."""
-        from mlplat.features.duplicates import find_duplicates
 
         target = self.registry.get(name, kind) if name else None
         return find_duplicates(self.registry, self._spark(), target)
@@ -230,7 +231,6 @@ class FeatureService:
 
     def _consumers(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
         """Example sets built from the set and, under each, the registered models trained on it."""
-        from mlplat.features.examples import consumers_of
 
         found = consumers_of(self.db, sv.name, sv.kind)
         lineage: ModelLineage | None = None
@@ -252,7 +252,6 @@ class FeatureService:
 
     def _runs(self, sv: SetVersion) -> builtins.list[dict[str, Any]]:
         """The quality history shown with a set: the newest run of each date of the version shown."""
-        from mlplat.features.runs import history
 
         set_id = self.registry.set_id(sv.name, sv.kind)
         return [r.to_dict() for r in history(self.db, set_id, sv.version, limit=50)]
@@ -269,7 +268,6 @@ class FeatureService:
         progress: Any = None,
     ) -> builtins.list[Any]:
         """Run a set on Spark for ``start``..``end`` (inclusive; one day when ``end`` is omitted)."""
-        from mlplat.features.compute import compute
 
         sv = self.registry.get(name, kind, version)
         self._require_owner(caller, sv, "compute")
@@ -287,9 +285,6 @@ class FeatureService:
         """
         from datetime import date
 
-        from mlplat.features.compute import partitions
-        from mlplat.features.online.materialize import materialize
-        from mlplat.features.runs import latest_run
 
         sv = self.registry.get(name, "features", version)
         self._require_owner(caller, sv, "materialize")
@@ -315,7 +310,6 @@ class FeatureService:
 
     def runs(self, caller: Identity, name: str, kind: str | None = None, limit: int = 50) -> builtins.list[Any]:
         """A set's runs, newest first: the quality history."""
-        from mlplat.features.runs import runs
 
         sv = self.registry.get(name, kind)
         return runs(self.db, self.registry.set_id(sv.name, sv.kind), limit=limit)

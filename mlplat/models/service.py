@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.config import Settings
 from mlplat.errors import ValidationError
+from mlplat.features.examples import get_examples, parse_ref, read_examples, to_pandas
 from mlplat.identity import Identity
 from mlplat.metadata import Database
+from mlplat.models.repository import environment
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -34,7 +36,6 @@ TUNE_METHODS = ("grid", "bayesian")
 @dataclass
 class TrainOutcome:
     """What a train / tune / automl call produced (``pipeline`` only in-process)."""
-
     examples: str
     kind: str
     task: str
@@ -92,7 +93,6 @@ class ModelService:
 
     # -- data -----------------------------------------------------------------
     def _examples(self, examples: str, version: int | None) -> tuple["ExampleSetInfo", "ExampleLayout"]:
-        from mlplat.features.examples import get_examples, parse_ref
         from mlplat.models.training import ExampleLayout
 
         name, ref_version = parse_ref(examples)
@@ -100,7 +100,6 @@ class ModelService:
         return info, ExampleLayout.from_manifest(info.manifest)
 
     def _frame(self, info: "ExampleSetInfo") -> "pd.DataFrame":
-        from mlplat.features.examples import to_pandas
 
         return to_pandas(info)
 
@@ -231,7 +230,6 @@ class ModelService:
 
     def _train_spark(self, info: "ExampleSetInfo", config: "TrainConfig", layout: "ExampleLayout",
                      say: Progress, transformer: Any = None) -> "TrainResult":
-        from mlplat.features.examples import read_examples
         from mlplat.models.spark_train import train_spark
 
         spark = self._spark()
@@ -274,7 +272,7 @@ class ModelService:
         if result.fitted_transformer is not None and pipeline.transformer is result.fitted_transformer:
             from mlplat.features.transforms import save_transformer
 
-            saved = save_transformer(self.db, f"{register}_inputs", team, result.fitted_transformer, caller,
+            saved = save_transformer(self.db, f"{register}_inputs", team, result.fitted_transformer, caller.name,
                                      example_set=info.ref)
             pipeline.transformer = saved
             outcome.transformer = saved.id
@@ -291,7 +289,6 @@ class ModelService:
 
     def _metadata(self, info: "ExampleSetInfo", result: "TrainResult", tuning: dict[str, Any] | None,
                   automl: dict[str, Any] | None) -> dict[str, Any]:
-        from mlplat.models.repository import environment
 
         manifest, pipeline = info.manifest, result.pipeline
         entity = list(pipeline.schema.entity)

@@ -29,6 +29,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mlplat.errors import NotFoundError, ValidationError
+from mlplat.features.online.base import entity_name, to_micros
+from mlplat.features.online.materialize import read_offline
+from mlplat.lake import local_path, publish
+from mlplat.lake.files import lake_files
 from mlplat.serving.ports import FeatureReader, Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +55,6 @@ _LOADED_MAX = 8
 @dataclass(frozen=True)
 class BatchResult:
     """One batch-inference run: what was scored, where it went, and how long it took."""
-
     model: str
     version: int
     date: str
@@ -176,7 +179,6 @@ def input_frame(spark: Any, registry: "Registry", pipeline: "ModelPipeline", day
     """Spark rows of every entity: its key columns, then each store input (``<set>__<column>``) as of ``day``'s end."""
     from pyspark.sql import functions as F
 
-    from mlplat.features.online.materialize import read_offline
     from mlplat.features.pit import FeatureInput, output_name, pit_join
 
     entity = list(pipeline.schema.entity)
@@ -305,7 +307,6 @@ def score(frame: "DataFrame", pipeline: "ModelPipeline", model: str, version: in
 
 # -- the lake and Online Serving ----------------------------------------------------------
 def _count(spark: Any, url: str) -> int:
-    from mlplat.lake import local_path
 
     path = local_path(url)
     if path is not None:
@@ -317,8 +318,6 @@ def _count(spark: Any, url: str) -> int:
 
 def _read(spark: Any, url: str, columns: list[str]) -> Any:
     """The written predictions as Arrow (pyarrow on a local lake, Spark elsewhere)."""
-    from mlplat.lake import local_path
-
     path = local_path(url)
     if path is not None:
         import pyarrow.dataset as pads
@@ -334,7 +333,6 @@ def load_online(spark: Any, online: FeatureReader, model: str, version: int, pip
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mlplat.features.online.base import entity_name, to_micros
     from mlplat.serving.core import precomputed_ref
 
     entity, outputs = list(pipeline.schema.entity), pipeline.output_columns
@@ -365,8 +363,6 @@ def batch_predict(
     """Score every entity of ``model`` as of ``date`` (default yesterday, UTC) with ``version`` (default: the
     deployed one, else the newest); the verb authorized the caller. Writes ``predictions/<model>/<date>/``; ``online`` also
     loads Online Serving for ``GET /v1/precomputed/{model}/{id}``. ``features``: session-feature constants."""
-    from mlplat.lake import publish
-    from mlplat.lake.files import lake_files
 
     began = time.perf_counter()
     say = progress or (lambda message, fraction: None)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, NotFoundError, ValidationError
+from mlplat.models.repository import environment
 from mlplat.serving import deployments, workers
 from mlplat.serving.deployments import LIVE, REFUSED, DeploymentInfo
 from mlplat.serving.ports import Hosting
@@ -56,14 +57,12 @@ SERVING_PACKAGES = ("fastapi", "granian", "uvicorn", "uvloop", "httptools", "orj
 
 class _Refused(Exception):
     """A step's MlplatError, once recorded in the checks."""
-
     def __init__(self, error: MlplatError) -> None:
         self.error = error
 
 
 class _Steps:
     """Runs the steps in order, timing and recording each; a step refuses by raising an MlplatError."""
-
     def __init__(self, progress: Progress | None) -> None:
         self.checks: list[dict[str, Any]] = []
         self.progress = progress
@@ -108,8 +107,6 @@ def mismatches(recorded: dict[str, Any], serving: dict[str, Any]) -> list[str]:
 
 def _environment(model: str, number: int, recorded: dict[str, Any] | None, force: bool) -> tuple[str, bool]:
     """(the check's detail, whether ``force`` was needed)."""
-    from mlplat.models.repository import environment
-
     serving = environment()
     if not recorded:
         problems = ["no environment was recorded at training"]
@@ -195,7 +192,7 @@ def _same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
-def _plain(value: Any) -> Any:
+def _python(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return value.item() if hasattr(value, "item") else value
@@ -224,8 +221,8 @@ def sanity_test(model: str, number: int, pipeline: "ModelPipeline", options: dic
             raise ValidationError(
                 f"{model} v{number} failed its sanity test on example row {i}: {exc.message}", row=i) from None
         for column, value in want.items():
-            value = _plain(value)
-            if not _same(_plain(got.get(column)), value):
+            value = _python(value)
+            if not _same(_python(got.get(column)), value):
                 raise ValidationError(
                     f"{model} v{number} failed its sanity test on example row {i}: {column} is "
                     f"{got.get(column)!r} served, {value!r} at training", row=i, column=column)

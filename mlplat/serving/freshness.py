@@ -16,6 +16,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.errors import ConflictError, MlplatError, ServiceUnavailable
+from mlplat.features.online.base import entity_id, entity_name
+from mlplat.features.online.materialize import local_files
 from mlplat.serving.ports import FeatureReader
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,9 +40,6 @@ def _utc(value: Any) -> datetime:
 def newest_sample(registry: "Registry", spark: Callable[[], Any], sv: "SetVersion", size: int = SAMPLE
                   ) -> tuple[date | None, dict[str, datetime]]:
     """(the newest ``ds``, entity id -> its newest event time there) for up to ``size`` entities."""
-    from mlplat.features.online.base import entity_id
-    from mlplat.features.online.materialize import local_files
-
     url = registry.offline_url(sv)
     keys, ts = list(sv.spec.entity), sv.spec.timestamp
     files = local_files(url)
@@ -85,8 +84,6 @@ def newest_sample(registry: "Registry", spark: Callable[[], Any], sv: "SetVersio
 def check_online(online: FeatureReader, registry: "Registry", spark: Callable[[], Any], pipeline: "ModelPipeline",
                  *, store_fallback: bool = False) -> str:
     """The detail of a passed check; raises ConflictError / ServiceUnavailable saying what to do otherwise."""
-    from mlplat.features.online.base import entity_name
-
     schema = pipeline.schema
     if not schema.store_fields:
         return "the pipeline reads no Feature Store features: nothing to check"

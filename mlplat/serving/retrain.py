@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mlplat.errors import MlplatError, ValidationError
+from mlplat.features.examples import get_examples, parse_ref, to_pandas
 from mlplat.identity import Identity
+from mlplat.serving.deploy import deploy as deploy_version
 from mlplat.serving.ports import Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +42,6 @@ TRAIN_OPTIONS = ("features", "session_features", "params", "task", "split", "tes
 @dataclass(frozen=True)
 class RetrainResult:
     """What a retraining decided, and why."""
-
     model: str
     production_version: int | None
     candidate_version: int
@@ -132,11 +133,9 @@ def retrain(
     """Train a candidate like the production version (else the newest) on the newest version of its example
     set (or ``examples``); deploy it when it beats production on the same holdout by more than ``margin``.
     ``team`` owns the model (the verb authorized the caller; training authorizes its registration again)."""
-    from mlplat.features.examples import get_examples, parse_ref, to_pandas
     from mlplat.models.catalog import PRIMARY_METRIC
     from mlplat.models.training import ExampleLayout, TrainConfig
     from mlplat.serving import deployments
-    from mlplat.serving.deploy import deploy as deploy_version
 
     say = progress or (lambda message, fraction: None)
     try:

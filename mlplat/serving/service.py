@@ -12,6 +12,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlplat.identity import Identity
+from mlplat.serving.deploy import deploy, rollback
+from mlplat.serving.deployments import history
 from mlplat.serving.ports import Hosting
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +52,6 @@ class ServingService:
     def deploy(self, caller: Identity, model: str, version: int | None = None, *, alias: str | None = None,
                store_fallback: bool = False, force: bool = False, progress: Progress | None = None) -> "DeploymentInfo":
         """Check and deploy a version (default: the ``candidate`` alias, else the newest); owner team only."""
-        from mlplat.serving.deploy import deploy
 
         team = self._authorize(caller, model, "deploy")
         return deploy(self.hosting, model, version, team=team, created_by=caller.name, alias=alias,
@@ -58,13 +59,11 @@ class ServingService:
 
     def rollback(self, caller: Identity, model: str, progress: Progress | None = None) -> "DeploymentInfo":
         """Deploy the version that was live before the current one."""
-        from mlplat.serving.deploy import rollback
 
         team = self._authorize(caller, model, "roll back")
         return rollback(self.hosting, model, team=team, created_by=caller.name, progress=progress)
 
     def deployments(self, caller: Identity, model: str | None = None, limit: int = 100) -> list["DeploymentInfo"]:
-        from mlplat.serving.deployments import history
 
         return history(self.hosting.db, model, limit)
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from mlplat.client import Client, HttpTransport, InProcessTransport
 from mlplat.config import Settings
+from mlplat.errors import PermissionDenied
 from mlplat.features.starter import SESSION_FEATURES, TARGET, definitions
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.platform import Platform
@@ -89,6 +90,11 @@ def test_feature_sets_examples_and_transformers_answer_the_same_over_http(both: 
     assert fitted.id == "views_inputs:v1" and "user_views_7d__product_views_7d" in fitted.output_columns
     assert http.transformers.show("views_inputs:v1").to_dict() == local.transformers.show("views_inputs").to_dict()
     assert http.transformers.list() == local.transformers.list()
+    other_team = Client(InProcessTransport(local.transport.platform, Identity("bob", teams=("ads",))),  # type: ignore[attr-defined]
+                        local.settings)
+    with pytest.raises(PermissionDenied, match="bob may not save transformer 'views_inputs' for team 'growth'"):
+        other_team.transformers.fit("views_inputs", steps, "views_examples")
+    assert [e["versions"] for e in local.transformers.list()] == [[1]]  # nothing saved
 
     http.features.delete("scratch_profile")
     assert sorted(s.name for s in local.features.list()) == ["session_purchase", "user_profile", "user_views_7d"]

@@ -100,11 +100,11 @@ def test_stats_helpers_give_strict_json_values() -> None:
     stats = {"a": col(1, 4), "b": col(0, 4), "c": col(3, 4)}
     assert quality.total_missing_pct(stats, 4) == pytest.approx(100 * 4 / 12)
     assert quality.total_missing_pct(stats, 0) is None
-    assert quality.plain(math.nan) is None and quality.plain(math.inf) is None and quality.plain(1.5) == 1.5
-    assert quality.plain(Decimal("2.50")) == 2.5
-    assert quality.plain(datetime(2026, 11, 20, 8)) == "2026-11-20T08:00:00+00:00"
-    assert quality.plain(date(2026, 11, 20)) == "2026-11-20"
-    assert quality.plain("x") == "x" and quality.plain(None) is None and quality.plain(True) is True
+    assert quality.json_stat(math.nan) is None and quality.json_stat(math.inf) is None and quality.json_stat(1.5) == 1.5
+    assert quality.json_stat(Decimal("2.50")) == 2.5
+    assert quality.json_stat(datetime(2026, 11, 20, 8)) == "2026-11-20T08:00:00+00:00"
+    assert quality.json_stat(date(2026, 11, 20)) == "2026-11-20"
+    assert quality.json_stat("x") == "x" and quality.json_stat(None) is None and quality.json_stat(True) is True
     assert quality.from_unix_micros(1_500_000) == datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=timezone.utc)
     assert quality.end_of(DS) == END
     kinds = {t: quality.column_kind(t) for t in ("bigint", "double", "decimal(10,2)", "boolean", "string",
