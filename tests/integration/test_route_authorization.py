@@ -270,11 +270,16 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
     ]
 
 
-def test_every_write_route_refuses_outsiders_and_admits_its_team_and_admins(platform_stack, tmp_path: Path) -> None:
-    check_writes(platform_stack, tmp_path)
+def test_every_write_route_refuses_outsiders_and_admits_its_team_and_admins(platform_stack, tmp_path: Path,
+                                                                          request: pytest.FixtureRequest) -> None:
+    table = check_writes(platform_stack, tmp_path)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # the table of routes x callers, on the terminal
+        print("\n" + table)
 
 
-def check_writes(ctx: dict[str, Any], folder: Path, prefix: str = "ra") -> None:
+def check_writes(ctx: dict[str, Any], folder: Path, prefix: str = "ra") -> str:
+    """Call every write route as each caller; the answers as a table (routes x callers)."""
     api = ctx["api"]
     rules = api_rules(routes(ctx["settings"].api))
     writes = {route: rule for route, rule in rules.items() if rule in (TEAM, ADMIN)}
@@ -307,6 +312,7 @@ def check_writes(ctx: dict[str, Any], folder: Path, prefix: str = "ra") -> None:
         assert (table[route]["none"], table[route]["other"]) == (401, 403), (route, table[route])
         assert all(table[route][c] not in (401, 403) and table[route][c] < 500 for c in ("owner", "admin")), table
     width = max(len(r) for r in table)
-    print("\n" + f"{'route':{width}}  none  other  owner  admin")
+    lines = [f"{'route':{width}}  none  other  owner  admin"]
     for route, answers in table.items():
-        print(f"{route:{width}}  " + "  ".join(f"{answers[c]:>5}" for c in ("none", "other", "owner", "admin")))
+        lines.append(f"{route:{width}}  " + "  ".join(f"{answers[c]:>5}" for c in ("none", "other", "owner", "admin")))
+    return "\n".join(lines)
