@@ -7,11 +7,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROXY := .node/node_modules/.bin/configurable-http-proxy
+# The JupyterLab extension's build (git-ignored), and what it is built from.
+LAB := mlplat/labextension/package.json
+LAB_SOURCES := lab_extension/package.json lab_extension/tsconfig.json $(wildcard lab_extension/src/*.ts lab_extension/src/*/*.ts lab_extension/style/*)
 PYTEST_ARGS ?=
 
-.PHONY: setup system demo test test-unit lint up down clean
+.PHONY: setup system lab demo test test-unit lint up down clean
 
-setup: system $(STAMP) $(PROXY)
+setup: system $(STAMP) $(LAB) $(PROXY)
 
 system:
 	@bash scripts/install-system.sh
@@ -21,6 +24,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
+
+# The first `pip install -e` builds the extension (pyproject's build hook); this rebuilds it when its sources
+# change. jlpm and jupyter-builder come from the venv; `jlpm install` fetches from the npm registry once.
+$(LAB): $(LAB_SOURCES) | $(STAMP)
+	cd lab_extension && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm install && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm build:prod
+	touch $(LAB)
+
+lab: $(LAB)
 
 $(PROXY):
 	npm install --silent --no-fund --no-audit --prefix .node configurable-http-proxy
@@ -48,4 +59,4 @@ lint: setup
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .node
+	rm -rf $(VENV) .node lab_extension/node_modules lab_extension/lib mlplat/labextension

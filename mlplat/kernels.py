@@ -1,4 +1,5 @@
-"""Kernel specs: "Python (mlplat)" with the magics and the platform configuration preloaded."""
+"""What a user's Jupyter server loads from the platform's home: the kernel specs ("Python (mlplat)" with the
+magics and the platform configuration preloaded) and the JupyterLab extension (the Platform sidebar)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from mlplat.config import Settings, resource_dir
 
 SPECS = ("mlplat", "pyspark")
+LABEXTENSION = "mlplat-lab"
 
 
 def _render(value: object, python: str) -> object:
@@ -43,6 +45,31 @@ def install_kernels(dest: Path, settings: Settings, python: str | None = None) -
         (target / "kernel.json").write_text(json.dumps(spec, indent=1))
         written.append(target)
     return written
+
+
+def labextension_dir() -> Path | None:
+    """The built JupyterLab extension inside the package (``lab_extension/`` builds into it), if built."""
+    built = Path(__file__).resolve().parent / "labextension"
+    return built if (built / "package.json").is_file() else None
+
+
+def install_labextension(dest: Path) -> Path | None:
+    """Link the built extension into ``dest`` (a ``.../labextensions`` folder on the servers' JUPYTER_PATH).
+
+    A wheel install also puts it in ``share/jupyter/labextensions``; the link makes the hub's servers load the
+    build of the installed package, editable installs and rebuilt extensions included. None when unbuilt.
+    """
+    built = labextension_dir()
+    if built is None:
+        return None
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / LABEXTENSION
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        shutil.rmtree(target)
+    target.symlink_to(built, target_is_directory=True)
+    return target
 
 
 def default_kernel_dir(where: str) -> Path:

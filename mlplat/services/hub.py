@@ -21,6 +21,15 @@ from mlplat.metadata import Database
 from mlplat.stack import mlflow_auth
 from mlplat.stack.components import find_proxy
 
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "access:services!service=api",
+    "access:services!service=inference",
+    f"access:services!service={mlflow_auth.SERVICE_NAME}",
+]
+TOKEN_MAX_SECONDS = 30 * 24 * 3600
+
 
 class LocalAccountsAuthenticator(Authenticator):  # type: ignore[misc]  # jupyterhub ships no types: Any here
     """Logins checked against the platform's accounts (salted scrypt, metadata DB)."""
@@ -96,6 +105,8 @@ def configure(c: Any, settings: Settings) -> None:
     c.Spawner.args = [
         # mlplat-runs/ (the executed notebooks every home shows) is read-only through the server.
         "--ServerApp.contents_manager_class=mlplat.services.user_contents.PlatformContentsManager",
+        # The Platform sidebar reaches the platform API through the user's own server, with its token.
+        "--ServerApp.jpserver_extensions=mlplat.services.lab_proxy=True",
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
     c.Spawner.pre_spawn_hook = HomePreparer(settings)
@@ -108,10 +119,15 @@ def configure(c: Any, settings: Settings) -> None:
         "JUPYTER_PATH": str(home / "jupyter"),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    # A server's token may call the platform API and the Inference Service as its user, and read MLflow.
-    services = ["access:services!service=api", "access:services!service=inference",
-                f"access:services!service={mlflow_auth.SERVICE_NAME}"]
-    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", *services]
+    # The token a server, its kernels, its terminal (the CLI) and the Platform sidebar's proxy carry: the user's
+    # activity (the hub requires it), the server itself, the platform API, the Inference Service and MLflow as
+    # its user, and nothing else (no hub API: it cannot read other users or mint longer-lived tokens). The hub
+    # revokes it when the server stops, and the idle culler stops idle servers.
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    services = [scope for scope in SERVER_TOKEN_SCOPES if scope.startswith("access:services!")]
+    # Tokens made through the hub's API or its token page (for the CLI on a laptop) expire: after 30 days at
+    # most, and after 30 days when no expiry is asked for.
+    c.JupyterHub.token_expires_in_max_seconds = TOKEN_MAX_SECONDS
 
     c.JupyterHub.load_roles = [
         {"name": "user", "scopes": ["self", *services]},

@@ -177,9 +177,10 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
         password = ensure_admin(db, settings.secrets_dir)
     finally:
         db.dispose()
-    from mlplat.kernels import install_kernels
+    from mlplat.kernels import install_kernels, install_labextension
 
     install_kernels(settings.home / "jupyter" / "kernels", settings)
+    install_labextension(settings.home / "jupyter" / "labextensions")
 
     state = read_state(settings)
     started: list[str] = []
