@@ -77,18 +77,26 @@ def test_schedule_none_or_off_pauses_the_sets_job_and_a_schedule_resumes_it(plat
 
 
 def test_a_refusal_names_the_model_once(tmp_path) -> None:
-    from mlplat.models.repository import TAG, ModelRepository
+    from conftest import free_ports
 
-    repository = ModelRepository(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    repository.client.create_registered_model("purchase_model", tags={TAG + "team": "growth"})
-    expected = {
-        "deploy model 'purchase_model'": "bob may not deploy model 'purchase_model': it belongs to team 'growth'",
-        "move alias 'production' of model 'purchase_model'":
-            "bob may not move alias 'production' of model 'purchase_model': it belongs",
+    from mlplat.config import PORT_SETTINGS, load_settings
+    from mlplat.models.repository import TAG
+    from mlplat.platform import Platform
+
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS))))
+    settings = load_settings(env={}, home=tmp_path / "home", mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                             **ports)
+    platform = Platform(settings)
+    platform.repository.client.create_registered_model("purchase_model", tags={TAG + "team": "growth"})
+    refusals = {
+        "bob may not deploy model 'purchase_model': it belongs to team 'growth'":
+            lambda: platform.serving.deploy(BOB, "purchase_model"),
+        "bob may not move alias 'production' of model 'purchase_model': it belongs":
+            lambda: platform.models.promote(BOB, "purchase_model", 1),
+        "bob may not roll back model 'purchase_model': it belongs": lambda: platform.serving.rollback(BOB, "purchase_model"),
     }
-    for action, said in expected.items():
+    for said, attempt in refusals.items():
         with pytest.raises(PermissionDenied) as refused:
-            repository.check_owner(BOB, "purchase_model", None, action)
+            attempt()
         assert refused.value.message.startswith(said) and refused.value.message.count("purchase_model") == 1
-    with pytest.raises(PermissionDenied, match="bob may not move alias 'production' of model 'purchase_model':"):
-        repository.set_alias(BOB, "purchase_model", 1, "production")
+    platform.close()

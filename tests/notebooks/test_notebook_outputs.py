@@ -35,6 +35,8 @@ def execute(settings: Settings, tmp_path: Path, cells: list[str], monkeypatch: p
     monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
     # ipykernel stops forwarding its child processes' output (the Spark JVM's) when it sees pytest's variable.
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    # Loading the magics in this process (other tests do) quiets MLflow through the environment the kernel inherits.
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     src, out = tmp_path / "cells.ipynb", tmp_path / "out" / "cells.ipynb"
