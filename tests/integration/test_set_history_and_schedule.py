@@ -93,7 +93,8 @@ def test_a_refusal_names_the_model_once(tmp_path) -> None:
             lambda: platform.serving.deploy(BOB, "purchase_model"),
         "bob may not move alias 'production' of model 'purchase_model': it belongs":
             lambda: platform.models.promote(BOB, "purchase_model", 1),
-        "bob may not roll back model 'purchase_model': it belongs": lambda: platform.serving.rollback(BOB, "purchase_model"),
+        "bob may not roll back model 'purchase_model': it belongs":
+            lambda: platform.serving.rollback(BOB, "purchase_model"),
     }
     for said, attempt in refusals.items():
         with pytest.raises(PermissionDenied) as refused:
