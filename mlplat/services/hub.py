@@ -122,6 +122,13 @@ def configure(c: Any, settings: Settings) -> None:
             "services": ["api"],
         },
         {
+            # Streaming sets' queries, in one Spark driver started when the first set is (`mlplat stream start`);
+            # the hub restarts the service if it dies and each query resumes from its checkpoint.
+            "name": "streams",
+            "command": [python, "-m", "mlplat.cli", "stream", "supervise"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
