@@ -26,13 +26,13 @@ FIELD_TYPES = ("string", "bigint", "int", "double", "float", "boolean", "timesta
 _KNOWN = {"source", "fields", "time", "key", "watermark", "trigger", "lag_alert", "max_events_per_batch"}
 
 
-def _duration(value: Any, what: str, default: timedelta) -> timedelta:
+def _duration(value: Any, what: str, default: timedelta, zero: bool = False) -> timedelta:
     from mlplat.features.spec import parse_duration
 
     parsed = parse_duration(value, what)
     if parsed is None:
         return default
-    if parsed <= timedelta(0):
+    if parsed < timedelta(0) or (parsed == timedelta(0) and not zero):
         raise ValidationError(f"{what} must be positive, got {value!r}")
     return parsed
 
@@ -126,7 +126,8 @@ class StreamDef:
         return cls(
             source=source, fields=fields, time=time, key=key,
             watermark=_duration(data.get("watermark"), f"{where}: stream.watermark", timedelta(minutes=1)),
-            trigger=_duration(data.get("trigger"), f"{where}: stream.trigger", timedelta(seconds=1)),
+            # 0s: the next micro-batch starts as soon as one ends
+            trigger=_duration(data.get("trigger"), f"{where}: stream.trigger", timedelta(seconds=1), zero=True),
             lag_alert=lag_alert, max_events_per_batch=max_events,
         )
 
