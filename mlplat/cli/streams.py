@@ -157,19 +157,15 @@ def lake_simulate_events(ctx: click.Context, rate: float, seconds: float | None,
                          as_json: bool) -> None:
     """Publish the seeded lake's live events: product views, add-to-carts (stream product_events) and stock
     changes (stream stock_changes), at about RATE a second."""
-    from mlplat.platform import Platform
     from mlplat.streams.simulate import simulate
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if seconds is None and events is None:
         click.echo("publishing until Ctrl-C", err=True)
-    platform = Platform(_settings(ctx))
-    try:
-        with _client(ctx) as client:
-            result = simulate(platform.lake, client.streams.publish, rate, seconds, seed_, events, stop.is_set)
-    finally:
-        platform.close()
+    with _client(ctx) as client:
+        result = simulate(lambda name: client.lake_table(name).url, client.streams.publish, rate, seconds, seed_,
+                          events, stop.is_set)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -122,13 +122,6 @@ def configure(c: Any, settings: Settings) -> None:
             "services": ["api"],
         },
         {
-            # Streaming sets' queries, in one Spark driver started when the first set is (`mlplat stream start`);
-            # the hub restarts the service if it dies and each query resumes from its checkpoint.
-            "name": "streams",
-            "command": [python, "-m", "mlplat.cli", "stream", "supervise"],
-            "environment": {**child_env, "HOME": str(home / "hub")},
-        },
-        {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
@@ -167,6 +160,13 @@ def configure(c: Any, settings: Settings) -> None:
             # Scheduled notebooks run whether or not their owners' servers are up.
             "name": "scheduler",
             "command": [python, "-m", "mlplat.jobs", "scheduler", "--workers", str(settings.scheduler_workers)],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
+            # Streaming sets' queries, in one Spark driver started when the first set is (`mlplat stream start`);
+            # the hub restarts the service if it dies and each query resumes from its checkpoint.
+            "name": "streams",
+            "command": [python, "-m", "mlplat.cli", "stream", "supervise"],
             "environment": {**child_env, "HOME": str(home / "hub")},
         },
         {

@@ -8,16 +8,15 @@ goes to the dead letters instead of stopping the query.
 Two shapes of query, told apart by the set's SQL:
 
 - **stateless** (no GROUP BY, aggregate or DISTINCT: e.g. the latest stock level per
-  product): the valid events go to the micro-batch handler as they are; it splits
-  off the late ones and runs the set's SQL on the rest of the batch;
-- **stateful** (windowed aggregations): the set's SQL runs on the stream itself,
-  with Spark's watermark on the event time, and its updated rows (output mode
-  ``update``) go to the handler beside the raw events, from which the handler takes
-  the late ones.
+  product): each event gives its rows; output mode ``append``;
+- **stateful** (windowed aggregations): Spark keeps the windows' state, with its
+  watermark on the event time; output mode ``update`` (the windows a batch changed).
 
-Either way the handler gets one DataFrame per micro-batch, each row tagged
-``row`` (the set's output), ``raw`` (a valid event) or ``dead`` (with its reason):
-one query, one checkpoint, one source read.
+Either way the set's SQL runs on the stream, and the handler gets one DataFrame per
+micro-batch, each row tagged ``row`` (the set's output), ``raw`` (a valid event: its
+offset, text and time, from which the handler takes the late ones) or ``dead`` (with
+its reason): one query, one checkpoint, and one Spark job per batch to bring it all
+to the driver.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
 
 TAG, ROW, RAW, DEAD = "_tag", "row", "raw", "dead"
-EVENT, TS, OFFSET, VALUE, REASON, PUBLISHED = "_event", "_ts", "_offset", "_value", "_reason", "_published_ms"
+TS, OFFSET, VALUE, REASON, PUBLISHED = "_ts", "_offset", "_value", "_reason", "_published_ms"
 
 
 def stateful(sql: str) -> bool:
@@ -83,20 +82,17 @@ def build(spark: "SparkSession", raw: "DataFrame", sv: SetVersion) -> tuple["Dat
     assert stream is not None
     frame = checked(raw, stream)
     fields = [n for n, _ in stream.fields]
+    # Every event once, valid or not (a branch of its own each would read the stream once more per batch).
+    events = frame.select(F.when(F.col(REASON).isNull(), F.lit(RAW)).otherwise(F.lit(DEAD)).alias(TAG), OFFSET,
+                          VALUE, REASON, F.col(_quote(stream.time)).alias(TS))
     valid = frame.where(F.col(REASON).isNull())
-    dead = frame.where(F.col(REASON).isNotNull()).select(F.lit(DEAD).alias(TAG), OFFSET, VALUE, REASON)
     is_stateful = stateful(sv.spec.sql)
     if is_stateful:
         valid = valid.withWatermark(stream.time, f"{int(stream.watermark.total_seconds())} seconds")
-    events = valid.select(F.lit(RAW).alias(TAG), OFFSET, VALUE, PUBLISHED, F.col(stream.time).alias(TS),
-                          F.struct(*(F.col(_quote(n)) for n in fields)).alias(EVENT))
-    tagged = dead.unionByName(events, allowMissingColumns=True)
-    if is_stateful:
-        valid.select(*(F.col(_quote(n)) for n in fields)).createOrReplaceTempView(stream.source)
-        result = spark.sql(sv.spec.sql)
-        rows = result.select(F.lit(ROW).alias(TAG), F.struct(*(F.col(_quote(c)) for c in result.columns)).alias(ROW))
-        tagged = tagged.unionByName(rows, allowMissingColumns=True)
-    return tagged, is_stateful
+    valid.select(*(F.col(_quote(n)) for n in fields)).createOrReplaceTempView(stream.source)
+    result = spark.sql(sv.spec.sql)
+    rows = result.select(F.lit(ROW).alias(TAG), F.struct(*(F.col(_quote(c)) for c in result.columns)).alias(ROW))
+    return events.unionByName(rows, allowMissingColumns=True), is_stateful
 
 
-__all__ = ["DEAD", "EVENT", "OFFSET", "RAW", "REASON", "ROW", "TAG", "TS", "VALUE", "build", "checked", "stateful"]
+__all__ = ["DEAD", "OFFSET", "RAW", "REASON", "ROW", "TAG", "TS", "VALUE", "build", "checked", "stateful"]

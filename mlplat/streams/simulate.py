@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mlplat.errors import NotFoundError, ValidationError
-from mlplat.lake import Lake, local_path
+from mlplat.lake import local_path
 
 PRODUCT_EVENTS, STOCK_CHANGES = "product_events", "stock_changes"
 VIEW_SHARE, CART_SHARE, BUY_SHARE = 0.80, 0.15, 0.05  # of the events drawn; a purchase is a stock change
@@ -37,16 +37,16 @@ class Catalog:
     weight: np.ndarray  # cumulative popularity
 
     @classmethod
-    def from_lake(cls, lake: Lake, rng: np.random.Generator) -> "Catalog":
+    def from_lake(cls, table_url: Callable[[str], str], rng: np.random.Generator) -> "Catalog":
         import pyarrow.parquet as pq
 
         tables = {}
         for name in ("products", "users"):
             try:
-                info = lake.table(name)
+                url = table_url(name)
             except NotFoundError:
                 raise NotFoundError(f"the lake has no {name} table: seed it first (`mlplat lake seed`)") from None
-            path = local_path(info.url)
+            path = local_path(url)
             if path is None:
                 raise ValidationError("simulate-events reads a local seeded lake; this lake is remote")
             tables[name] = pq.read_table(path)
@@ -90,15 +90,18 @@ class Simulated:
         return {"events": self.events, "stock_changes": self.stock_changes, "seconds": self.seconds}
 
 
-def simulate(lake: Lake, publish: Callable[[str, list[dict[str, Any]]], Any], rate: float, seconds: float | None,
+def simulate(table_url: Callable[[str], str], publish: Callable[[str, list[dict[str, Any]]], Any], rate: float, seconds: float | None,
              seed: int = 0, events: int | None = None, stop: Callable[[], bool] | None = None) -> Simulated:
-    """Publish about ``rate`` events a second for ``seconds`` (or until ``events`` were drawn, or ``stop()``)."""
+    """Publish about ``rate`` events a second for ``seconds`` (or until ``events`` were drawn, or ``stop()``).
+
+    ``table_url(name)``: where the seeded lake's table is (``lambda n: client.lake_table(n).url``).
+    """
     if not rate > 0:
         raise ValidationError(f"--rate must be a positive number of events per second, got {rate}")
     if seconds is None and events is None and stop is None:
         raise ValidationError("say how long to simulate: --seconds or --events")
     rng = np.random.default_rng(seed)
-    catalog = Catalog.from_lake(lake, rng)
+    catalog = Catalog.from_lake(table_url, rng)
     began, drawn, changes, tick, owed = time.monotonic(), 0, 0, 0, 0.0
     while True:
         elapsed = time.monotonic() - began

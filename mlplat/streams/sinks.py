@@ -10,8 +10,8 @@ here is idempotent by batch id:
 2. dead letters go to the set version's dead-letter stream as ``<batch>-<n>``:
    a replay finds the batch there and adds nothing;
 3. events behind the watermark are late: counted, and appended to the ``_late``
-   partition; the set's rows come from the others (or from Spark's own stateful
-   query, which drops what is behind its watermark);
+   partition; a stateless set's rows whose time is behind it are left out (Spark's
+   stateful queries leave out late events themselves);
 4. the set's rows are appended offline (``offline.append_batch``: a folder per
    batch and day, renamed into place once);
 5. online, each key's newest row is written through Online Serving's guarded
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlplat.features.online.base import entity_name, from_micros, to_micros
+from mlplat.features.online.base import entity_name
 from mlplat.features.online.materialize import set_ref
 from mlplat.features.registry import SetVersion
 from mlplat.lake.files import Files
@@ -35,7 +35,7 @@ from mlplat.lake.paths import join
 from mlplat.streams.bus import EventBus
 from mlplat.streams.offline import LATE, append_batch, clear_staging
 from mlplat.streams.ports import OnlineWriter
-from mlplat.streams.query import DEAD, EVENT, OFFSET, RAW, REASON, ROW, TAG, TS, VALUE
+from mlplat.streams.query import DEAD, OFFSET, RAW, REASON, ROW, TAG, TS, VALUE
 from mlplat.streams.store import StreamStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,56 +79,59 @@ class BatchHandler:
 
     def __call__(self, frame: "DataFrame", batch_id: int) -> None:
         started = time.perf_counter()
-        frame = frame.persist()
-        try:
-            self._handle(frame, int(batch_id), started)
-        finally:
-            frame.unpersist()
+        # One Spark job brings the whole batch over (rows, raw events, dead letters): on a busy machine each
+        # job costs most of a second, and a batch of a few thousand events is small as Arrow.
+        self.handle(frame.toArrow(), int(batch_id), started, frame.sparkSession)
 
-    def _handle(self, frame: "DataFrame", batch_id: int, started: float) -> None:
-        from pyspark.sql import functions as F
+    def handle(self, table: "pa.Table", batch_id: int, started: float, spark: Any = None) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
         sv, stream = self.sv, self.sv.spec.stream
         assert stream is not None
         watermark = self.store.watermark(sv.name, sv.version, batch_id, stream.watermark)
-        tag = F.col(TAG)
+        tags = table.column(TAG)
 
-        dead_rows = frame.where(tag == DEAD).select(OFFSET, VALUE, REASON).collect()
+        dead_rows = table.filter(pc.equal(tags, DEAD)).select([OFFSET, VALUE, REASON]).to_pylist()
         dead = [(r[VALUE] or "", r[REASON], r[OFFSET] or "") for r in dead_rows]
         self.bus.add_dead(sv.name, sv.version, batch_id, dead)
 
-        raw = frame.where(tag == RAW)
-        counts = raw.agg(F.count(F.lit(1)).alias("n"), F.max(F.unix_micros(TS)).alias("newest")).first()
-        events = int(counts["n"])
-        newest = None if counts["newest"] is None else from_micros(int(counts["newest"]))
-        # Instants cross as microseconds: collected timestamps would be naive, in this process's zone.
-        is_late = (F.lit(False) if watermark is None
-                   else F.unix_micros(TS) <= F.lit(to_micros(watermark)))
-        late = raw.where(is_late).select(F.col(OFFSET).alias("offset"), F.col(VALUE).alias("event"),
-                                         F.col(TS).alias("event_time")).toArrow()
-        if self.stateful:
-            result = frame.where(tag == ROW).select(f"{ROW}.*")
-        else:
-            on_time = raw.where(~is_late).select(f"{EVENT}.*")
-            on_time.createOrReplaceTempView(stream.source)
-            result = on_time.sparkSession.sql(sv.spec.sql)
-        rows = result.toArrow()
+        raw = table.filter(pc.equal(tags, RAW))
+        stamps = raw.column(TS)
+        newest_scalar = pc.max(stamps) if raw.num_rows else None
+        newest = None if newest_scalar is None or not newest_scalar.is_valid else newest_scalar.as_py()
+        limit = None if watermark is None else pa.scalar(watermark, stamps.type)
+        late_mask = pc.less_equal(stamps, limit) if limit is not None else pa.repeat(False, raw.num_rows)
+        late = pa.table({"offset": raw.column(OFFSET), "event": raw.column(VALUE), "event_time": stamps}) \
+            .filter(late_mask)
+        rows = _rows(table.filter(pc.equal(tags, ROW)), sv)
+        if not self.stateful and limit is not None and rows.num_rows:
+            # A stateless set's row is late when its time is: Spark's stateful queries drop late events themselves.
+            rows = rows.filter(pc.greater(rows.column(sv.spec.timestamp), pa.scalar(watermark, rows.column(
+                sv.spec.timestamp).type)))
 
         clear_staging(self.files, self.offline_url)
-        append_batch(frame.sparkSession, self.files, self.offline_url, rows, sv.spec.timestamp, batch_id)
+        append_batch(spark, self.files, self.offline_url, rows, sv.spec.timestamp, batch_id)
         late_url = join(self.offline_url, LATE)
         clear_staging(self.files, late_url)
-        append_batch(frame.sparkSession, self.files, late_url, late, "event_time", batch_id)
+        append_batch(spark, self.files, late_url, late, "event_time", batch_id)
 
         written = 0
         if self.online is not None and sv.spec.online and rows.num_rows:
             written = self.online.write(set_ref(sv), entity_name(sv.spec.entity), served(rows, sv))
-        self.store.record(sv.name, sv.version, batch_id, watermark=watermark, max_event_time=newest, events=events,
-                          rows=rows.num_rows, late=late.num_rows, dead=len(dead), online_written=written,
-                          seconds=time.perf_counter() - started)
-        line = (f"batch {batch_id}: {events} events, {rows.num_rows} rows, {late.num_rows} late, {len(dead)} dead, "
-                f"{written} written online, {time.perf_counter() - started:.2f} s")
+        self.store.record(sv.name, sv.version, batch_id, watermark=watermark, max_event_time=newest,
+                          events=raw.num_rows, rows=rows.num_rows, late=late.num_rows, dead=len(dead),
+                          online_written=written, seconds=time.perf_counter() - started)
+        line = (f"batch {batch_id}: {raw.num_rows} events, {rows.num_rows} rows, {late.num_rows} late, {len(dead)} "
+                f"dead, {written} written online, {time.perf_counter() - started:.2f} s")
         (self.say or log.info)(line)
+
+
+def _rows(tagged: "pa.Table", sv: SetVersion) -> "pa.Table":
+    """The set's output rows out of their struct column (an empty table of the set's columns when none)."""
+    import pyarrow as pa
+
+    return pa.Table.from_struct_array(tagged.column(ROW).combine_chunks())
 
 
 __all__ = ["BatchHandler", "served"]
