@@ -44,6 +44,7 @@ class StreamQuery(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     lag: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # events behind the head of the stream
+    events_read: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the stream's events read so far
     events_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_batch_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import time
 from typing import Any, Iterable
 
+from mlplat.errors import ServiceUnavailable
 from mlplat.streams.bus import DeadLetter
 from mlplat.streams.service import Published
 from mlplat.streams.store import QueryStatus
@@ -43,6 +45,30 @@ class StreamsClient:
 
     def status(self, name: str | None = None) -> builtins.list[QueryStatus]:
         return [one(QueryStatus.from_dict, s) for s in self._t.call("streams.status", name=name)]
+
+    def wait(self, names: builtins.list[str] | str, timeout: float = 600.0, poll: float = 0.5) -> builtins.list[QueryStatus]:
+        """Until each set's query has read every event its stream held when this was called (Redis streams).
+
+        The supervisor runs the queries; this only watches. Raises ``ServiceUnavailable`` after ``timeout``.
+        """
+        wanted = [names] if isinstance(names, str) else list(names)
+        heads: dict[str, int | None] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {s.name: s for s in self.status() if s.name in wanted}
+            for name, s in states.items():
+                heads.setdefault(name, s.stream_head)
+            done = [s for s in states.values() if s.state == "running" and s.events_read is not None
+                    and heads.get(s.name) is not None and s.events_read >= heads[s.name]]  # type: ignore[operator]
+            if len(done) == len(wanted):
+                return [states[n] for n in wanted]
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"streaming set(s) {', '.join(wanted)} did not catch up in {timeout:g} s: "
+                    + "; ".join(f"{s.name} {s.state}, read {s.events_read} of {heads.get(s.name)}"
+                                + (f" ({s.error})" if s.error else "") for s in states.values())
+                    + "; `mlplat stream status` and `mlplat stream logs NAME` say more")
+            time.sleep(poll)
 
     def logs(self, name: str, lines: int = 50) -> builtins.list[str]:
         return list(self._t.call("streams.logs", name=name, lines=lines))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from mlplat.errors import NotFoundError, ValidationError
+from mlplat.errors import MlplatError, NotFoundError, ValidationError
 from mlplat.features.online.serving import OnlineServing
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.identity import Identity
@@ -119,7 +119,20 @@ class StreamService:
             rows = [row]
         else:
             rows = self.store.queries()
-        return [_with(self.store.status(r), alive) for r in rows]
+        return [self._with(self.store.status(r), alive) for r in rows]
+
+    def _with(self, status: QueryStatus, alive: bool) -> QueryStatus:
+        """The status with the supervisor's liveness and, for a Redis stream, the stream's head now."""
+        from dataclasses import replace
+
+        head = None
+        if source_kind(self.config.source_url) == "redis":
+            try:
+                stream = self.registry.get(status.name, "stream", status.version).spec.stream
+                head = self.bus.head(stream.source).added if stream is not None else None
+            except MlplatError:  # the set or Redis is away: the rest of the status still stands
+                head = None
+        return replace(status, supervisor_alive=alive, stream_head=head)
 
     def logs(self, caller: Identity, name: str, lines: int = 50) -> builtins.list[str]:
         self._stream_set(name)
@@ -180,12 +193,6 @@ class StreamService:
     def close(self) -> None:
         if self._bus is not None:
             self._bus.close()
-
-
-def _with(status: QueryStatus, alive: bool) -> QueryStatus:
-    from dataclasses import replace
-
-    return replace(status, supervisor_alive=alive)
 
 
 __all__ = ["Published", "StreamConfig", "StreamService", "checkpoint_url"]

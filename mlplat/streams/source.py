@@ -134,6 +134,15 @@ def lag_of(progress: dict[str, Any] | None) -> int | None:
     return None
 
 
+def read_of(progress: dict[str, Any] | None) -> int | None:
+    """How many of the Redis stream's entries the query has read (its end offset's count); None for Kafka."""
+    for source in (progress or {}).get("sources") or []:
+        end = _offset(source.get("endOffset"))
+        if isinstance(end, dict) and "n" in end:
+            return int(end["n"])
+    return None
+
+
 def _offset(value: Any) -> Any:
     import json
 
@@ -150,4 +159,4 @@ def _kafka_parts(source: dict[str, Any]) -> list[Any]:
     return [p for topic in end.values() if isinstance(topic, dict) for p in topic]
 
 
-__all__ = ["FORMAT", "SCHEMA", "lag_of", "read_range", "read_stream", "register", "source_kind"]
+__all__ = ["FORMAT", "SCHEMA", "lag_of", "read_of", "read_range", "read_stream", "register", "source_kind"]

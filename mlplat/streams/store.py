@@ -43,6 +43,8 @@ class QueryStatus:
     late: int = 0
     dead: int = 0
     supervisor_alive: bool | None = None  # None: not asked (the core cannot tell by itself)
+    events_read: int | None = None  # of the stream's events (Redis streams), after the last batch
+    stream_head: int | None = None  # events ever appended to the stream, now
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -147,7 +149,7 @@ class StreamStore:
             lag=row.lag, events_per_second=row.events_per_second, last_batch_id=row.last_batch_id,
             last_batch_at=_iso(last),
             freshness_seconds=None if last is None else max(0.0, (utcnow() - last).total_seconds()),
-            restarts=row.restarts, error=row.error, late=late, dead=dead,
+            restarts=row.restarts, error=row.error, late=late, dead=dead, events_read=row.events_read,
         )
 
 

@@ -32,7 +32,7 @@ from mlplat.features.registry import Registry, SetVersion
 from mlplat.metadata.models import Alert
 from mlplat.metadata.stream_models import StreamDesired
 from mlplat.streams.ports import Notifier
-from mlplat.streams.source import lag_of
+from mlplat.streams.source import lag_of, read_of
 from mlplat.streams.store import StreamStore
 
 log = logging.getLogger("mlplat.streams")
@@ -148,7 +148,7 @@ class Supervisor:
         progress = running.query.lastProgress
         lag = lag_of(progress)
         batches = self.store.batches(name, running.sv.version, limit=1)
-        changes: dict[str, Any] = {"state": "running", "lag": lag}
+        changes: dict[str, Any] = {"state": "running", "lag": lag, "events_read": read_of(progress)}
         if progress:
             changes["events_per_second"] = float(progress.get("processedRowsPerSecond") or 0.0)
         if batches:

@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('restarts', sa.Integer(), nullable=False),
     sa.Column('lag', sa.BigInteger(), nullable=True),
+    sa.Column('events_read', sa.BigInteger(), nullable=True),
     sa.Column('events_per_second', sa.Float(), nullable=True),
     sa.Column('last_batch_id', sa.BigInteger(), nullable=True),
     sa.Column('last_batch_at', sa.DateTime(timezone=True), nullable=True),
