@@ -171,6 +171,8 @@ def ours(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "sustained": made["unseen_probes"] == 0 and (lag or 0) < 2 * rate,
             }
             say(f"  {results[str(rate)]}")
+            if rate == args.rates[-1]:
+                break
             # Let the query catch up before the next rate, so each rate starts from no lag.
             deadline = time.monotonic() + 600
             while (lag_of(query.lastProgress) or 0) > 0 and time.monotonic() < deadline:
