@@ -75,7 +75,10 @@ class StreamService:
         return self._bus
 
     def _stream_set(self, name: str) -> SetVersion:
-        sv = self.registry.get(name, "features")
+        try:
+            sv = self.registry.get(name, "features")
+        except NotFoundError as exc:  # the registry's words, with its "did you mean", for a streaming set
+            raise NotFoundError(exc.message.replace("no features set", "no streaming set"), set=name) from None
         if sv.kind != "stream":
             raise ValidationError(f"{name} is a daily {sv.kind} set, not a streaming one (kind: stream)", set=name)
         return sv

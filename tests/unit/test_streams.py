@@ -111,3 +111,20 @@ def test_staging_left_by_a_crashed_try_is_cleared(tmp_path: Path) -> None:
     (root / "ds=2026-11-20").mkdir()
     clear_staging(LocalFiles(), root.as_uri())
     assert [p.name for p in root.iterdir()] == ["ds=2026-11-20"]
+
+
+def test_stream_magics_and_the_cli_answer_on_an_empty_home(shell, settings) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from mlplat.cli import main
+
+    table = shell.run_cell("%stream status").result
+    assert table.columns[:4] == ["name", "version", "state", "lag"] and table.rows == []
+    failed = shell.run_cell("%stream start nothing_here")
+    assert not failed.success and "no streaming set named 'nothing_here'" in str(failed.error_in_exec)
+    runner = CliRunner()
+    home = ["--home", str(settings.home)]
+    listed = runner.invoke(main, [*home, "stream", "status", "--json"], env=settings.as_env())
+    assert (listed.exit_code, listed.output.strip()) == (0, "[]")
+    missing = runner.invoke(main, [*home, "stream", "start", "nothing_here"], env=settings.as_env())
+    assert missing.exit_code == 66 and "no streaming set named 'nothing_here'" in missing.output
