@@ -67,6 +67,7 @@ class StreamService:
         self.notifier = notifier
         self.store = StreamStore(db)
         self._bus: EventBus | None = None
+        self._quick_bus: EventBus | None = None  # status answers at once when Redis is away
 
     @property
     def bus(self) -> EventBus:
@@ -132,7 +133,9 @@ class StreamService:
         if source_kind(self.config.source_url) == "redis":
             try:
                 stream = self.registry.get(status.name, "stream", status.version).spec.stream
-                head = self.bus.head(stream.source).added if stream is not None else None
+                if self._quick_bus is None:
+                    self._quick_bus = EventBus(self.config.bus_url, timeout=2.0, wait=0.0)
+                head = self._quick_bus.head(stream.source).added if stream is not None else None
             except MlplatError:  # the set or Redis is away: the rest of the status still stands
                 head = None
         return replace(status, supervisor_alive=alive, stream_head=head)
@@ -194,8 +197,9 @@ class StreamService:
                           self.config.run_dir / "streams.pid", self.notifier, self.config.alert_webhook, tick_seconds)
 
     def close(self) -> None:
-        if self._bus is not None:
-            self._bus.close()
+        for bus in (self._bus, self._quick_bus):
+            if bus is not None:
+                bus.close()
 
 
 __all__ = ["Published", "StreamConfig", "StreamService", "checkpoint_url"]

@@ -99,6 +99,8 @@ class Supervisor:
                 self._stop(name, f"v{self.active[name].sv.version} stopped for v{row.version}")
         for name, row in wanted.items():
             if row.desired != StreamDesired.running:
+                if row.state.value != "stopped" and name not in self.active:  # stopped while nothing ran it
+                    self.store.observe(name, state="stopped", lag=None)
                 continue
             running = self.active.get(name)
             if running is None:

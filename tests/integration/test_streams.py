@@ -180,6 +180,47 @@ def test_a_sliding_window_count_follows_the_newest_event(splat: Platform) -> Non
     assert [n for _, n in rows] == [1, 2, 3, 2]
 
 
+def test_an_example_set_mixes_a_daily_set_and_a_streaming_one_point_in_time(splat: Platform) -> None:
+    from conftest import SEED_END
+
+    from mlplat.features.examples import to_pandas
+    from mlplat.lake import local_path
+
+    p = splat
+    # Labels: each product's stock at the last stock change of the day (a daily label set on the lake).
+    labels = {"name": "stock_at_close", "kind": "labels", "team": "supply", "entity": ["product_id"],
+              "timestamp": "ts", "schedule": "none",
+              "sql": "SELECT product_id, max(ts) AS ts, max_by(stock, ts) AS close_stock FROM stock_levels "
+                     "WHERE ds = '{{ ds }}' GROUP BY product_id"}
+    daily = {"name": "product_price", "kind": "features", "team": "supply", "entity": ["product_id"],
+             "timestamp": "ts", "schedule": "none",
+             "sql": "SELECT product_id, CAST('2026-11-01' AS TIMESTAMP) AS ts, price FROM products"}
+    for definition in (labels, daily, STOCK):
+        p.features.apply(LOCAL_ADMIN, definition)
+    p.features.compute(LOCAL_ADMIN, "stock_at_close", SEED_END, kind="labels")
+    p.features.compute(LOCAL_ADMIN, "product_price", SEED_END)
+    # The streaming set's history: the lake's stock changes, replayed through the stream, each made an hour
+    # older so that the label (the day's last change) sees the one before it, not itself.
+    changes = pq.read_table(local_path(p.lake.table("stock_levels").url)).sort_by("ts")
+    events = [stock_event(r["product_id"], r["stock"], i, r["ts"] - timedelta(hours=1))
+              for i, r in enumerate(changes.to_pylist())]
+    p.streams.publish(LOCAL_ADMIN, "stock_changes", events)
+    run_once(p, "stock_level")
+    built = p.examples.build(LOCAL_ADMIN, "stock_examples", "stock_at_close", ["product_price", "stock_level"],
+                             team="supply")
+    frame = to_pandas(built)
+    assert len(frame) > 0 and frame["product_price__price"].notna().all()
+    # The reference, from the events themselves: each label sees the newest event at or before its time.
+    by_product: dict[str, list[tuple[datetime, int]]] = {}
+    for e in events:
+        by_product.setdefault(e["product_id"], []).append((datetime.fromisoformat(e["ts"]), e["stock"]))
+    for row in frame.to_dict("records"):
+        seen = [v for t, v in by_product.get(row["product_id"], []) if t <= row["ts"].to_pydatetime()]
+        expected = seen[-1] if seen else None
+        got = row["stock_level__units_in_stock"]
+        assert (None if got != got else got) == expected, row  # NaN (no value) reads as None
+
+
 # -- the race: daily materialization and the stream on the same keys ---------------------------
 def test_materialization_racing_the_stream_never_leaves_an_older_value(splat: Platform) -> None:
     p = splat
