@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +124,11 @@ def produce(args: argparse.Namespace) -> None:
 # -- our side -----------------------------------------------------------------------------
 def ours(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import psutil
+    from proctree import tree_cpu_seconds
 
     from mlplat.config import load_settings
     from mlplat.identity import LOCAL_ADMIN
     from mlplat.platform import Platform
-    from proctree import tree_cpu_seconds
 
     redis_proc, url = start_redis(work)
     settings = load_settings(env={}, home=work / "home", online_store_url=url, spark_master=args.spark_master,
@@ -167,7 +167,8 @@ def ours(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "probes": len(made["freshness_s"]), "unseen_probes": made["unseen_probes"],
                 "lag_events_at_end": lag, "stream_head": head.added,
                 "cpu_ms_per_event": round(1000 * cpu / max(1, made["events"]), 4),
-                "redis_cpu_ms_per_event": round(1000 * (sum(redis_ps.cpu_times()[:2]) - r0) / max(1, made["events"]), 4),
+                "redis_cpu_ms_per_event": round(1000 * (sum(redis_ps.cpu_times()[:2]) - r0)
+                                                / max(1, made["events"]), 4),
                 "sustained": made["unseen_probes"] == 0 and (lag or 0) < 2 * rate,
             }
             say(f"  {results[str(rate)]}")

@@ -62,7 +62,7 @@ class FeatureMagics(ClientMagics):
     @argument("--online", action="store_true", help="serve it from Online Serving")
     @argument("--plan", action="store_true", help="show what would change; do not apply")
     @argument("--stream", metavar="SOURCE", help="a streaming set (kind stream) over the stream SOURCE")
-    @argument("--fields", help="with --stream: the events' fields, e.g. 'product_id string, stock bigint, ts timestamp'")
+    @argument("--fields", help="with --stream: the events' fields, e.g. 'product_id string, ts timestamp'")
     @argument("--time", help="with --stream: the event-time field")
     @argument("--watermark", help="with --stream: how late an event may be, e.g. 2m (default 1m)")
     def _define(self, line: str, cell: str) -> Any:

@@ -55,7 +55,8 @@ def parse_fields(text: str | list[Any] | dict[str, Any], where: str) -> tuple[tu
         fields.append((match.group(1), match.group(2)))
     names = [n for n, _ in fields]
     if not fields:
-        raise ValidationError(f"{where}: stream.fields is required, e.g. 'product_id string, stock bigint, ts timestamp'")
+        raise ValidationError(f"{where}: stream.fields is required, "
+                              "e.g. 'product_id string, stock bigint, ts timestamp'")
     if len(set(names)) != len(names):
         raise ValidationError(f"{where}: an event field is named twice in stream.fields")
     return tuple(fields)

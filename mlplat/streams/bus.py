@@ -175,7 +175,7 @@ class EventBus:
         script, last = self._script(_PUBLISH), None
         for start in range(0, len(texts), EVENTS_PER_CALL):
             chunk = texts[start: start + EVENTS_PER_CALL]
-            got = self._retry("publish", lambda: script(keys=[key], args=[self.retention, *chunk]))
+            got = self._retry("publish", lambda chunk=chunk: script(keys=[key], args=[self.retention, *chunk]))
             last = got.decode() if isinstance(got, bytes) else got
         return len(texts), last
 
@@ -221,8 +221,8 @@ class EventBus:
         def text(v: Any) -> str:
             return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
 
-        return [DeadLetter(text(i), text(f.get(b"event", b"")), text(f.get(b"reason", b"")), text(f.get(b"offset", b"")))
-                for i, f in got]
+        return [DeadLetter(text(i), text(f.get(b"event", b"")), text(f.get(b"reason", b"")),
+                           text(f.get(b"offset", b""))) for i, f in got]
 
     def dead_count(self, set_name: str, version: int) -> int:
         return int(self._retry("count dead letters", lambda: self.client.xlen(dead_key(set_name, version))))

@@ -46,7 +46,8 @@ class StreamsClient:
     def status(self, name: str | None = None) -> builtins.list[QueryStatus]:
         return [one(QueryStatus.from_dict, s) for s in self._t.call("streams.status", name=name)]
 
-    def wait(self, names: builtins.list[str] | str, timeout: float = 600.0, poll: float = 0.5) -> builtins.list[QueryStatus]:
+    def wait(self, names: builtins.list[str] | str, timeout: float = 600.0,
+             poll: float = 0.5) -> builtins.list[QueryStatus]:
         """Until each set's query has read every event its stream held when this was called (Redis streams).
 
         The supervisor runs the queries; this only watches. Raises ``ServiceUnavailable`` after ``timeout``.

@@ -22,7 +22,7 @@ deleted before the next batch writes (one query writes a set version at a time).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlplat.lake import local_path
 from mlplat.lake.files import Files

@@ -21,7 +21,7 @@ to the driver.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -38,9 +38,9 @@ TS, OFFSET, VALUE, REASON, PUBLISHED = "_ts", "_offset", "_value", "_reason", "_
 
 def stateful(sql: str) -> bool:
     """Whether the set's SQL keeps state across micro-batches (grouping, aggregates, DISTINCT)."""
-    from mlplat.features.sql import render
-
     from datetime import date
+
+    from mlplat.features.sql import render
 
     tree = sqlglot.parse_one(render(sql, date(2000, 1, 1)), read="spark")
     return any(isinstance(n, (exp.Group, exp.AggFunc, exp.Distinct)) for n in tree.walk())

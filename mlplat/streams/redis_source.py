@@ -54,7 +54,8 @@ class RedisStreamReader(DataSourceStreamReader):
     def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
         if start["id"] == end["id"]:
             return []
-        return [InputPartition((self.url, self.stream, lo, hi)) for lo, hi in bounds(start["id"], end["id"], self.parts)]
+        return [InputPartition((self.url, self.stream, lo, hi))
+                for lo, hi in bounds(start["id"], end["id"], self.parts)]
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
         return read_range(*partition.value)

@@ -90,8 +90,9 @@ class Simulated:
         return {"events": self.events, "stock_changes": self.stock_changes, "seconds": self.seconds}
 
 
-def simulate(table_url: Callable[[str], str], publish: Callable[[str, list[dict[str, Any]]], Any], rate: float, seconds: float | None,
-             seed: int = 0, events: int | None = None, stop: Callable[[], bool] | None = None) -> Simulated:
+def simulate(table_url: Callable[[str], str], publish: Callable[[str, list[dict[str, Any]]], Any], rate: float,
+             seconds: float | None, seed: int = 0, events: int | None = None,
+             stop: Callable[[], bool] | None = None) -> Simulated:
     """Publish about ``rate`` events a second for ``seconds`` (or until ``events`` were drawn, or ``stop()``).
 
     ``table_url(name)``: where the seeded lake's table is (``lambda n: client.lake_table(n).url``).

@@ -73,7 +73,8 @@ def read_range(url: str, stream: str, low: str, high: str) -> Iterator[Any]:
     key, after = stream_key(stream), low
     try:
         while True:
-            got = bus._retry("read events", lambda: bus.client.xrange(key, f"({after}", high, count=READ_CHUNK))
+            got = bus._retry("read events",
+                             lambda after=after: bus.client.xrange(key, f"({after}", high, count=READ_CHUNK))
             if not got:
                 return
             ids = [i.decode() for i, _ in got]

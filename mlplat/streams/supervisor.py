@@ -115,7 +115,7 @@ class Supervisor:
         try:
             sv = self.registry.get(name, "stream", version)
             query = self.start_query(sv, lambda message: self.say(name, message))
-        except Exception as exc:  # noqa: BLE001 - any failure to start is reported and retried
+        except Exception as exc:
             self._retry(name, restarts, f"could not start: {_first_line(exc)}")
             return
         self.active[name] = Running(sv, query)
@@ -142,7 +142,7 @@ class Supervisor:
             return
         try:
             running.query.stop()
-        except Exception as exc:  # noqa: BLE001 - a query that will not stop cleanly is gone all the same
+        except Exception as exc:
             log.warning("%s: stopping: %s", name, exc)
         self.say(name, why)
 
@@ -181,7 +181,7 @@ class Supervisor:
                 self.notifier.post_webhook(self.alert_webhook, {"event": "stream.lag", "set": sv.name,
                                                                 "team": sv.spec.team, "lag": lag,
                                                                 "threshold": threshold})
-            except Exception as exc:  # noqa: BLE001 - the Alert row stands; a failed delivery is logged
+            except Exception as exc:
                 log.warning("%s: lag alert webhook: %s", sv.name, exc)
 
 

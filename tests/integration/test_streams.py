@@ -7,22 +7,17 @@ database; the seeded lake's tables are shared read-only.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, free_ports, redis_db
+from conftest import redis_db
+from streams_support import STOCK, VIEWS, make_platform, offline_rows, online, run_once, stock_event
 
 from mlplat.errors import ConflictError, ValidationError
 from mlplat.identity import LOCAL_ADMIN, Identity
@@ -30,30 +25,6 @@ from mlplat.platform import Platform
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
-STOCK = {
-    "name": "stock_level", "kind": "stream", "team": "supply", "entity": ["product_id"], "timestamp": "ts",
-    "online": True, "description": "units left in stock, per product",
-    "sql": "SELECT product_id, ts, stock AS units_in_stock, seq FROM stock_changes",
-    "stream": {"source": "stock_changes", "fields": "product_id string, stock bigint, seq bigint, ts timestamp",
-               "time": "ts", "watermark": "10m", "trigger": "1s"},
-}
-VIEWS = {
-    "name": "product_views_10m", "kind": "stream", "team": "growth", "entity": ["product_id"], "timestamp": "ts",
-    "online": True,
-    "sql": "SELECT product_id, max(ts) AS ts, count(*) AS views_10m FROM product_events "
-           "WHERE event_type = 'product_view' GROUP BY product_id, window(ts, '10 minutes', '1 minute') "
-           "HAVING max(ts) >= window.end - INTERVAL 1 MINUTE",
-    "stream": {"source": "product_events", "fields": "product_id string, user_id string, event_type string, ts timestamp",
-               "time": "ts", "watermark": "5m"},
-}
-
-
-def make_platform(lake_settings: Any, spark: Any, root: Path, online: str) -> Platform:
-    shutil.copy(lake_settings.home / "metadata.db", root / "metadata.db")
-    s = lake_settings.replace(home=root / "home", lake_url=(root / "lake").as_uri(),
-                              metadata_url=f"sqlite:///{root / 'metadata.db'}", online_store_url=online,
-                              stream_partitions=1)
-    return Platform(s, spark=spark)
 
 
 @pytest.fixture
@@ -62,33 +33,6 @@ def splat(lake_settings, spark, redis_url, tmp_path: Path) -> Iterator[Platform]
     yield p
     p.close()
 
-
-def run_once(p: Platform, name: str) -> None:
-    """Start the set's query here, process everything published so far, stop (the checkpoint stays)."""
-    sv = p.registry.get(name, "stream")
-    query = p.streams.start_query(sv, lambda _line: None)
-    try:
-        query.processAllAvailable()
-    finally:
-        query.stop()
-
-
-def offline_rows(p: Platform, name: str, late: bool = False) -> list[dict[str, Any]]:
-    from mlplat.lake import local_path
-
-    root = local_path(p.registry.offline_url(p.registry.get(name, "stream")))
-    assert root is not None
-    base = root / "_late" if late else root
-    return [r for path in sorted(base.glob("ds=*/batch=*/*.parquet")) for r in pq.read_table(path).to_pylist()]
-
-
-def online(p: Platform, name: str, column: str, ids: list[str]) -> dict[str, Any]:
-    rows = p.features.online(LOCAL_ADMIN, "product_id", ids, [f"{name}.{column}"])
-    return {r["id"]: r["features"][f"{name}.{column}"] for r in rows}
-
-
-def stock_event(product: str, stock: int, seq: int, ts: datetime) -> dict[str, Any]:
-    return {"product_id": product, "stock": stock, "seq": seq, "ts": ts.isoformat()}
 
 
 # -- the registry ------------------------------------------------------------------
@@ -111,7 +55,8 @@ def test_a_streaming_set_lives_in_the_registry_with_versions_search_and_lineage(
                                        "sql": "SELECT product_id, ts, stock AS units_in_stock, stock AS seq "
                                               "FROM stock_levels"})
     with pytest.raises(ValidationError, match="must read its stream"):
-        p.features.apply(LOCAL_ADMIN, {**STOCK, "name": "other", "sql": "SELECT product_id, ts, stock FROM stock_levels"})
+        p.features.apply(LOCAL_ADMIN, {**STOCK, "name": "other",
+                                       "sql": "SELECT product_id, ts, stock FROM stock_levels"})
     with pytest.raises(ValidationError, match="streaming set: its stream computes it"):
         p.features.compute(LOCAL_ADMIN, "stock_level", "2026-11-20")
     stranger = Identity("eve", teams=("growth",))
@@ -278,129 +223,3 @@ def test_materialization_racing_the_stream_never_leaves_an_older_value(splat: Pl
         watcher.join()
     assert went_back == []
     assert online(p, "stock_level", "units_in_stock", keys) == {k: newest[k][1] for k in keys}
-
-
-# -- supervised: SIGKILL mid-batch, Redis away -------------------------------------------------
-@pytest.fixture
-def durable_redis(tmp_path: Path) -> Iterator[Callable[[bool], None]]:
-    """A redis-server that keeps its data across a restart (AOF); call it with False to stop, True to start."""
-    (port,) = free_ports(1)
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    procs: list[subprocess.Popen] = []
-
-    def switch(on: bool) -> None:
-        if not on:
-            procs[-1].terminate()
-            procs[-1].wait(20)
-            return
-        procs.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                                       "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-        import redis
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
-
-    switch(True)
-    switch.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
-    yield switch
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(20)
-
-
-def wait_for(what: str, check: Callable[[], Any], seconds: float = 300) -> Any:
-    """Poll ``check`` until it gives something truthy; fail (saying what) after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
-
-
-def test_a_supervised_query_survives_sigkill_mid_batch_and_a_redis_outage(
-        lake_settings, spark, durable_redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    p = make_platform(lake_settings, spark, tmp_path, durable_redis.url)
-    settings = p.settings.replace(spark_master="local[2]", spark_shuffle_partitions=2)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_")},
-           **settings.as_env(), "PYTHONPATH": str(ROOT)}
-    spec = {**STOCK, "stream": {**STOCK["stream"], "max_events_per_batch": 40, "trigger": "0s"}}
-    p.features.apply(LOCAL_ADMIN, spec)
-    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
-    published: list[dict[str, Any]] = []
-
-    def publish(count: int) -> None:
-        batch = [stock_event(f"p{(len(published) + i) % 7}", len(published) + i, len(published) + i,
-                             t0 + timedelta(milliseconds=10 * (len(published) + i))) for i in range(count)]
-        published.extend(batch)
-        p.streams.publish(LOCAL_ADMIN, "stock_changes", batch)
-
-    def supervisor() -> subprocess.Popen:
-        # A session of its own: a kill takes the driver, its JVM and its Python workers at once.
-        return subprocess.Popen([sys.executable, "-m", "mlplat.cli", "stream", "supervise", "--tick", "0.3"], env=env,
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "supervisor.err").open("ab"),
-                                start_new_session=True)
-
-    from mlplat.lake import local_path
-    from mlplat.streams.service import checkpoint_url
-
-    checkpoint = local_path(checkpoint_url(p.lake, p.registry.get("stock_level", "stream")))
-    assert checkpoint is not None
-
-    def ids(folder: str) -> set[int]:
-        return {int(f.name) for f in (checkpoint / folder).glob("*") if f.name.isdigit()}
-
-    def unfinished() -> bool:
-        """Spark planned a batch (its offsets are logged) that it has not committed."""
-        return bool(ids("offsets") - ids("commits"))
-
-    def committed() -> int:
-        return max(ids("commits"), default=-1)
-
-    publish(600)
-    p.streams.start(LOCAL_ADMIN, "stock_level")
-    proc = supervisor()
-    killed_mid_batch = 0
-    try:
-        for _attempt in range(4):
-            wait_for("a batch in flight", lambda: committed() >= 0 and unfinished())
-            last = committed()
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-            killed_mid_batch += unfinished()  # still uncommitted after the kill: it died inside that batch
-            publish(200)
-            proc = supervisor()
-            wait_for("the restarted query to commit", lambda: committed() > last)
-            if killed_mid_batch >= 2:
-                break
-        assert killed_mid_batch >= 1
-
-        # Redis goes away: the query fails, is retried with a backoff, and resumes when Redis is back.
-        durable_redis(False)
-        wait_for("the query to be retrying", lambda: p.streams.store.query("stock_level").state.value == "retrying")
-        durable_redis(True)
-        publish(200)
-        expected = sorted(e["seq"] for e in published)
-        wait_for("every event offline", lambda: len(offline_rows(p, "stock_level")) >= len(expected))
-        wait_for("the lag to reach zero", lambda: p.streams.store.query("stock_level").lag == 0 and not unfinished())
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(60)
-    assert sorted(r["seq"] for r in offline_rows(p, "stock_level")) == expected  # none lost, none twice
-    newest = {}
-    for e in published:
-        newest[e["product_id"]] = e["stock"]  # published in event-time order per product
-    assert online(p, "stock_level", "units_in_stock", sorted(newest)) == newest
-    assert p.streams.store.query("stock_level").restarts >= 1
-    assert any("restarting from its checkpoint" in line for line in p.streams.logs(LOCAL_ADMIN, "stock_level", 500))
-    p.close()
