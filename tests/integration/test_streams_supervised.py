@@ -65,7 +65,8 @@ def test_a_supervised_query_survives_sigkill_mid_batch_and_a_redis_outage(
     settings = p.settings.replace(spark_master="local[2]", spark_shuffle_partitions=2)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_")},
            **settings.as_env(), "PYTHONPATH": str(ROOT)}
-    spec = {**STOCK, "stream": {**STOCK["stream"], "max_events_per_batch": 40, "trigger": "0s"}}
+    # Small batches, so that a kill lands inside one, and a low lag alert, which the backlog passes.
+    spec = {**STOCK, "stream": {**STOCK["stream"], "max_events_per_batch": 40, "trigger": "0s", "lag_alert": 100}}
     p.features.apply(LOCAL_ADMIN, spec)
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
     published: list[dict[str, Any]] = []
@@ -133,5 +134,13 @@ def test_a_supervised_query_survives_sigkill_mid_batch_and_a_redis_outage(
         newest[e["product_id"]] = e["stock"]  # published in event-time order per product
     assert online(p, "stock_level", "units_in_stock", sorted(newest)) == newest
     assert p.streams.store.query("stock_level").restarts >= 1
+    from sqlalchemy import select
+
+    from mlplat.metadata.models import Alert
+
+    with p.db.session() as s:
+        alerts = list(s.scalars(select(Alert).where(Alert.source == "stream")))
+    assert alerts and alerts[0].subject == "stream/stock_level" and alerts[0].team == "supply"
+    assert "events behind its stream 'stock_changes'" in alerts[0].message
     assert any("restarting from its checkpoint" in line for line in p.streams.logs(LOCAL_ADMIN, "stock_level", 500))
     p.close()

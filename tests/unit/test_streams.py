@@ -130,3 +130,30 @@ def test_stream_magics_and_the_cli_answer_on_an_empty_home(shell, settings) -> N
     assert (listed.exit_code, listed.output.strip()) == (0, "[]")
     missing = runner.invoke(main, [*home, "stream", "start", "nothing_here"], env=settings.as_env())
     assert missing.exit_code == 66 and "no streaming set named 'nothing_here'" in missing.output
+
+
+def test_simulated_traffic_is_seeded_and_keeps_stock_in_step() -> None:
+    import numpy as np
+
+    from mlplat.streams.simulate import PRODUCT_EVENTS, STOCK_CHANGES, Catalog, draw
+
+    def catalog() -> Catalog:
+        weight = np.cumsum(np.full(4, 0.25))
+        return Catalog(["p1", "p2", "p3", "p4"], ["u1", "u2"], np.array([6, 7, 8, 9]), np.array([20, 20, 20, 20]),
+                       weight)
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    first, second = catalog(), catalog()
+    a = draw(first, np.random.default_rng(3), 2000, now)
+    b = draw(second, np.random.default_rng(3), 2000, now)
+    assert a == b  # same seed, same events
+    assert {e["event_type"] for e in a[PRODUCT_EVENTS]} == {"product_view", "add_to_cart"}
+    sales = [c for c in a[STOCK_CHANGES] if c["reason"] == "sale"]
+    assert 60 < len(sales) < 140  # about 5% of the events are purchases
+    level = {"p1": 6, "p2": 7, "p3": 8, "p4": 9}
+    for change in a[STOCK_CHANGES]:  # each sale takes one unit; a restock fills up before a sale empties it
+        if change["reason"] == "sale":
+            assert change["stock"] == level[change["product_id"]] - 1
+        level[change["product_id"]] = change["stock"]
+        assert change["stock"] >= 0
+    assert list(first.stock) == [level[p] for p in first.products]
