@@ -156,10 +156,11 @@ def ours(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 raise SystemExit(f"the producer failed: {producer.stderr[-2000:]}")
             made = json.loads(producer.stdout.strip().splitlines()[-1])
             progress = query.lastProgress or {}
-            from mlplat.streams.source import lag_of
+            from mlplat.streams.source import lag_of, read_of
 
             head = platform.streams.bus.head("bench_events")
-            lag = lag_of(progress)
+            read = read_of(progress)
+            lag = head.added - read if read is not None else lag_of(progress)  # behind the head, now
             cpu = tree_cpu_seconds() - cpu0  # the producer has exited: its CPU is not in the tree
             results[str(rate)] = {
                 "events": made["events"], "publish_seconds": round(made["seconds"], 2),
@@ -176,7 +177,8 @@ def ours(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 break
             # Let the query catch up before the next rate, so each rate starts from no lag.
             deadline = time.monotonic() + 600
-            while (lag_of(query.lastProgress) or 0) > 0 and time.monotonic() < deadline:
+            while (read_of(query.lastProgress) or 0) < platform.streams.bus.head("bench_events").added \
+                    and time.monotonic() < deadline:
                 time.sleep(1)
     finally:
         query.stop()

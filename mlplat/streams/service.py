@@ -132,11 +132,8 @@ class StreamService:
         head = None
         if source_kind(self.config.source_url) == "redis":
             try:
-                stream = self.registry.get(status.name, "stream", status.version).spec.stream
-                if self._quick_bus is None:
-                    self._quick_bus = EventBus(self.config.bus_url, timeout=2.0, wait=0.0)
-                head = self._quick_bus.head(stream.source).added if stream is not None else None
-            except MlplatError:  # the set or Redis is away: the rest of the status still stands
+                head = self._head(self.registry.get(status.name, "stream", status.version))
+            except MlplatError:  # the set is gone: the rest of the status still stands
                 head = None
         return replace(status, supervisor_alive=alive, stream_head=head)
 
@@ -194,7 +191,17 @@ class StreamService:
 
     def supervisor(self, tick_seconds: float = 1.0) -> Supervisor:
         return Supervisor(self.store, self.registry, self.start_query, self.config.log_dir,
-                          self.config.run_dir / "streams.pid", self.notifier, self.config.alert_webhook, tick_seconds)
+                          self.config.run_dir / "streams.pid", self.notifier, self.config.alert_webhook, tick_seconds,
+                          head=self._head if source_kind(self.config.source_url) == "redis" else None)
+
+    def _head(self, sv: SetVersion) -> int | None:
+        """Events ever appended to ``sv``'s Redis stream (None when Redis does not answer at once)."""
+        if self._quick_bus is None:
+            self._quick_bus = EventBus(self.config.bus_url, timeout=2.0, wait=0.0)
+        try:
+            return self._quick_bus.head(sv.spec.stream.source).added if sv.spec.stream is not None else None
+        except MlplatError:
+            return None
 
     def close(self) -> None:
         for bus in (self._bus, self._quick_bus):

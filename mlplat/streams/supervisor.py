@@ -60,6 +60,7 @@ class Supervisor:
     notifier: Notifier | None = None
     alert_webhook: str = ""
     tick_seconds: float = 1.0
+    head: Callable[[SetVersion], int | None] | None = None  # events ever appended to a set's stream, now
     active: dict[str, Running] = field(default_factory=dict)
     retry_at: dict[str, float] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
@@ -148,9 +149,12 @@ class Supervisor:
 
     def _observe(self, name: str, running: Running, row: Any) -> None:
         progress = running.query.lastProgress
-        lag = lag_of(progress)
+        read = read_of(progress)
+        # Spark's progress knows the head as of the batch's planning; the stream's head now says how far behind.
+        head = self.head(running.sv) if self.head is not None and read is not None else None
+        lag = max(0, head - read) if head is not None and read is not None else lag_of(progress)
         batches = self.store.batches(name, running.sv.version, limit=1)
-        changes: dict[str, Any] = {"state": "running", "lag": lag, "events_read": read_of(progress)}
+        changes: dict[str, Any] = {"state": "running", "lag": lag, "events_read": read}
         if progress:
             changes["events_per_second"] = float(progress.get("processedRowsPerSecond") or 0.0)
         if batches:
