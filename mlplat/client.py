@@ -26,6 +26,7 @@ from mlplat.models.client import ModelsClient
 from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
+from mlplat.streams.client import StreamsClient
 from mlplat.teams import NewUser, Team
 from mlplat.wire import jsonable, many, one
 
@@ -82,6 +83,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "jobs.backfill": ("POST", "/v1/jobs/{name}/backfill"),
     "jobs.runs": ("GET", "/v1/jobs/{name}/runs"),
     "jobs.cancel": ("POST", "/v1/jobs/runs/{run_id}/cancel"),
+    "streams.publish": ("POST", "/v1/streams/{stream}/events"),
+    "streams.start": ("POST", "/v1/streams/sets/{name}/start"),
+    "streams.stop": ("POST", "/v1/streams/sets/{name}/stop"),
+    "streams.status": ("GET", "/v1/streams/sets"),
+    "streams.logs": ("GET", "/v1/streams/sets/{name}/logs"),
+    "streams.dead_letters": ("GET", "/v1/streams/sets/{name}/dead-letters"),
 }
 
 
@@ -153,6 +160,7 @@ class Client:
         self.jobs = JobsClient(transport)
         self.models = ModelsClient(transport, settings)
         self.serving = ServingClient(transport, settings)
+        self.streams = StreamsClient(transport)
 
     def __enter__(self) -> "Client":
         return self

@@ -68,6 +68,11 @@ class Settings:
     inference_store_timeout: float = 0.5  # seconds an Online Serving read may take before a request gets 503
     inference_max_body: int = 1_000_000  # bytes; larger requests get 413
     deploy_wait_seconds: float = 30.0  # a deploy returns once every inference worker serves it, or fails after this
+    # Streaming sets read this stream server: empty is the platform's own Redis (Streams); kafka://host:9092,...
+    # at scale.
+    stream_source_url: str = ""
+    stream_partitions: int = 2  # Spark tasks reading one micro-batch of a Redis stream
+    stream_alert_webhook: str = ""  # also POST a JSON notice here when a stream's lag passes its set's lag_alert
 
     # -- resolved locations -------------------------------------------------
     @property
@@ -81,6 +86,10 @@ class Settings:
     @property
     def online_store(self) -> str:
         return self.online_store_url or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def stream_source(self) -> str:
+        return self.stream_source_url or self.online_store
 
     @property
     def embedded_redis(self) -> bool:

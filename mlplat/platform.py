@@ -35,6 +35,7 @@ from mlplat.models.service import ModelService
 from mlplat.serving.ports import Hosting
 from mlplat.serving.service import ServingService
 from mlplat.stack.service import StackService
+from mlplat.streams.service import StreamConfig, StreamService
 from mlplat.teams import TeamService
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,10 +149,22 @@ class Platform:
     def jobs(self) -> JobService:
         return JobService(JobStore(self.db), self.settings.lake)
 
+    @cached_property
+    def streams(self) -> StreamService:
+        from mlplat.jobs.notify import Notifier
+        from mlplat.streams.source import source_kind
+
+        s = self.settings
+        bus = s.stream_source if source_kind(s.stream_source) == "redis" else s.online_store
+        config = StreamConfig(s.stream_source, bus, s.stream_partitions, s.log_dir, s.run_dir, s.stream_alert_webhook)
+        return StreamService(config, self.db, self.registry, self.lake, self._spark, self._online, Notifier())
+
     def close(self) -> None:
         """Release what was opened (the serving core's threads, the store's and the DB's connections)."""
         if "serving" in self.__dict__:
             self.serving.close()
+        if "streams" in self.__dict__:
+            self.streams.close()
         if "online" in self.__dict__:
             self.online.close()
         if "db" in self.__dict__:

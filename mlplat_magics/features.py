@@ -61,6 +61,10 @@ class FeatureMagics(ClientMagics):
     @argument("--ttl", default=None, help="e.g. 7d")
     @argument("--online", action="store_true", help="serve it from Online Serving")
     @argument("--plan", action="store_true", help="show what would change; do not apply")
+    @argument("--stream", metavar="SOURCE", help="a streaming set (kind stream) over the stream SOURCE")
+    @argument("--fields", help="with --stream: the events' fields, e.g. 'product_id string, ts timestamp'")
+    @argument("--time", help="with --stream: the event-time field")
+    @argument("--watermark", help="with --stream: how late an event may be, e.g. 2m (default 1m)")
     def _define(self, line: str, cell: str) -> Any:
         """Define (apply) a feature or label set: options on the first line, SQL in the body."""
         args = parse(self._define, line)
@@ -75,6 +79,10 @@ class FeatureMagics(ClientMagics):
                 "tags": args.tag or [], "schedule": args.schedule,
                 "ttl": args.ttl, "online": args.online,
             }
+            if args.stream:
+                definition["kind"] = "stream"
+                definition["stream"] = {k: v for k, v in (("source", args.stream), ("fields", args.fields),
+                                                         ("time", args.time), ("watermark", args.watermark)) if v}
         else:
             definition = cell  # a YAML definition
         verb = self.client.features.plan if args.plan else self.client.features.apply

@@ -24,6 +24,16 @@ def split_row(left: w.Widget, right: w.Widget) -> w.HBox:
     return row(left, right)
 
 
+def stream_freshness(client: Any, name: str) -> str:
+    """A streaming set's freshness as HTML: its query's state, lag and last batch, or why there is none."""
+    from mlplat_magics.streams import status_table
+
+    try:
+        return status_table(client.streams.status(name))._repr_html_()
+    except MlplatError as exc:
+        return f"<p>freshness: {html.escape(exc.message)}</p>"
+
+
 class FeatureBrowser(Panel):
     """Search box, results list, and a detail pane with metadata and quality plots."""
 
@@ -32,7 +42,8 @@ class FeatureBrowser(Panel):
     def __init__(self, client: Any) -> None:
         self.client = client
         self.query = w.Text(placeholder="search names, descriptions, columns", description="Search")
-        self.kind = w.Dropdown(options=[("all", None), ("features", "features"), ("labels", "labels")],
+        self.kind = w.Dropdown(options=[("all", None), ("features", "features"), ("labels", "labels"),
+                                        ("streaming", "stream")],
                                description="Kind")
         self.team = w.Text(placeholder="team", description="Team")
         self.results = w.Select(options=[], rows=10, description="Sets")
@@ -58,12 +69,16 @@ class FeatureBrowser(Panel):
         self.message.value = f"{len(found)} set(s)"
         self.results.options = [(f"{s.name} ({s.kind} v{s.version}, {s.spec.team})", (s.name, s.kind)) for s in found]
 
+    def _freshness(self, name: str) -> str:
+        return stream_freshness(self.client, name)
+
     def select(self, key: tuple[str, str] | None) -> None:
         if not key:
             self.detail.value = ""
             return
         try:
-            self.detail.value = SetCard(self.client.features.show(key[0], kind=key[1]))._repr_html_()
+            self.detail.value = SetCard(self.client.features.show(key[0], kind=key[1]))._repr_html_() + (
+                self._freshness(key[0]) if key[1] == "stream" else "")
         except MlplatError as exc:
             self.detail.value = f"<span style='color:#cf222e'>{exc.message}</span>"
 

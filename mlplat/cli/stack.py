@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, main
+from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, _table, main
 
 
 # -- the local stack ---------------------------------------------------------
@@ -60,12 +61,33 @@ def status(ctx: click.Context, as_json: bool) -> None:
         _emit_json([{**r.to_dict(), **({"token": token} if r.component == "inference" else {})} for r in rows])
     else:
         _print_status(rows)
+        _print_streams(settings)
     if not all(r.healthy for r in rows):
         ctx.exit(1)
 
 
+def _print_streams(settings: Any) -> None:
+    """The started streaming sets under the components: state, lag, last batch (when there are any)."""
+    from mlplat.cli.streams import STATUS_COLUMNS, status_rows
+    from mlplat.errors import MlplatError
+    from mlplat.identity import LOCAL_ADMIN
+    from mlplat.platform import Platform
+
+    platform = Platform(settings)
+    try:
+        statuses = platform.streams.status(LOCAL_ADMIN)
+    except MlplatError:  # no metadata database yet: nothing was ever started
+        return
+    finally:
+        platform.close()
+    if statuses:
+        click.echo("\nstreaming sets:")
+        _table(status_rows(statuses), STATUS_COLUMNS)
+
+
 @main.command()
-@click.argument("name", type=click.Choice(["redis", "mlflow", "mlflow-proxy", "hub", "api", "inference", "scheduler"]))
+@click.argument("name", type=click.Choice(["redis", "mlflow", "mlflow-proxy", "hub", "api", "inference", "scheduler",
+                                           "streams"]))
 @click.option("-n", "--lines", default=60, show_default=True)
 @click.pass_context
 def logs(ctx: click.Context, name: str, lines: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mlplat.errors import NotFoundError, ValidationError
+from mlplat.errors import ConflictError, NotFoundError, ValidationError
 from mlplat.features.schema import Column
 from mlplat.features.spec import FeatureSetSpec
 from mlplat.features.sql import parse
@@ -122,7 +122,20 @@ def _kind(kind: str | None) -> SetKind | None:
     try:
         return SetKind(kind)
     except ValueError:
-        raise ValidationError(f"kind {kind!r} is not valid: use 'features' or 'labels'") from None
+        raise ValidationError(f"kind {kind!r} is not valid: use 'features', 'labels' or 'stream'") from None
+
+
+def _kinds(kind: str | None) -> list[SetKind]:
+    """The stored kinds a lookup by ``kind`` matches: a streaming set is a feature set wherever features are
+    asked for (examples, serving, materialization), so ``features`` matches both."""
+    found = _kind(kind)
+    if found is None:
+        return []
+    return [SetKind.features, SetKind.stream] if found == SetKind.features else [found]
+
+
+# What about a streaming set's stream makes its rows differ (a new version); the rest is how it runs.
+_STREAM_DATA = ("source", "fields", "time", "key", "watermark")
 
 
 class Registry:
@@ -136,7 +149,7 @@ class Registry:
     def _row(self, s: Session, name: str, kind: str | None) -> FeatureSet:
         query = select(FeatureSet).where(FeatureSet.name == name)
         if kind is not None:
-            query = query.where(FeatureSet.kind == _kind(kind))
+            query = query.where(FeatureSet.kind.in_(_kinds(kind)))
         rows = list(s.scalars(query))
         if len(rows) > 1:
             raise ValidationError(f"both a feature set and a label set are named {name!r}: say which (kind=...)")
@@ -190,7 +203,7 @@ class Registry:
         with self.db.session() as s:
             query = select(FeatureSet).order_by(FeatureSet.kind, FeatureSet.name)
             if kind is not None:
-                query = query.where(FeatureSet.kind == _kind(kind))
+                query = query.where(FeatureSet.kind.in_(_kinds(kind)))
             return [self._version(s, row, None) for row in list(s.scalars(query))]
 
     def search(
@@ -229,7 +242,11 @@ class Registry:
         try:
             current = self.get(spec.name, spec.kind)
         except NotFoundError:
+            self._check_name_free(spec)
             return Plan("create", spec.name, spec.kind, 1, [{"field": "sql", "old": None, "new": spec.sql}])
+        if current.kind != spec.kind:  # a daily set asked for as a stream (or back): one name, one kind
+            raise ConflictError(f"{spec.name!r} is a {current.kind} set; a {spec.kind} set needs another name "
+                                "(or delete the other first)")
         old, new = current.spec.to_dict(), spec.to_dict()
         changes = [{"field": k, "old": old[k], "new": new[k]} for k in new if old[k] != new[k]]
         schema_changed = [c.to_dict() for c in schema] != [c.to_dict() for c in current.schema]
@@ -239,6 +256,7 @@ class Registry:
             or schema_changed
             or any(c["field"] in ("entity", "timestamp") for c in changes)
             or set(spec.columns) != set(current.spec.columns)
+            or any((old.get("stream") or {}).get(k) != (new.get("stream") or {}).get(k) for k in _STREAM_DATA)
         )
         if schema_changed and not any(c["field"] == "schema" for c in changes):
             changes.append({"field": "schema", "old": [c.name for c in current.schema],
@@ -248,6 +266,17 @@ class Registry:
         if changes:
             return Plan("update", spec.name, spec.kind, current.version, changes)
         return Plan("unchanged", spec.name, spec.kind, current.version)
+
+    def _check_name_free(self, spec: FeatureSetSpec) -> None:
+        """A streaming set and a daily feature set may not share a name: lookups by ``features`` find both."""
+        if spec.kind not in ("features", "stream"):
+            return
+        with self.db.session() as s:
+            other = s.scalar(select(FeatureSet.kind).where(FeatureSet.name == spec.name,
+                                                           FeatureSet.kind.in_(_kinds("features"))))
+        if other is not None:
+            raise ConflictError(f"{spec.name!r} is a {other.value} set; a {spec.kind} set needs another name "
+                                "(or delete the other first)")
 
     def _latest(self, spec: FeatureSetSpec) -> int:
         return max(v.version for v in self.versions(spec.name, spec.kind))

@@ -34,13 +34,25 @@ class Column:
 
 
 def check_tables(spec: FeatureSetSpec, lake: "Lake") -> list[str]:
+    """The lake tables the query reads (a streaming set's stream is not one: see ``reads``)."""
     tables = parse(spec.sql, spec.name).tables
+    if spec.stream is not None:
+        if spec.stream.source not in tables:
+            raise ValidationError(f"{spec.name}: the SQL must read its stream {spec.stream.source!r} "
+                                  f"(FROM {spec.stream.source})")
+        tables = [t for t in tables if t != spec.stream.source]
     for table in tables:
         try:
             lake.table(table)
         except NotFoundError as exc:
             raise ValidationError(f"{spec.name}: the SQL reads an unknown table: {exc.message}") from None
     return tables
+
+
+def reads(spec: FeatureSetSpec, lake: "Lake") -> list[str]:
+    """Lineage: what a set reads, its stream first (``stream:<name>``), then lake tables."""
+    stream = [f"stream:{spec.stream.source}"] if spec.stream is not None else []
+    return [*stream, *check_tables(spec, lake)]
 
 
 def output_schema(spark: "SparkSession", lake: "Lake", spec: FeatureSetSpec, probe: date | None = None) -> list[Column]:
@@ -51,6 +63,8 @@ def output_schema(spark: "SparkSession", lake: "Lake", spec: FeatureSetSpec, pro
 
     tables = check_tables(spec, lake)
     register_views(spark, lake, tables)
+    if spec.stream is not None:  # the stream as a view of its event fields, for the analyzer alone
+        spark.createDataFrame([], spec.stream.ddl).createOrReplaceTempView(spec.stream.source)
     try:
         struct = spark.sql(render(spec.sql, probe or date.today(), spec.name)).schema
     except AnalysisException as exc:

@@ -11,7 +11,7 @@ import builtins
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from mlplat.errors import MlplatError, NotFoundError
+from mlplat.errors import MlplatError, NotFoundError, ValidationError
 from mlplat.features.compute import compute, partitions
 from mlplat.features.duplicates import find_duplicates
 from mlplat.features.examples import consumers_of
@@ -91,8 +91,6 @@ class Preview:
 def date_range(start: str, end: str | None = None) -> list[Any]:
     """Every date from ``start`` to ``end`` inclusive (ISO strings)."""
     from datetime import date, timedelta
-
-    from mlplat.errors import ValidationError
 
     try:
         first = date.fromisoformat(str(start))
@@ -200,13 +198,13 @@ class FeatureService:
         return self.registry.search(text, kind=kind, team=team, tag=tag, entity=entity, column=column)
 
     def show(self, caller: Identity, name: str, kind: str | None = None, version: int | None = None) -> SetDetail:
-        from mlplat.features.schema import check_tables
+        from mlplat.features.schema import reads
 
         sv = self.registry.get(name, kind, version)
         return SetDetail(
             current=sv,
             versions=[v.version for v in self.registry.versions(name, sv.kind)],
-            reads=check_tables(sv.spec, self.lake),
+            reads=reads(sv.spec, self.lake),
             consumers=self._consumers(sv),
             runs=self._runs(sv),
             offline_url=self.registry.offline_url(sv),
@@ -223,6 +221,9 @@ class FeatureService:
         from mlplat.spark import register_views
 
         sv = self.registry.get(name, kind)
+        if sv.kind == "stream":
+            raise ValidationError(f"{sv.name} is a streaming set: it has no daily preview; `mlplat stream status "
+                                  f"{sv.name}` shows its freshness and `mlplat feature get` its values", set=sv.name)
         day = date.fromisoformat(ds) if ds else date.today() - timedelta(days=1)
         spark = self._spark()
         register_views(spark, self.lake, check_tables(sv.spec, self.lake))
@@ -271,6 +272,9 @@ class FeatureService:
 
         sv = self.registry.get(name, kind, version)
         self._require_owner(caller, sv, "compute")
+        if sv.kind == "stream":
+            raise ValidationError(f"{sv.name} is a streaming set: its stream computes it (`mlplat stream start "
+                                  f"{sv.name}`)", set=sv.name)
         days = date_range(start, end)
         return compute(self._spark(), self.registry, sv, days, created_by=caller.name, progress=progress)
 
@@ -290,7 +294,7 @@ class FeatureService:
         self._require_owner(caller, sv, "materialize")
         spark = self._spark()
         allowed = None
-        if sv.spec.quality.block_online:
+        if sv.spec.quality.block_online and sv.kind != "stream":  # a stream's partitions have no daily runs
             set_id = self.registry.set_id(sv.name, sv.kind)
             allowed = set()
             for day in partitions(spark, self.registry, sv):

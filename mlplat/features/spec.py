@@ -44,6 +44,7 @@ def format_duration(value: timedelta | None) -> str | None:
     return f"{seconds}s"
 
 
+KINDS = ("features", "labels", "stream")
 NO_SCHEDULE = ("none", "off")  # say so to remove a schedule (YAML reads a bare `off` as false)
 
 
@@ -98,7 +99,11 @@ class QualityThresholds:
 
 @dataclass(frozen=True)
 class FeatureSetSpec:
-    """A feature set (or label set, ``kind='labels'``): a Spark SQL query and its metadata."""
+    """A feature set (or label set, ``kind='labels'``): a Spark SQL query and its metadata.
+
+    ``kind='stream'``: a feature set whose query runs over an event stream (``stream`` says which and how),
+    continuously instead of on a schedule; everywhere features are used, it is one of them.
+    """
 
     name: str
     sql: str
@@ -113,17 +118,18 @@ class FeatureSetSpec:
     ttl: timedelta | None = None
     online: bool = False
     quality: QualityThresholds = field(default_factory=QualityThresholds)
+    stream: Any = None  # kind 'stream' only: a StreamDef (or its dict form)
 
     # Fields whose change makes a new version (the data changes); the rest is metadata.
-    VERSIONED = ("sql", "entity", "timestamp", "columns")
+    VERSIONED = ("sql", "entity", "timestamp", "columns", "stream")
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name or ""):
             raise ValidationError(
                 f"set name {self.name!r} is not valid: lower-case letters, digits and '_', starting with a letter"
             )
-        if self.kind not in ("features", "labels"):
-            raise ValidationError(f"kind {self.kind!r} is not valid: use 'features' or 'labels'")
+        if self.kind not in KINDS:
+            raise ValidationError(f"kind {self.kind!r} is not valid: use 'features', 'labels' or 'stream'")
         if isinstance(self.entity, str):
             object.__setattr__(self, "entity", (self.entity,))
         else:
@@ -142,6 +148,22 @@ class FeatureSetSpec:
         object.__setattr__(self, "schedule", validate_schedule(self.schedule))
         if isinstance(self.quality, dict):
             object.__setattr__(self, "quality", QualityThresholds.from_dict(self.quality))
+        self._check_stream()
+
+    def _check_stream(self) -> None:
+        from mlplat.features.stream_def import StreamDef
+
+        if self.kind != "stream":
+            if self.stream is not None:
+                raise ValidationError(f"{self.name}: a stream block belongs to a streaming set (kind: stream)")
+            return
+        if not isinstance(self.stream, StreamDef):
+            object.__setattr__(self, "stream", StreamDef.from_dict(self.stream, self.name, self.entity))
+        # A streaming set runs continuously (`mlplat stream start`); "@daily" is only the field's default.
+        if self.schedule not in (None, "@daily"):
+            raise ValidationError(f"{self.name}: a streaming set has no schedule; it runs continuously once "
+                                  "started (`mlplat stream start`): leave schedule out")
+        object.__setattr__(self, "schedule", None)
 
     @property
     def key(self) -> str:
@@ -162,6 +184,7 @@ class FeatureSetSpec:
             "sql": self.sql,
             "columns": dict(self.columns),
             "quality": self.quality.to_dict(),
+            **({"stream": self.stream.to_dict()} if self.stream is not None else {}),
         }
 
     @classmethod

@@ -63,6 +63,7 @@ class LakeTable(Base):
 class SetKind(str, enum.Enum):
     features = "features"
     labels = "labels"
+    stream = "stream"  # a feature set computed from an event stream (migration 0008)
 
 
 class RunStatus(str, enum.Enum):
@@ -284,3 +285,7 @@ class InferenceWorker(Base):
     load_errors: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # model -> why its version did not load
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+# The streaming queries' tables live in their own module; importing it here puts them in Base.metadata.
+from mlplat.metadata import stream_models  # noqa: E402,F401

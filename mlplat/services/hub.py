@@ -179,6 +179,13 @@ def configure(c: Any, settings: Settings) -> None:
             "environment": {**child_env, "HOME": str(home / "hub")},
         },
         {
+            # Streaming sets' queries, in one Spark driver started when the first set is (`mlplat stream start`);
+            # the hub restarts the service if it dies and each query resumes from its checkpoint.
+            "name": "streams",
+            "command": [python, "-m", "mlplat.cli", "stream", "supervise"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
             "name": "idle-culler",
             "api_token": culler_token,
             "command": [python, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_idle_seconds}"],

@@ -188,6 +188,14 @@ def components(settings: Settings) -> list[Component]:
             health=lambda: pid_file_alive(settings.run_dir / "scheduler.pid"),
             managed_by="hub",
         ),
+        Component(
+            name="streams",  # the streaming sets' supervisor (mlplat/streams/supervisor.py)
+            url="",
+            ports=(),
+            command=[],
+            health=lambda: pid_file_alive(settings.run_dir / "streams.pid"),
+            managed_by="hub",
+        ),
     ]
     return items
 

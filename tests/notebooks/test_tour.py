@@ -22,8 +22,8 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
     status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
-    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy
-    assert status["data"]["text/plain"].count(" yes ") == 7
+    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy, streams
+    assert status["data"]["text/plain"].count(" yes ") == 8
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
 
@@ -65,6 +65,19 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     history = json.loads(mlplat(stack, "deployments", "purchase_model", "--json").stdout)
     actions = [d["action"] for d in history if d["status"] == "live"]
     assert "rollback" in actions and actions.count("deploy") >= 2, actions
+
+    # Chapter 7: streaming sets started, fed, read online within seconds, used by a deployed model.
+    streaming = nbformat.read(tmp_path / "07_streaming.ipynb", as_version=4)
+    stream_outputs = [o for c in streaming.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in stream_outputs if o.get("output_type") == "error"]
+    texts = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in stream_outputs)
+    assert "readable online" in texts and "the offline table holds" in texts
+    assert "missing key field product_id" in texts and "not JSON" in texts  # the dead letters
+    statuses = {s["name"]: s for s in json.loads(mlplat(stack, "stream", "status", "--json").stdout)}
+    assert {"stock_level", "user_views_10m"} <= set(statuses)
+    assert all(s["desired"] == "stopped" for s in statuses.values())
+    with connect(settings=settings_from(stack)) as client:
+        assert client.models.show("stream_purchase_model", alias="production").version.version >= 1
 
 
 def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:

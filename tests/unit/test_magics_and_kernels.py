@@ -8,7 +8,8 @@ def test_status_renders_a_table_of_components(shell) -> None:
     result = shell.run_cell("%mlplat status")
     assert result.success
     table = result.result
-    assert [row[0] for row in table.rows] == ["redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler"]
+    assert [row[0] for row in table.rows] == ["redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler",
+                                           "streams"]
     assert all(row[1] is False for row in table.rows)  # nothing is running in this home
     assert "&#10008; no" in table._repr_html_()
     assert "NO" in repr(table)

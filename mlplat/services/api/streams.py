@@ -1,0 +1,46 @@
+"""Streaming routes of the platform API (``/v1/streams``): publish events, start, stop and watch streaming sets."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from mlplat.identity import Identity
+from mlplat.platform import Platform
+from mlplat.services.api.encode import out
+
+
+class PublishRequest(BaseModel):
+    events: list[Any]
+
+
+def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
+    api = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+    @api.post("/{stream}/events")
+    def publish(stream: str, body: PublishRequest, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.publish(user, stream, body.events))
+
+    @api.get("/sets")
+    def status(name: str | None = None, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.status(user, name))
+
+    @api.post("/sets/{name}/start")
+    def start(name: str, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.start(user, name))
+
+    @api.post("/sets/{name}/stop")
+    def stop(name: str, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.stop(user, name))
+
+    @api.get("/sets/{name}/logs")
+    def logs(name: str, lines: int = 50, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.logs(user, name, lines=lines))
+
+    @api.get("/sets/{name}/dead-letters")
+    def dead_letters(name: str, limit: int = 20, user: Identity = Depends(caller)) -> Any:
+        return out(platform.streams.dead_letters(user, name, limit=limit))
+
+    return api
