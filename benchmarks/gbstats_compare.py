@@ -76,7 +76,8 @@ def _pip(venv: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 def ensure_gbstats(venv: Path, spec: str) -> str:
     """gbstats' own venv (created and installed when missing); returns the installed version."""
     python = venv / "bin" / "python"
-    probe = [str(python), "-c", "from importlib.metadata import version; import gbstats.gbstats; print(version('gbstats'))"]
+    code = "from importlib.metadata import version; import gbstats.gbstats; print(version('gbstats'))"
+    probe = [str(python), "-c", code]
     if python.exists():
         found = subprocess.run(probe, text=True, capture_output=True, cwd="/")
         if found.returncode == 0:
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     say(f"gbstats {version} in {venv}")
     cases = build_cases(args.seed)
     started = time.perf_counter()
-    done = subprocess.run([str(venv / "bin" / "python"), str(GBSTATS_SIDE)], input=json.dumps([to_wire(c) for c in cases]),
+    done = subprocess.run([str(venv / "bin" / "python"), str(GBSTATS_SIDE)],
+                          input=json.dumps([to_wire(c) for c in cases]),
                           text=True, stdout=subprocess.PIPE, stderr=sys.stderr, cwd="/")
     if done.returncode != 0:
         raise SystemExit(f"gbstats_side.py failed with exit code {done.returncode} (its stderr is above)")

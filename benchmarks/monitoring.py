@@ -85,7 +85,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidently-venv", type=Path, default=DEFAULT_EVIDENTLY_VENV)
     parser.add_argument("--evidently-spec", default=f"evidently=={EVIDENTLY_WANTED}")
     parser.add_argument("--no-evidently", action="store_true", help="our side only (Evidently figures null)")
-    parser.add_argument("--workdir", type=Path, default=None, help="where the data goes (a temporary folder by default)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the data goes (a temporary folder by default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--child", choices=["mlplat"], default=None, help=argparse.SUPPRESS)  # internal: our side
     return parser.parse_args(argv)

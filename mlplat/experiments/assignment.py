@@ -151,7 +151,7 @@ class AssignmentSpec:
 
     @property
     def ranges(self) -> tuple[tuple[float, float], ...]:
-        return self._ranges  # type: ignore[attr-defined,no-any-return]
+        return self._ranges  # type: ignore[attr-defined]
 
 
 def assign(spec: AssignmentSpec, entity_id: Any, attributes: Mapping[str, Any] | None = None) -> Assignment:
@@ -170,7 +170,9 @@ def assign(spec: AssignmentSpec, entity_id: Any, attributes: Mapping[str, Any] |
 
 # -- vectorized -----------------------------------------------------------------
 def _fnv_columns(h: np.ndarray, codes: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
-    """Continue FNV-1a states ``h`` (uint64) over the code-point matrix ``codes`` (rows shorter than ``lengths`` stop)."""
+    """Continue FNV-1a states ``h`` (uint64) over the code-point matrix ``codes``.
+
+    Rows shorter than ``lengths`` stop early."""
     if lengths is not None and lengths.size and lengths.min() == codes.shape[1]:
         lengths = None  # all ids equally long: no row stops early
     for j in range(codes.shape[1]):

@@ -80,7 +80,8 @@ class SufficientStats(JsonResult):
 
     # -- construction ---------------------------------------------------------
     @classmethod
-    def from_values(cls, y: Sequence[float] | np.ndarray, x: Sequence[float] | np.ndarray | None = None) -> "SufficientStats":
+    def from_values(cls, y: Sequence[float] | np.ndarray,
+                    x: Sequence[float] | np.ndarray | None = None) -> "SufficientStats":
         """The statistics of raw unit values (tests, notebooks, small data)."""
         ys = np.asarray(y, dtype=np.float64).reshape(-1)
         if x is None:
@@ -95,7 +96,8 @@ class SufficientStats(JsonResult):
     def from_counts(cls, conversions: int, n: int) -> "SufficientStats":
         """A conversion metric: ``conversions`` of ``n`` units converted (y in {0, 1})."""
         if isinstance(conversions, bool) or not isinstance(conversions, (int, np.integer)) or conversions < 0:
-            raise ValidationError(f"conversions must be a non-negative integer, got {conversions!r}", field="conversions")
+            raise ValidationError(f"conversions must be a non-negative integer, got {conversions!r}",
+                                  field="conversions")
         if isinstance(n, (int, np.integer)) and conversions > n:
             raise ValidationError(f"conversions ({conversions}) exceed the units ({n})", field="conversions")
         return cls(n=n, sum=float(conversions), sum_sq=float(conversions))

@@ -147,7 +147,7 @@ def ks_and_wasserstein(reference: Ecdf, current_sorted: np.ndarray) -> tuple[flo
     ends = np.concatenate((starts[1:], [ordered.size])) - 1
     cur_right = current_upto[ends] / m
     first_is_current = is_current[starts]
-    current_below = current_upto[starts] - first_is_current
+    current_below: np.ndarray = current_upto[starts] - first_is_current
     on_knot = ~first_is_current
     knots_below = starts - current_below  # everything before the group is smaller
     if reference.lossless:

@@ -46,7 +46,7 @@ def _counts(rows: int, missing: int) -> dict[str, Any]:
 
 def _numeric(result: ColumnDrift, profile: NumericProfile, x: np.ndarray, settings: DriftThresholds) -> None:
     s = compare_sorted(profile, x)
-    gate = {"gate": "ks", "p_value": s.ks_p_value}
+    gate: dict[str, Any] = {"gate": "ks", "p_value": s.ks_p_value}
     result.statistics["ks"] = Statistic(s.ks, settings.ks, **gate)
     reason = (None if s.wasserstein_normalised is not None
               else "the reference is constant (std 0): no spread to normalise by")
@@ -65,7 +65,7 @@ def _numeric(result: ColumnDrift, profile: NumericProfile, x: np.ndarray, settin
 def _categorical(result: ColumnDrift, profile: CategoricalProfile, categories: list[Any], counts: np.ndarray,
                  settings: DriftThresholds) -> None:
     s = compare_counts(profile, categories, counts)
-    gate = {"gate": "chi_square", "p_value": s.chi_square_p_value}
+    gate: dict[str, Any] = {"gate": "chi_square", "p_value": s.chi_square_p_value}
     result.statistics["chi_square"] = Statistic(s.cramers_v, settings.cramers_v, **gate,
                                                 extra={"effect": "cramers_v", "statistic": s.chi_square, "dof": s.dof})
     result.statistics["js"] = Statistic(s.js_distance, settings.js, **gate)
@@ -138,7 +138,8 @@ def _decide(results: list[ColumnDrift], settings: DriftThresholds) -> None:
         for label, stat in result.statistics.items():
             stat.fired = bool(stat.exceeds) and stat.p_adjusted is not None and stat.p_adjusted < settings.alpha
             if stat.fired:
-                fired.append((stat.value / stat.threshold if stat.threshold else np.inf, label, stat))
+                ratio = stat.value / stat.threshold if stat.threshold and stat.value is not None else np.inf
+                fired.append((ratio, label, stat))
         fired.sort(key=lambda item: (-item[0], item[1]))
         if fired:
             result.status = "drift"

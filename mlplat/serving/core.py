@@ -79,7 +79,7 @@ def _single_thread(model: Any) -> None:
         try:
             model.get_booster().set_param({"nthread": 1})
             model.set_params(n_jobs=1)
-        except Exception:  # noqa: BLE001 - an unfitted or foreign booster keeps its threads
+        except Exception:  # an unfitted or foreign booster keeps its threads
             pass
     elif hasattr(model, "n_jobs"):
         model.n_jobs = 1
@@ -133,7 +133,7 @@ class InferenceCore:
                 fresh[model] = prepare(model, dep.version, pipeline, dep.options, dep.id)
                 self.load_errors.pop(model, None)
                 log.info("serving %s v%s", model, dep.version)
-            except Exception as exc:  # noqa: BLE001 - keep serving the old version; report it, retry later
+            except Exception as exc:  # keep serving the old version; report it, retry later
                 self.load_errors[model] = str(exc)
                 if old is not None:
                     fresh[model] = old
@@ -163,7 +163,7 @@ class InferenceCore:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.load()
-            except Exception as exc:  # noqa: BLE001 - a DB hiccup must not stop serving
+            except Exception as exc:  # a DB hiccup must not stop serving
                 log.warning("deployment poll failed: %s", exc)
             self._announce()
             self._refresh_names()
@@ -173,7 +173,7 @@ class InferenceCore:
             return
         try:
             self.announcer.report(self._generation, {m: s.version for m, s in self._served.items()}, self.load_errors)
-        except Exception as exc:  # noqa: BLE001 - serving goes on; a deploy waiting on this worker says so
+        except Exception as exc:  # serving goes on; a deploy waiting on this worker says so
             log.warning("could not report this worker's deployments: %s", exc)
 
     def _refresh_names(self) -> None:
@@ -183,7 +183,7 @@ class InferenceCore:
             if served.features:
                 try:
                     self.features.refresh_ahead(served.entity_key, served.features, ahead)
-                except Exception:  # noqa: BLE001 - a request resolving them reports the error itself
+                except Exception:  # a request resolving them reports the error itself
                     pass
 
     def close(self) -> None:
@@ -195,7 +195,7 @@ class InferenceCore:
         if self.announcer is not None:
             try:
                 self.announcer.withdraw()
-            except Exception as exc:  # noqa: BLE001 - its row goes stale instead
+            except Exception as exc:  # its row goes stale instead
                 log.warning("could not withdraw this worker: %s", exc)
 
     @property
@@ -243,7 +243,7 @@ class InferenceCore:
             raise
         except MlplatError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any store failure is "Online Serving unavailable"
+        except Exception as exc:  # any store failure is "Online Serving unavailable"
             if served.options.get("store_fallback"):
                 return [{} for _ in ids]
             raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
@@ -354,7 +354,7 @@ class InferenceCore:
             rows = self.features.rows(entity_key, str(entity_id), [ref])
         except MlplatError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
         row = rows.get(ref.name)
         if row is None:

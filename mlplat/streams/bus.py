@@ -17,6 +17,7 @@ Every call retries with a growing backoff while Redis does not answer, up to
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class EventBus:
         script, last = self._script(_PUBLISH), None
         for start in range(0, len(texts), EVENTS_PER_CALL):
             chunk = texts[start: start + EVENTS_PER_CALL]
-            got = self._retry("publish", lambda chunk=chunk: script(keys=[key], args=[self.retention, *chunk]))
+            got = self._retry("publish", functools.partial(script, keys=[key], args=[self.retention, *chunk]))
             last = got.decode() if isinstance(got, bytes) else got
         return len(texts), last
 

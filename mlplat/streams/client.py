@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from mlplat.errors import ServiceUnavailable
 from mlplat.streams.bus import DeadLetter
-from mlplat.streams.service import Published
+from mlplat.streams.service import LogTail, Published
 from mlplat.streams.store import QueryStatus
 from mlplat.wire import one
 
@@ -72,7 +72,7 @@ class StreamsClient:
             time.sleep(poll)
 
     def logs(self, name: str, lines: int = 50) -> builtins.list[str]:
-        return list(self._t.call("streams.logs", name=name, lines=lines))
+        return list(one(LogTail.from_dict, self._t.call("streams.logs", name=name, lines=lines)).lines)
 
     def dead_letters(self, name: str, limit: int = 20) -> builtins.list[DeadLetter]:
         return [one(DeadLetter.from_dict, d) for d in self._t.call("streams.dead_letters", name=name, limit=limit)]

@@ -50,6 +50,21 @@ class Published:
         return cls(str(data["stream"]), int(data["published"]), data.get("last_id"))
 
 
+@dataclass(frozen=True)
+class LogTail:
+    """The last lines of a streaming set's query log (an object on the wire, so it can grow fields)."""
+
+    name: str
+    lines: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "lines": list(self.lines)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LogTail":
+        return cls(str(data["name"]), tuple(str(line) for line in data["lines"]))
+
+
 def checkpoint_url(lake: Lake, sv: SetVersion) -> str:
     """Spark's checkpoint of a set version's query, in the lake (shared storage at scale)."""
     return lake.url("_streams", sv.name, f"v{sv.version}", "checkpoint")
@@ -137,12 +152,12 @@ class StreamService:
                 head = None
         return replace(status, supervisor_alive=alive, stream_head=head)
 
-    def logs(self, caller: Identity, name: str, lines: int = 50) -> builtins.list[str]:
+    def logs(self, caller: Identity, name: str, lines: int = 50) -> LogTail:
         self._stream_set(name)
         path = set_log(self.config.log_dir, name)
         if not path.exists():
-            return []
-        return path.read_text(errors="replace").splitlines()[-max(1, lines):]
+            return LogTail(name, ())
+        return LogTail(name, tuple(path.read_text(errors="replace").splitlines()[-max(1, lines):]))
 
     def dead_letters(self, caller: Identity, name: str, limit: int = 20) -> builtins.list[DeadLetter]:
         sv = self._stream_set(name)

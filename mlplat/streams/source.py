@@ -23,6 +23,7 @@ connector on the classpath (``spark.jars.packages``), see docs/streaming.md.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
@@ -74,7 +75,7 @@ def read_range(url: str, stream: str, low: str, high: str) -> Iterator[Any]:
     try:
         while True:
             got = bus._retry("read events",
-                             lambda after=after: bus.client.xrange(key, f"({after}", high, count=READ_CHUNK))
+                             functools.partial(bus.client.xrange, key, f"({after}", high, count=READ_CHUNK))
             if not got:
                 return
             ids = [i.decode() for i, _ in got]

@@ -142,5 +142,6 @@ def test_a_supervised_query_survives_sigkill_mid_batch_and_a_redis_outage(
         alerts = list(s.scalars(select(Alert).where(Alert.source == "stream")))
     assert alerts and alerts[0].subject == "stream/stock_level" and alerts[0].team == "supply"
     assert "events behind its stream 'stock_changes'" in alerts[0].message
-    assert any("restarting from its checkpoint" in line for line in p.streams.logs(LOCAL_ADMIN, "stock_level", 500))
+    log = p.streams.logs(LOCAL_ADMIN, "stock_level", 500).lines
+    assert any("restarting from its checkpoint" in line for line in log)
     p.close()

@@ -106,7 +106,8 @@ def test_planted_mean_effect_is_found_at_the_planned_power() -> None:
     assert abs(found - power) <= binomial_band(power), f"found {found:.3f} of {RUNS}, planned power {power:.3f} (n={n})"
 
 
-def run_bandit(rates: np.ndarray, batches: int, per_batch: int, config: BanditConfig, seed: int) -> tuple[np.ndarray, float]:
+def run_bandit(rates: np.ndarray, batches: int, per_batch: int, config: BanditConfig,
+               seed: int) -> tuple[np.ndarray, float]:
     """Units per arm and expected conversions lost against always serving the best arm."""
     rng = np.random.default_rng(seed)
     k = rates.size
@@ -128,11 +129,13 @@ def test_bandit_sends_most_traffic_to_the_planted_best_arm_with_less_regret_than
     total = batches * per_batch
     even_regret = total * float(np.mean(rates.max() - rates))
     share = trials[2] / total
-    figures = f"best arm's share {share:.3f}, units {trials.tolist()}, regret {regret:.0f} vs even split {even_regret:.0f}"
+    figures = (f"best arm's share {share:.3f}, units {trials.tolist()}, "
+               f"regret {regret:.0f} vs even split {even_regret:.0f}")
     print(f"bandit {rates.tolist()}: {figures}")
     assert share > 0.5, figures
     assert regret < 0.6 * even_regret, figures
-    assert np.all(trials >= config.min_weight * per_batch * (batches - 1) * 0.8), figures  # the floor kept every arm alive
+    # the floor kept every arm alive
+    assert np.all(trials >= config.min_weight * per_batch * (batches - 1) * 0.8), figures
 
 
 def test_intervals_cover_the_planted_effect_at_their_level() -> None:

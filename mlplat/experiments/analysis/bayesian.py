@@ -195,15 +195,15 @@ def beta_binomial_test(counts: Sequence[tuple[int, int] | SufficientStats], arm_
     """Every arm's (conversions, n), or its statistics, against control (the first): posteriors, chance to beat,
     expected loss, credible intervals; the lift's intervals by a seeded Monte Carlo of ``draws`` draws."""
     alpha = check_alpha(alpha)
-    counts = [(binary_counts(c, f"arm {i}"), c.n) if isinstance(c, SufficientStats) else c
-              for i, c in enumerate(counts)]
-    if len(counts) < 2:
+    pairs: list[tuple[int, int]] = [(binary_counts(c, f"arm {i}"), c.n) if isinstance(c, SufficientStats) else c
+                                     for i, c in enumerate(counts)]
+    if len(pairs) < 2:
         raise ValidationError("a comparison needs a control and at least one treatment arm", field="arms")
-    names = arm_names_for(len(counts), arm_names)
-    posts = [beta_posterior(x, n, prior) for x, n in counts]
+    names = arm_names_for(len(pairs), arm_names)
+    posts = [beta_posterior(x, n, prior) for x, n in pairs]
     arms = tuple(BetaArm(name, int(x), int(n), post, post[0] / (post[0] + post[1]),
                          tuple(float(v) for v in stats.beta.ppf([alpha / 2, 1 - alpha / 2], *post)))  # type: ignore[arg-type]
-                 for name, (x, n), post in zip(names, counts, posts))
+                 for name, (x, n), post in zip(names, pairs, posts))
     rng = np.random.default_rng(seed)
     draws_c = rng.beta(*posts[0], draws)
     comparisons = []

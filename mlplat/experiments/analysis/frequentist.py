@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from mlplat.errors import ValidationError
@@ -129,29 +130,28 @@ def _relative(diff: float, base_c: float, mean_t: float, var_c: float, n_c: int,
                                                                                       var_t, n_t)))
 
 
-def z_test_arrays(x_c: np.ndarray, n_c: np.ndarray, x_t: np.ndarray, n_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def z_test_arrays(x_c: ArrayLike, n_c: ArrayLike, x_t: ArrayLike, n_t: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(z, two-sided p) of the pooled two-proportion z-test, elementwise; NaN where it is undefined.
 
     The one implementation of the statistic: the single-comparison function and the simulations use it.
     """
-    x_c, n_c, x_t, n_t = (np.asarray(v, dtype=np.float64) for v in (x_c, n_c, x_t, n_t))
+    xc, nc, xt, nt = (np.asarray(v, dtype=np.float64) for v in (x_c, n_c, x_t, n_t))
     with np.errstate(divide="ignore", invalid="ignore"):
-        pooled = (x_c + x_t) / (n_c + n_t)
-        se_null = np.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
-        z = np.where(se_null > 0, (x_t / n_t - x_c / n_c) / se_null, np.nan)
+        pooled = (xc + xt) / (nc + nt)
+        se_null = np.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nt))
+        z = np.where(se_null > 0, (xt / nt - xc / nc) / se_null, np.nan)
     return z, 2 * stats.norm.sf(np.abs(z))
 
 
-def welch_arrays(mean_c: np.ndarray, var_c: np.ndarray, n_c: np.ndarray, mean_t: np.ndarray, var_t: np.ndarray,
-                 n_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def welch_arrays(mean_c: ArrayLike, var_c: ArrayLike, n_c: ArrayLike, mean_t: ArrayLike, var_t: ArrayLike,
+                 n_t: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t, Welch-Satterthwaite df, two-sided p) elementwise; NaN where it is undefined."""
-    mean_c, var_c, n_c, mean_t, var_t, n_t = (np.asarray(v, dtype=np.float64)
-                                              for v in (mean_c, var_c, n_c, mean_t, var_t, n_t))
+    mc, vc, nc, mt, vt, nt = (np.asarray(v, dtype=np.float64) for v in (mean_c, var_c, n_c, mean_t, var_t, n_t))
     with np.errstate(divide="ignore", invalid="ignore"):
-        v_c, v_t = var_c / n_c, var_t / n_t
-        ok = (v_c + v_t > 0) & (n_c >= 2) & (n_t >= 2)
-        t = np.where(ok, (mean_t - mean_c) / np.sqrt(v_c + v_t), np.nan)
-        df = np.where(ok, (v_c + v_t) ** 2 / (v_c**2 / (n_c - 1) + v_t**2 / (n_t - 1)), np.nan)
+        v_c, v_t = vc / nc, vt / nt
+        ok = (v_c + v_t > 0) & (nc >= 2) & (nt >= 2)
+        t = np.where(ok, (mt - mc) / np.sqrt(v_c + v_t), np.nan)
+        df = np.where(ok, (v_c + v_t) ** 2 / (v_c**2 / (nc - 1) + v_t**2 / (nt - 1)), np.nan)
     return t, df, 2 * stats.t.sf(np.abs(t), df)
 
 
@@ -260,7 +260,9 @@ class MetricData:
 
 def arm_names_for(count: int, names: Sequence[str] | None) -> list[str]:
     if names is None:
-        return ["control", *(f"treatment_{i}" for i in range(1, count))] if count > 2 else ["control", "treatment"][:count]
+        if count > 2:
+            return ["control", *(f"treatment_{i}" for i in range(1, count))]
+        return ["control", "treatment"][:count]
     if len(names) != count:
         raise ValidationError(f"{count} arms but {len(names)} arm names", field="arm_names")
     if len(set(names)) != len(names):
@@ -294,7 +296,8 @@ def correct(comparisons: Sequence[Comparison], method: Correction = "holm") -> l
     out = []
     for comparison, p in zip(comparisons, adjusted):
         p_adj = finite_or_none(p)
-        out.append(replace(comparison, p_adjusted=p_adj, significant=None if p_adj is None else p_adj < comparison.alpha))
+        significant = None if p_adj is None else p_adj < comparison.alpha
+        out.append(replace(comparison, p_adjusted=p_adj, significant=significant))
     return out
 
 
@@ -319,6 +322,7 @@ def analyze(metrics: Sequence[MetricData], arm_names: Sequence[str] | None = Non
 
 
 __all__ = ["CORRECTIONS", "Comparison", "Correction", "FrequentistReport", "METRIC_KINDS", "MetricData", "MetricKind",
-           "analyze", "arm_names_for", "binary_counts", "check_alpha", "compare", "compare_arms", "correct", "effect_estimate",
+           "analyze", "arm_names_for", "binary_counts", "check_alpha", "compare", "compare_arms", "correct",
+           "effect_estimate",
            "relative_variance", "two_proportion_ztest", "welch_arrays", "z_test_arrays",
            "welch_from_moments", "welch_ttest"]

@@ -12,7 +12,7 @@ result is flagged untrustworthy and the surfaces say so above every number.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
@@ -69,7 +69,8 @@ def srm_check(observed: Sequence[int] | np.ndarray, weights: Sequence[float] | n
     expected = w / w.sum() * total
     used = w > 0
     df = int(used.sum()) - 1
-    base = dict(observed=tuple(int(c) for c in counts), expected=tuple(float(e) for e in expected), df=df,
+    base: dict[str, Any] = dict(observed=tuple(int(c) for c in counts),
+                                expected=tuple(float(e) for e in expected), df=df,
                 threshold=threshold)
     if total == 0:
         return SRMResult(chi2=None, p_value=None, untrustworthy=False, reason="no units yet", **base)

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI, Request
@@ -127,12 +127,15 @@ def create_app(
     errors_total = Counter("mlplat_inference_errors", "failed requests", ["kind"], registry=registry)
     # With several worker processes (PROMETHEUS_MULTIPROC_DIR set by __main__) /metrics sums them all.
     shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    total = {"multiprocess_mode": "livesum"} if shared else {}
-    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry, **total)
-    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry, **total)
-    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry, **total)
+    total: Literal["livesum", "all"] = "livesum" if shared else "all"
+    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry,
+                        multiprocess_mode=total)
+    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry,
+                      multiprocess_mode=total)
+    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry,
+                        multiprocess_mode=total)
     served_version = Gauge("mlplat_inference_served_version", "version served per model", ["model"],
-                           registry=registry, **({"multiprocess_mode": "livemax"} if shared else {}))
+                           registry=registry, multiprocess_mode="livemax" if shared else "all")
 
     children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
@@ -207,7 +210,7 @@ def create_app(
             status = 400  # not 422: the body is not JSON at all
             errors_total.labels(ValidationError.code).inc()
             return 400, _error_body(ValidationError(f"the body is not valid JSON: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - a bug answers 500, it never kills the worker
+        except Exception as exc:  # a bug answers 500, it never kills the worker
             status = 500
             errors_total.labels(InternalError.code).inc()
             log.exception("predict %s failed", model)
@@ -283,7 +286,7 @@ class Lifecycle:
         while not self._stop.wait(1.0):
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - figures are best effort
+            except Exception:  # figures are best effort
                 log.exception("refreshing the inference gauges failed")
 
     def stop(self) -> None:
@@ -340,7 +343,7 @@ class Batcher:
         for model, items in pending.items():
             try:
                 results: list[Any] = self.core.predict_many(model, [(e, f) for e, f, _ in items])
-            except Exception as exc:  # noqa: BLE001 - a bug: every waiter gets it (and answers 500)
+            except Exception as exc:  # a bug: every waiter gets it (and answers 500)
                 results = [exc] * len(items)
             for (_, _, future), result in zip(items, results):
                 if future.cancelled():
@@ -389,8 +392,8 @@ class PredictFastPath:
                 more = message.get("more_body", False)
         status, payload = await self.answer(path[len(self.PREFIX):], authorization, b"".join(chunks),
                                             too_large)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 

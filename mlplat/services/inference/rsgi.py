@@ -100,7 +100,7 @@ class RsgiService:
 
         try:
             await self.app(asgi_scope, receive, send)
-        except Exception:  # noqa: BLE001 - FastAPI answered 500 already (or will be answered below)
+        except Exception:  # FastAPI answered 500 already (or will be answered below)
             log.exception("%s %s failed", scope.method, path)
             if not chunks:
                 status, headers, chunks = 500, JSON, [b'{"error":"internal","message":"internal error"}']
