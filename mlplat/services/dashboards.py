@@ -1,4 +1,4 @@
-"""The hub's dashboards service: Voila renders ``notebooks/dashboards/`` at ``/services/dashboards/``, behind the hub's login.
+"""The hub's dashboards service: Voila renders ``notebooks/dashboards/`` at ``/services/dashboards/``, signed in.
 
 The hub does not authenticate requests to its services, and Voila on its own
 would render any notebook to anyone. So this process is the door: a tornado app
