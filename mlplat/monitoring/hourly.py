@@ -67,7 +67,8 @@ def output_summary(table: pa.Table, version: int) -> OutputSummary:
     """Count, score mean and p1..p99, class shares, fallback and error shares, latency p50/p99."""
     n = table.num_rows
     score = _first(table, SCORE_KEYS)
-    mean, quantiles = None, {f"p{q}": None for q in QUANTILES}
+    mean: float | None = None
+    quantiles: dict[str, float | None] = {f"p{q}": None for q in QUANTILES}
     if score is not None and pa.types.is_floating(table.column(score).type):
         values = table.column(score).to_numpy(zero_copy_only=False).astype(np.float64)
         values = values[np.isfinite(values)]

@@ -63,7 +63,7 @@ class _Context:
         return self.platform.monitoring._team(model)
 
 
-class _Page(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]  # jupyterhub ships no types
+class _Page(HubOAuthenticated, web.RequestHandler):  # jupyterhub ships no types: its mixin is Any
     def initialize(self, context: _Context) -> None:
         self.context = context
 

@@ -16,7 +16,7 @@ depends_on = None
 STATE = sa.Enum('open', 'cleared', name='monitoring_alert_state', native_enum=False, length=16)
 
 
-def _summary(name: str, *columns: sa.Column, unique: tuple[str, ...]) -> None:
+def _summary(name: str, *columns: 'sa.Column[object]', unique: tuple[str, ...]) -> None:
     op.create_table(name,
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('model', sa.String(length=200), nullable=False),
