@@ -19,9 +19,9 @@ planted columns flagged and missed, unplanted ones flagged. ``detail.mlplat``
 adds the hourly route: building the stored reference profile once, and a
 comparison against it.
 
-Part 2, ``hourly_pass`` (the Monitoring Service's hourly pass over 1,000,000
-logged predictions, seconds and peak memory) comes with the service: add its
-function to :data:`PARTS`.
+Part 2, ``hourly_pass``: the Monitoring Service's hourly pass over
+``--log-rows`` (1,000,000) logged predictions, seconds and peak memory
+(``benchmarks/monitoring_pass.py``).
 
 Ratios are Evidently / mlplat (> 1: mlplat is faster or smaller). Progress goes
 to stderr; the last line on stdout is the one JSON result.
@@ -85,8 +85,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidently-venv", type=Path, default=DEFAULT_EVIDENTLY_VENV)
     parser.add_argument("--evidently-spec", default=f"evidently=={EVIDENTLY_WANTED}")
     parser.add_argument("--no-evidently", action="store_true", help="our side only (Evidently figures null)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the data goes (a temporary folder by default)")
+    parser.add_argument("--log-rows", type=int, default=1_000_000, help="logged predictions for the hourly pass")
+    parser.add_argument("--workdir", type=Path, default=None, help="where the data goes (a temp folder by default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--child", choices=["mlplat"], default=None, help=argparse.SUPPRESS)  # internal: our side
     return parser.parse_args(argv)
@@ -288,9 +288,16 @@ def part_drift(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return result
 
 
-#: The benchmark's parts, run in this order. Part 2 (the Monitoring Service's hourly pass over 1,000,000
-#: logged predictions: seconds and peak memory) is added here with the service, as ``"hourly_pass"``.
-PARTS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {"drift": part_drift}
+def part_hourly_pass(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Part 2: the service's hourly pass over ``--log-rows`` logged predictions (monitoring_pass.py)."""
+    from monitoring_pass import part_hourly_pass as run
+
+    return run(args, work)
+
+
+#: The benchmark's parts, run in this order.
+PARTS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {"drift": part_drift,
+                                                                          "hourly_pass": part_hourly_pass}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
 from mlplat.lake.service import SeedSummary
 from mlplat.models.client import ModelsClient
+from mlplat.monitoring.client import MonitoringClient
 from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
@@ -89,6 +90,15 @@ ROUTES: dict[str, tuple[str, str]] = {
     "streams.status": ("GET", "/v1/streams/sets"),
     "streams.logs": ("GET", "/v1/streams/sets/{name}/logs"),
     "streams.dead_letters": ("GET", "/v1/streams/sets/{name}/dead-letters"),
+    "monitoring.models": ("GET", "/v1/monitoring/models"),
+    "monitoring.alerts": ("GET", "/v1/monitoring/alerts"),
+    "monitoring.status": ("GET", "/v1/monitoring/status"),
+    "monitoring.show": ("GET", "/v1/monitoring/models/{model}"),
+    "monitoring.drift": ("GET", "/v1/monitoring/models/{model}/drift"),
+    "monitoring.skew": ("GET", "/v1/monitoring/models/{model}/skew"),
+    "monitoring.response": ("GET", "/v1/monitoring/models/{model}/response"),
+    "monitoring.configure": ("PUT", "/v1/monitoring/models/{model}/config"),
+    "monitoring.backfill": ("POST", "/v1/monitoring/models/{model}/backfill"),
 }
 
 
@@ -158,6 +168,7 @@ class Client:
         self.examples = ExamplesClient(transport)
         self.transformers = TransformersClient(transport)
         self.jobs = JobsClient(transport)
+        self.monitoring = MonitoringClient(transport)
         self.models = ModelsClient(transport, settings)
         self.serving = ServingClient(transport, settings)
         self.streams = StreamsClient(transport)

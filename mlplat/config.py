@@ -73,6 +73,9 @@ class Settings:
     stream_source_url: str = ""
     stream_partitions: int = 2  # Spark tasks reading one micro-batch of a Redis stream
     stream_alert_webhook: str = ""  # also POST a JSON notice here when a stream's lag passes its set's lag_alert
+    dashboards_port: int = 8840  # the hub's Voila service: monitoring dashboards behind the hub's login
+    monitoring_interval_seconds: float = 60.0  # between the Monitoring Service's passes over the prediction log
+    monitoring_grace_seconds: float = 120.0  # an hour is processed this long after it ends (writers' last flush)
 
     # -- resolved locations -------------------------------------------------
     @property
@@ -147,7 +150,7 @@ class Settings:
 
 PORT_SETTINGS = (
     "hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "mlflow_proxy_port", "redis_port",
-    "inference_port",
+    "inference_port", "dashboards_port",
 )
 
 

@@ -32,6 +32,7 @@ from mlplat.lake import Lake
 from mlplat.lake.service import LakeService
 from mlplat.metadata import Database
 from mlplat.models.service import ModelService
+from mlplat.monitoring.service import MonitoringConfig, MonitoringService
 from mlplat.serving.ports import Hosting
 from mlplat.serving.service import ServingService
 from mlplat.stack.service import StackService
@@ -158,6 +159,19 @@ class Platform:
         bus = s.stream_source if source_kind(s.stream_source) == "redis" else s.online_store
         config = StreamConfig(s.stream_source, bus, s.stream_partitions, s.log_dir, s.run_dir, s.stream_alert_webhook)
         return StreamService(config, self.db, self.registry, self.lake, self._spark, self._online, Notifier())
+
+    @cached_property
+    def monitoring(self) -> MonitoringService:
+        from mlplat.jobs.notify import Notifier
+        from mlplat.lake import join
+        from mlplat.monitoring.lineage import RegistryOffline, RepositoryLineage
+        from mlplat.serving.predlog import LOG_DIR
+
+        s = self.settings
+        config = MonitoringConfig(join(s.lake, LOG_DIR), s.lake, s.run_dir, s.monitoring_grace_seconds,
+                                  s.monitoring_interval_seconds, s.hub + "/services/dashboards/")
+        return MonitoringService(config, self.db, RepositoryLineage(self._repository), RegistryOffline(self.registry),
+                                 Notifier())
 
     def close(self) -> None:
         """Release what was opened (the serving core's threads, the store's and the DB's connections)."""

@@ -16,12 +16,13 @@ def load_ipython_extension(ipython: Any) -> None:
     from mlplat_magics.logs import quiet_library_logs
     from mlplat_magics.magics import MlplatMagics
     from mlplat_magics.models import ModelMagics
+    from mlplat_magics.monitoring import MonitorMagics
     from mlplat_magics.serving import ServingMagics
     from mlplat_magics.streams import StreamMagics
 
     session = Session()
     for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics, ModelMagics, ServingMagics, BatchMagics,
-                   StreamMagics):
+                   StreamMagics, MonitorMagics):
         ipython.register_magics(magics(ipython, session))
     ipython.set_custom_exc((MlplatError,), one_line_error)
     quiet_library_logs()

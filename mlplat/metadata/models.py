@@ -288,4 +288,4 @@ class InferenceWorker(Base):
 
 
 # The streaming queries' tables live in their own module; importing it here puts them in Base.metadata.
-from mlplat.metadata import stream_models  # noqa: E402,F401
+from mlplat.metadata import monitoring_models, stream_models  # noqa: E402,F401

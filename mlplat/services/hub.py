@@ -26,6 +26,7 @@ SERVER_TOKEN_SCOPES = [
     "access:servers!server",
     "access:services!service=api",
     "access:services!service=inference",
+    "access:services!service=dashboards",
     f"access:services!service={mlflow_auth.SERVICE_NAME}",
 ]
 TOKEN_MAX_SECONDS = 30 * 24 * 3600
@@ -184,6 +185,22 @@ def configure(c: Any, settings: Settings) -> None:
             "name": "streams",
             "command": [python, "-m", "mlplat.cli", "stream", "supervise"],
             "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
+            # The Monitoring Service: every complete hour of the prediction log, once (mlplat/monitoring/runner.py).
+            "name": "monitoring",
+            "command": [python, "-m", "mlplat.monitoring", "service"],
+            "environment": {**child_env, "HOME": str(home / "hub")},
+        },
+        {
+            # Monitoring dashboards (Voila) behind the hub's login; a model's page for its team only
+            # (mlplat/services/dashboards.py).
+            "name": "dashboards",
+            "url": f"http://{settings.host}:{settings.dashboards_port}",
+            "command": [python, "-m", "mlplat.services.dashboards"],
+            "environment": {**child_env, "HOME": str(home / "hub"), "JUPYTER_PATH": str(home / "jupyter")},
+            "display": True,
+            "oauth_no_confirm": True,
         },
         {
             "name": "idle-culler",

@@ -149,7 +149,8 @@ def components(settings: Settings) -> list[Component]:
         Component(
             name="hub",
             url=settings.hub,
-            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port", "inference_port", "mlflow_proxy_port"),
+            ports=("hub_port", "hub_api_port", "proxy_api_port", "api_port", "inference_port", "mlflow_proxy_port",
+                   "dashboards_port"),
             command=[python, "-m", "jupyterhub", "-f", str(resource_dir("hub_config") / "jupyterhub_config.py")],
             health=lambda: http_ok(settings.hub_api + "/"),
             env={**child_env, "PYTHONUNBUFFERED": "1"},
@@ -194,6 +195,22 @@ def components(settings: Settings) -> list[Component]:
             ports=(),
             command=[],
             health=lambda: pid_file_alive(settings.run_dir / "streams.pid"),
+            managed_by="hub",
+        ),
+        Component(
+            name="monitoring",  # the Monitoring Service's hourly pass (mlplat/monitoring/process.py)
+            url="",
+            ports=(),
+            command=[],
+            health=lambda: pid_file_alive(settings.run_dir / "monitoring.pid"),
+            managed_by="hub",
+        ),
+        Component(
+            name="dashboards",  # Voila behind the hub's login (mlplat/services/dashboards.py)
+            url=settings.hub + "/services/dashboards/",
+            ports=(),
+            command=[],
+            health=lambda: http_ok(f"http://{settings.host}:{settings.dashboards_port}/services/dashboards/health"),
             managed_by="hub",
         ),
     ]

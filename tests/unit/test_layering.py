@@ -106,8 +106,8 @@ ALLOWED: dict[str, set[str]] = {
     "streams": {"features"},
 }
 # Besides the outer layers (services, cli, magics), only these may import mlplat.platform (the client's
-# in-process transport builds one).
-COMPOSERS = {"platform.py", "client.py", "demo.py"}
+# in-process transport builds one; `python -m mlplat.monitoring service` is an entry point like the CLI).
+COMPOSERS = {"platform.py", "client.py", "demo.py", "monitoring/__main__.py"}
 
 
 def mlplat_imports(source: str) -> set[str]:

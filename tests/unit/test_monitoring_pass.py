@@ -1,0 +1,132 @@
+"""The hourly pass on a real log, a real SQLite metadata DB and a Parquet example set (no stack).
+
+It finds the planted drift in ``x`` and in no other column, counts each hour once, picks up a late file,
+skips a corrupt one with a counted warning, keeps one alert open while the drift holds and clears it after,
+and survives SIGKILL in the middle of an hour's transaction without losing or double counting anything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import monitoring_support as ms
+import pytest
+
+from mlplat.metadata import Database
+from mlplat.monitoring.runner import HourlyPass
+from mlplat.monitoring.store import MonitoringStore
+
+
+def make_pass(tmp_path: Path, now_hours: int = ms.HOURS) -> HourlyPass:
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    db.migrate()
+    examples = ms.examples(tmp_path / "examples")
+    return HourlyPass(MonitoringStore(db), (tmp_path / "log").as_uri(), (tmp_path / "lake").as_uri(),
+                      ms.StaticLineage(examples), ms.TableOffline(), None, grace=timedelta(minutes=2),
+                      now=lambda: ms.hour(now_hours) + timedelta(minutes=5))
+
+
+def counts(store: MonitoringStore) -> dict[str, int]:
+    return {o.hour[:13]: o.count for o in store.outputs(ms.MODEL)}
+
+
+def test_the_pass_finds_the_planted_feature_counts_each_hour_once_and_clears_its_alert(tmp_path: Path) -> None:
+    log_url = (tmp_path / "log").as_uri()
+    ms.write_log(log_url, [ms.records(i, seed=i) for i in range(ms.HOURS)])
+    hourly = make_pass(tmp_path)
+    store = hourly.store
+    report = hourly.run_once()
+    assert len(report.hours) == ms.HOURS and not report.errors, report
+    assert counts(store) == {ms.hour(i).isoformat()[:13]: ms.ROWS for i in range(ms.HOURS)}
+    for i in range(ms.HOURS):
+        drifted = sorted(d.column for d in store.drift(ms.MODEL, ms.hour(i)) if d.status == "drift")
+        assert drifted == (["x"] if i >= ms.DRIFT_FROM else []), (i, drifted)
+    columns = {d.column for d in store.drift(ms.MODEL)}
+    assert {"x", "device", "views__n", "output.label"} <= columns
+    skew = {k.feature: k for k in store.skew(ms.MODEL)}
+    assert skew["views__n"].status == "compared" and skew["views__n"].mismatch_share == pytest.approx(0.1)
+    assert skew["x"].status == "session"
+    out = store.outputs(ms.MODEL)[0]
+    assert out.quantiles["p50"] is not None and set(out.class_shares) == {"0", "1"}
+    assert out.fallback_share is None  # the log does not carry it: unknown, not 0
+
+    alerts = {a.figure: a for a in store.alerts([ms.MODEL])}
+    assert alerts["drift.x.drifted"].state == "open" and alerts["drift.x.drifted"].opened_hour[:13] == "2026-11-20T02"
+    assert alerts["skew.views__n.mismatch_share"].state == "open"
+    assert len([a for a in store.alerts([ms.MODEL]) if a.figure == "drift.x.drifted"]) == 1  # de-duplicated
+
+    assert hourly.run_once().hours == []  # nothing new: nothing processed again
+
+    # the drift ends in hour 4; a late file lands in hour 1; a corrupt file in hour 0
+    ms.write_log(log_url, [ms.records(4, seed=4, shift=0.0), ms.records(1, seed=11, rows=100)])
+    (tmp_path / "log" / "model=m" / "hour=2026-11-20T00" / "part-corrupt.parquet").write_bytes(b"PAR1 not parquet")
+    hourly._now = lambda: ms.hour(5) + timedelta(minutes=5)  # hour 4 is complete now
+    report = hourly.run_once()
+    assert sorted(h.split()[1] for h in report.hours) == ["2026-11-20T00", "2026-11-20T01", "2026-11-20T04"]
+    assert report.skipped_files and report.skipped_files[0].startswith("part-corrupt.parquet")
+    assert counts(store)[ms.hour(1).isoformat()[:13]] == ms.ROWS + 100
+    assert counts(store)[ms.hour(0).isoformat()[:13]] == ms.ROWS
+    alert = next(a for a in store.alerts([ms.MODEL]) if a.figure == "drift.x.drifted")
+    assert alert.state == "cleared" and alert.last_hour[:13] == "2026-11-20T04"
+    assert store.totals()[1] == 1  # one skipped file, counted
+
+
+CHILD = """
+import sys, os, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+import test_monitoring_pass as t
+from mlplat.metadata.monitoring_models import MonitoringWatermark
+
+commits = []
+
+def pause(session, context):
+    if not any(isinstance(o, MonitoringWatermark) for o in [*session.new, *session.dirty]):
+        return
+    commits.append(1)
+    if len(commits) == {pause_at}:  # this hour's rows are flushed, not committed: stop here and wait for the kill
+        Path({marker!r}).write_text("in the transaction")
+        time.sleep(600)
+
+hourly = t.make_pass(Path({tmp!r}))
+event.listen(Session, "after_flush", pause)
+hourly.run_once()
+"""
+
+
+def test_sigkill_in_the_middle_of_an_hour_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
+    ms.write_log((tmp_path / "log").as_uri(), [ms.records(i, seed=i) for i in range(ms.HOURS)])
+    make_pass(tmp_path)  # migrate once, here
+    marker = tmp_path / "marker"
+    tests = str(Path(__file__).resolve().parents[1])
+    # stop in the third hour's transaction (the one that writes its watermark)
+    code = CHILD.format(tests=tests + "/unit", pause_at=3, marker=str(marker), tmp=str(tmp_path))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        while not marker.exists():
+            assert child.poll() is None, "the pass ended before it reached the third hour's commit"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    hourly = make_pass(tmp_path)
+    store = hourly.store
+    before = set(store.processed(ms.MODEL))
+    assert len(before) == 2, before  # two hours committed, the third not at all
+    report = hourly.run_once()
+    assert len(report.hours) == ms.HOURS - 2
+    assert counts(store) == {ms.hour(i).isoformat()[:13]: ms.ROWS for i in range(ms.HOURS)}
+    drift_x = [d for i in range(ms.HOURS) for d in store.drift(ms.MODEL, ms.hour(i)) if d.column == "x"]
+    assert len(drift_x) == ms.HOURS  # one row per hour, none twice
+    assert len([a for a in store.alerts([ms.MODEL]) if a.figure == "drift.x.drifted"]) == 1

@@ -1,0 +1,69 @@
+"""Monitoring's verbs on a processed log: team-read figures, lists filtered to the caller's teams, bad input refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import monitoring_support as ms
+import pytest
+
+from mlplat.errors import PermissionDenied, ValidationError
+from mlplat.identity import Identity
+from mlplat.metadata import Database
+from mlplat.monitoring.service import MonitoringConfig, MonitoringService
+
+OWNER, OTHER, ADMIN = Identity("lena", ("growth",)), Identity("omar", ("ads",)), Identity("root", (), admin=True)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> MonitoringService:
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    db.migrate()
+    log = (tmp_path / "log").as_uri()
+    ms.write_log(log, [ms.records(i, seed=i) for i in range(ms.HOURS)])
+    svc = MonitoringService(MonitoringConfig(log, (tmp_path / "lake").as_uri(), tmp_path / "run"), db,
+                            ms.StaticLineage(ms.examples(tmp_path / "examples")), ms.TableOffline())
+    hourly = svc.hourly()
+    hourly._now = lambda: ms.hour(ms.HOURS) + timedelta(minutes=5)
+    hourly.run_once()
+    return svc
+
+
+def test_one_models_figures_are_its_teams_and_admins(service: MonitoringService) -> None:
+    view = service.show(OWNER, ms.MODEL)
+    assert view.status == "ok" and len(view.history) == ms.HOURS
+    assert service.show(ADMIN, ms.MODEL).history == view.history
+    for verb in (service.show, service.drift, service.skew, service.response):
+        with pytest.raises(PermissionDenied):
+            verb(OTHER, ms.MODEL)
+    drift = service.drift(OWNER, ms.MODEL)
+    assert drift.columns[0]["column"] == "x" and drift.columns[0]["status"] == "drift"
+    assert "x@v1" in drift.detail and "bins" in drift.detail["x@v1"]  # plot data from the lake
+    assert drift.reference == "training example set ex:v1"
+
+
+def test_lists_show_only_the_callers_teams_models(service: MonitoringService) -> None:
+    assert [m.model for m in service.models(OWNER)] == [ms.MODEL]
+    assert service.models(OTHER) == [] and service.alerts(OTHER) == []
+    overview = service.models(OWNER)[0]
+    assert overview.drifted == ["x"] and overview.open_alerts == 2 and overview.last_count == ms.ROWS
+    assert {a.figure for a in service.alerts(OWNER, state="open")} == {"drift.x.drifted",
+                                                                       "skew.views__n.mismatch_share"}
+
+
+def test_config_is_the_owner_teams_and_bad_input_saves_nothing(service: MonitoringService) -> None:
+    with pytest.raises(PermissionDenied):
+        service.configure(OTHER, ms.MODEL, thresholds={"output.latency_p99": {"above": 100}})
+    for bad in ({"latency": {"above": 1}}, {"output.count": {"near": 1}}, {"output.count": {"above": "x"}}):
+        with pytest.raises(ValidationError):
+            service.configure(OWNER, ms.MODEL, thresholds=bad)
+    with pytest.raises(ValidationError):
+        service.configure(OWNER, ms.MODEL, reference={"kind": "window", "start": "2026-11-21", "end": "2026-11-20"})
+    assert service.store.config(ms.MODEL) is None  # nothing saved
+    config = service.configure(OWNER, ms.MODEL, thresholds={"output.count": {"below": 1000}})
+    assert config.thresholds == {"output.count": {"below": 1000.0}} and config.updated_by == "lena"
+    done = service.backfill(OWNER, ms.MODEL, "2026-11-20", "2026-11-20")
+    assert done.processed == ms.HOURS  # processed again, now with the new rule
+    assert any(a.figure == "output.count" and a.state == "open" for a in service.alerts(OWNER))
+    assert sum(o.count for o in service.store.outputs(ms.MODEL)) == ms.HOURS * ms.ROWS  # nothing twice
