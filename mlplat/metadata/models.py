@@ -287,5 +287,7 @@ class InferenceWorker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-# The streaming queries' tables live in their own module; importing it here puts them in Base.metadata.
+# The streaming queries' and the experiments' tables live in their own modules; importing them here puts them
+# in Base.metadata.
 from mlplat.metadata import stream_models  # noqa: E402,F401
+from mlplat.metadata import experiment_models  # noqa: E402,F401
