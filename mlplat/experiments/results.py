@@ -86,7 +86,8 @@ def parse_rows(rows: Sequence[Mapping[str, Any]]) -> list[StatRow]:
     return out
 
 
-def cumulative(rows: Sequence[StatRow], arms: Sequence[str], metric: str) -> tuple[list[str], list[list[SufficientStats]]]:
+def cumulative(rows: Sequence[StatRow], arms: Sequence[str],
+               metric: str) -> tuple[list[str], list[list[SufficientStats]]]:
     """The days with data and, for each, every arm's statistics summed up to and including that day."""
     by_day: dict[str, dict[str, SufficientStats]] = defaultdict(dict)
     for r in rows:
@@ -157,11 +158,11 @@ def compute_results(experiment: Experiment, rows: Sequence[Mapping[str, Any]], k
     if not parsed:
         out["reason"] = (f"no data: the outcomes job has written no statistics for phase {phase} yet "
                          "(it runs hourly: template:experiment_results)")
-        return jsonable(out)  # type: ignore[no-any-return]
+        return jsonable(out)
     days, looks = cumulative(parsed, arms, spec.primary_metric)
     if not looks:
         out["reason"] = f"no data: no statistics for the primary metric {spec.primary_metric!r} in phase {phase}"
-        return jsonable(out)  # type: ignore[no-any-return]
+        return jsonable(out)
     daily_units = [sum(a.n for a in look) - sum(a.n for a in prev)
                    for look, prev in zip(looks, [[SufficientStats(0, 0.0, 0.0)] * len(arms), *looks[:-1]])]
     final = looks[-1]
@@ -184,7 +185,7 @@ def compute_results(experiment: Experiment, rows: Sequence[Mapping[str, Any]], k
         if _usable(stats):
             metric_data.append((MetricData(metric, kind, stats, _cuped(spec, stats)), metric_days, metric_looks))
     _analyses(out, spec, arms, metric_data)
-    return jsonable(out)  # type: ignore[no-any-return]
+    return jsonable(out)
 
 
 def _analyses(out: dict[str, Any], spec: ExperimentSpec, arms: Sequence[str],

@@ -54,10 +54,10 @@ class ExperimentService:
         return catalog
 
     def _metric_catalog(self) -> MetricCatalog | None:
-        return None if self._metrics is None else self._metrics()  # type: ignore[no-any-return]
+        return None if self._metrics is None else self._metrics()
 
     def _outcomes(self) -> OutcomeStats | None:
-        return None if self._stats is None else self._stats()  # type: ignore[no-any-return]
+        return None if self._stats is None else self._stats()
 
     # -- checks ------------------------------------------------------------------------
     def resolve_arm(self, arm_name: str, model: str) -> tuple[str, int]:
@@ -262,10 +262,6 @@ def to_live(experiment: Experiment) -> LiveExperiment:
                           status=experiment.status, arms=tuple(LiveArm(a.name, a.model) for a in spec.arms),
                           assignment=spec.assignment(experiment.weights), hash_attribute=spec.hash_attribute,
                           sticky=spec.analysis == "bandit")
-
-
-def raise_unknown(name: str) -> None:
-    raise NotFoundError(f"no experiment named {name!r}", experiment=name)
 
 
 __all__ = ["ExperimentService", "TAG", "to_live"]

@@ -280,7 +280,7 @@ def _bandit(data: Any, analysis: str, arms: int) -> BanditConfig | None:
         config = data or BanditConfig()
     elif isinstance(data, Mapping) and set(data) <= {"prior", "burn_in", "min_weight"}:
         prior = data.get("prior", (1.0, 1.0))
-        config = BanditConfig(prior=tuple(prior) if isinstance(prior, list) else prior,  # type: ignore[arg-type]
+        config = BanditConfig(prior=tuple(prior) if isinstance(prior, list) else prior,
                               burn_in=data.get("burn_in", 100), min_weight=data.get("min_weight", 0.01))
     else:
         raise ValidationError(f"bandit takes prior, burn_in and min_weight, got {data!r}", field="bandit")

@@ -101,7 +101,8 @@ class ExperimentStore:
         with self.db.session() as s:
             return s.get(ExperimentRow, name) is not None
 
-    def list(self, status: str | None = None, team: str | None = None, detail: bool = False) -> builtins.list[Experiment]:
+    def list(self, status: str | None = None, team: str | None = None,
+             detail: bool = False) -> builtins.list[Experiment]:
         with self.db.session() as s:
             query = select(ExperimentRow).order_by(ExperimentRow.name)
             if status:
@@ -216,7 +217,8 @@ class ExperimentStore:
                                   else [float(p) for p in chance_to_be_best], at=now))
         return BanditUpdate(name, phase, stage, [float(w) for w in weights], [int(t) for t in trials],
                             [int(x) for x in successes],
-                            None if chance_to_be_best is None else [float(p) for p in chance_to_be_best], iso(now) or "")
+                            None if chance_to_be_best is None else [float(p) for p in chance_to_be_best],
+                            iso(now) or "")
 
     def weight_history(self, name: str, phase: int | None = None) -> builtins.list[BanditUpdate]:
         with self.db.session() as s:
@@ -240,7 +242,8 @@ class ExperimentStore:
     def slices(self, layer: str, exclude: str | None = None) -> builtins.list[LayerSliceInfo]:
         """The slices experiments hold in ``layer`` (drafts, running and stopped ones)."""
         with self.db.session() as s:
-            rows = s.scalars(select(ExperimentRow).where(ExperimentRow.layer == layer).order_by(ExperimentRow.layer_start))
+            rows = s.scalars(select(ExperimentRow).where(ExperimentRow.layer == layer)
+                             .order_by(ExperimentRow.layer_start))
             return [LayerSliceInfo(r.name, r.status.value, float(r.layer_start or 0), float(r.layer_end or 0))
                     for r in rows if r.name != exclude]
 

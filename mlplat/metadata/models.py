@@ -289,5 +289,4 @@ class InferenceWorker(Base):
 
 # The streaming queries' and the experiments' tables live in their own modules; importing them here puts them
 # in Base.metadata.
-from mlplat.metadata import stream_models  # noqa: E402,F401
-from mlplat.metadata import experiment_models  # noqa: E402,F401
+from mlplat.metadata import experiment_models, stream_models  # noqa: E402,F401

@@ -16,7 +16,7 @@ depends_on = None
 STATUS = sa.Enum('draft', 'running', 'stopped', 'concluded', name='experiment_status', native_enum=False, length=16)
 
 
-def _experiment_fk() -> sa.Column:
+def _experiment_fk() -> "sa.Column[str]":
     return sa.Column('experiment', sa.String(length=64), nullable=False)
 
 
