@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlplat.config import Settings
 from mlplat.errors import ServiceUnavailable
+from mlplat.experiments.service import ExperimentService
 from mlplat.features.example_service import ExampleService, TransformerService
 from mlplat.features.online.serving import OnlineServing
 from mlplat.features.registry import Registry
@@ -150,6 +151,12 @@ class Platform:
         return JobService(JobStore(self.db), self.settings.lake)
 
     @cached_property
+    def experiments(self) -> ExperimentService:
+        from mlplat.experiments.publish import RedisPublisher
+
+        return ExperimentService(self.db, self._repository, publisher=RedisPublisher(self.settings.online_store))
+
+    @cached_property
     def streams(self) -> StreamService:
         from mlplat.jobs.notify import Notifier
         from mlplat.streams.source import source_kind
@@ -165,6 +172,8 @@ class Platform:
             self.serving.close()
         if "streams" in self.__dict__:
             self.streams.close()
+        if "experiments" in self.__dict__:
+            self.experiments.close()
         if "online" in self.__dict__:
             self.online.close()
         if "db" in self.__dict__:

@@ -243,6 +243,10 @@ class ExperimentService:
         self.store.get(name)
         return self.store.weight_history(name, phase)
 
+    def close(self) -> None:
+        if self.announcer.publisher is not None and hasattr(self.announcer.publisher, "close"):
+            self.announcer.publisher.close()
+
     # -- serving's feed ----------------------------------------------------------------------
     def live(self) -> builtins.list[LiveExperiment]:
         """Every running or stopped experiment as the Inference Service holds it (``ExperimentFeed``)."""
