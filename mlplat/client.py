@@ -101,6 +101,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "experiments.results": ("GET", "/v1/experiments/{name}/results"),
     "experiments.bandit_update": ("POST", "/v1/experiments/{name}/bandit-update"),
     "experiments.weights": ("GET", "/v1/experiments/{name}/weights"),
+    "experiments.refresh": ("POST", "/v1/experiments/refresh"),
 }
 
 

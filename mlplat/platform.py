@@ -33,6 +33,7 @@ from mlplat.lake import Lake
 from mlplat.lake.service import LakeService
 from mlplat.metadata import Database
 from mlplat.models.service import ModelService
+from mlplat.outcomes.service import OutcomesService
 from mlplat.serving.ports import Hosting
 from mlplat.serving.service import ServingService
 from mlplat.stack.service import StackService
@@ -151,10 +152,17 @@ class Platform:
         return JobService(JobStore(self.db), self.settings.lake)
 
     @cached_property
+    def outcomes(self) -> OutcomesService:
+        return OutcomesService(self.lake, self._spark)
+
+    @cached_property
     def experiments(self) -> ExperimentService:
+        from mlplat.experiments.outcomes import Outcomes
         from mlplat.experiments.publish import RedisPublisher
 
-        return ExperimentService(self.db, self._repository, publisher=RedisPublisher(self.settings.online_store))
+        outcomes = Outcomes(lambda: self.outcomes)
+        return ExperimentService(self.db, self._repository, lambda: outcomes, lambda: outcomes,
+                                 RedisPublisher(self.settings.online_store))
 
     @cached_property
     def streams(self) -> StreamService:

@@ -46,6 +46,11 @@ class ExperimentsClient:
         found: dict[str, Any] = self._t.call("experiments.results", name=name, phase=phase)
         return found
 
+    def refresh(self, name: str | None = None, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+        """Recompute the outcomes' statistics (one experiment, or every running one as an admin)."""
+        found: dict[str, Any] = self._t.call("experiments.refresh", name=name, since=since, until=until)
+        return found
+
     def layers(self) -> builtins.list[Layer]:
         return many(Layer.from_dict, self._t.call("experiments.layers"))
 

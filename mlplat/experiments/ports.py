@@ -8,6 +8,7 @@ channel the Inference Service workers listen on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 
@@ -31,6 +32,10 @@ class OutcomeStats(Protocol):
 
     def read_stats(self, experiment: str) -> Sequence[Mapping[str, Any]]:
         """Rows with experiment, phase, arm, day, metric, n, sum, sum_sq and the covariate sums; [] before any."""
+        ...
+
+    def refresh(self, experiments: Sequence[str], metrics: Sequence[str], since: datetime, until: datetime) -> int:
+        """Recompute (the Spark job) and store the statistics of ``[since, until)``; the rows written."""
         ...
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from mlplat.errors import ConflictError, MlplatError, NotFoundError, ValidationError
@@ -221,6 +222,31 @@ class ExperimentService:
         history = self.store.weight_history(name, phase or experiment.phase)
         return compute_results(experiment, rows, kinds, history, phase)
 
+    def refresh(self, caller: Identity, name: str | None = None, since: str | None = None,
+                until: str | None = None) -> dict[str, Any]:
+        """Recompute the outcomes' statistics of one experiment (owner team) or of every running one (admin).
+
+        The window defaults to the current phase's start until now; the hourly job
+        (``template:experiment_results``) calls this with no name.
+        """
+        if name is None:
+            caller.require_admin("refresh every running experiment's statistics")
+            targets = self.store.list(status="running", detail=True)
+        else:
+            targets = [self._owned(caller, name, "refresh the statistics of")]
+        outcomes = self._outcomes()
+        if outcomes is None:
+            raise ValidationError("the outcomes job is not wired into this platform", field="outcomes")
+        now = datetime.now(timezone.utc)
+        end = _moment(until, "until") or now
+        rows = 0
+        for experiment in targets:
+            phase = experiment.current
+            begin = _moment(since, "since") or _moment(phase.started_at if phase else None, "since") or end
+            if begin < end:
+                rows += outcomes.refresh([experiment.name], list(experiment.definition.metrics), begin, end)
+        return {"experiments": [e.name for e in targets], "rows": rows, "until": end.isoformat()}
+
     def bandit_update(self, caller: Identity, name: str) -> BanditUpdate:
         """Thompson sampling over the phase's joined outcomes: new weights (burn-in, floor), kept in the history."""
         experiment = self._owned(caller, name, "update the bandit of")
@@ -258,6 +284,16 @@ class ExperimentService:
         except NotFoundError:
             return None
         return to_live(experiment)
+
+
+def _moment(text: str | None, field_name: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{field_name} must be an ISO date or time, got {text!r}", field=field_name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def to_live(experiment: Experiment) -> LiveExperiment:

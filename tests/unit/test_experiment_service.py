@@ -66,6 +66,10 @@ class Stats:
     def read_stats(self, experiment: str) -> Sequence[Mapping[str, Any]]:
         return [r for r in self.rows if r["experiment"] == experiment]
 
+    def refresh(self, experiments: Sequence[str], metrics: Sequence[str], since: Any, until: Any) -> int:
+        self.refreshed = (list(experiments), list(metrics), since, until)
+        return 7
+
 
 class Channel:
     def __init__(self) -> None:
@@ -262,3 +266,19 @@ def test_the_bandit_update_follows_the_evidence_and_keeps_its_history(world) -> 
     assert channel.messages[-1] == (CHANGES_CHANNEL, "button")
     with pytest.raises(PermissionDenied):
         service.bandit_update(OTHER, "button")
+
+
+def test_refresh_recomputes_the_current_phase_for_its_owner_or_every_running_one_for_an_admin(world) -> None:  # type: ignore[no-untyped-def]
+    service, _, stats, _ = world
+    service.create(OWNER, definition())
+    started = service.start(OWNER, "button")
+    done = service.refresh(OWNER, "button", until="2099-01-01")
+    assert done["rows"] == 7 and stats.refreshed[:2] == (["button"], ["purchase", "revenue"])
+    assert stats.refreshed[2].isoformat() == started.phases[0].started_at
+    with pytest.raises(PermissionDenied):
+        service.refresh(OTHER, "button")
+    with pytest.raises(PermissionDenied, match="admin"):
+        service.refresh(OWNER)
+    assert service.refresh(ADMIN, until="2099-01-01")["experiments"] == ["button"]
+    with pytest.raises(ValidationError, match="ISO"):
+        service.refresh(OWNER, "button", since="yesterday")

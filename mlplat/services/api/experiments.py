@@ -11,7 +11,7 @@ from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api.encode import out
 from mlplat.services.api.schemas.errors import errors
-from mlplat.services.api.schemas.experiments import BanditUpdate, Experiment, Layer, Results
+from mlplat.services.api.schemas.experiments import BanditUpdate, Experiment, Layer, Refreshed, Results
 
 
 class CreateRequest(BaseModel):
@@ -25,6 +25,12 @@ class MoveRequest(BaseModel):
 class ConcludeRequest(BaseModel):
     winner: str | None = None
     reason: str = ""
+
+
+class RefreshRequest(BaseModel):
+    name: str | None = None
+    since: str | None = None
+    until: str | None = None
 
 
 class ChangeRequest(BaseModel):
@@ -47,6 +53,10 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     def list_experiments(status: str | None = None, team: str | None = None, model: str | None = None,
                          user: Identity = Depends(caller)) -> Any:
         return out(experiments().list(user, status=status, team=team, model=model))
+
+    @api.post("/refresh", response_model=Refreshed, responses=errors(403, 404, 422, 503))
+    def refresh(body: RefreshRequest, user: Identity = Depends(caller)) -> Any:
+        return experiments().refresh(user, body.name, since=body.since, until=body.until)
 
     @api.get("/layers", response_model=list[Layer], responses=errors(422))
     def layers(user: Identity = Depends(caller)) -> Any:

@@ -95,6 +95,14 @@ class BanditUpdate(Closed):
     at: str = Field(description=ISO)
 
 
+class Refreshed(Closed):
+    """What a refresh of the outcomes' statistics did."""
+
+    experiments: list[str]
+    rows: int = Field(description="statistics rows written")
+    until: str = Field(description="the window's end (ISO-8601)")
+
+
 class ResultArm(Closed):
     name: str
     model: str
