@@ -147,6 +147,7 @@ def compute_results(experiment: Experiment, rows: Sequence[Mapping[str, Any]], k
     parsed = [r for r in parse_rows(rows) if r.phase == phase]
     out: dict[str, Any] = {
         "experiment": experiment.name, "phase": phase, "status": experiment.status, "analysis": spec.analysis,
+        "alpha": spec.alpha,
         "arms": [{"name": a["name"], "model": a["model"], "weight": w} for a, w in zip(phase_info.arms, weights)],
         "primary_metric": spec.primary_metric, "computed_at": max((r.computed_at or "" for r in parsed), default=None)
         or None, "days": [], "data": False, "reason": None, "trustworthy": True, "warning": None, "srm": None,

@@ -116,6 +116,7 @@ class Results(Open):
     phase: int
     status: str
     analysis: str = Field(description="frequentist | sequential | bayesian | bandit")
+    alpha: float
     arms: list[ResultArm]
     primary_metric: str
     computed_at: str | None = Field(description="when the outcomes job wrote the newest statistics")
