@@ -41,6 +41,7 @@ from mlplat.streams.service import StreamConfig, StreamService
 from mlplat.teams import TeamService
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.experiments.live import ExperimentFeed
     from mlplat.models.repository import ModelRepository
 
 
@@ -173,6 +174,14 @@ class Platform:
         bus = s.stream_source if source_kind(s.stream_source) == "redis" else s.online_store
         config = StreamConfig(s.stream_source, bus, s.stream_partitions, s.log_dir, s.run_dir, s.stream_alert_webhook)
         return StreamService(config, self.db, self.registry, self.lake, self._spark, self._online, Notifier())
+
+    @cached_property
+    def experiment_feed(self) -> "ExperimentFeed | None":
+        """The experiments' storage as every Inference Service worker reads it (running and stopped experiments).
+
+        None until the Experiment Manager's store is wired here: the service then serves no experiment (404).
+        """
+        return None
 
     def close(self) -> None:
         """Release what was opened (the serving core's threads, the store's and the DB's connections)."""

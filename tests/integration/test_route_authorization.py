@@ -73,6 +73,7 @@ PENDING_RULES: dict[str, str] = {
 INFERENCE_RULES: dict[str, str] = {
     "GET /healthz": OPEN, "GET /readyz": OPEN, "GET /metrics": OPEN,
     "POST /v1/predict/{model}": READ, "GET /v1/precomputed/{model}/{entity_id}": READ, "GET /v1/models": READ,
+    "POST /v1/experiments/{name}/predict": READ,
 }
 EXPECTED = {"none": 401, "other": 403}
 # the website's session features, which batch scoring takes as constants
