@@ -120,15 +120,17 @@ def write_log(log_url: str, rows: pa.Table, tag: str) -> int:
 def send(http: Poster, base_url: str, cfg: SimConfig, plan_: Plan, *, token: str | None = None,
          entity_key: str = "user_id", features: Callable[[int], dict[str, Any]] | None = None,
          concurrency: int = 4, progress: Callable[[str, float], None] | None = None) -> Answers:
-    """One request per session through ``POST /v1/experiments/{name}/predict``, in time order."""
+    """One request per session through ``POST /v1/experiments/{name}/predict``, in time order;
+    ``features(user index)``: the session features to send."""
     url = f"{base_url.rstrip('/')}/v1/experiments/{cfg.experiment}/predict"
     headers = {"Authorization": f"token {token}"} if token else {}
     n = plan_.sessions
     out = Answers([""] * n, [None] * n, [""] * n, [0] * n, np.zeros(n, dtype=np.int64))
 
     def one(i: int) -> None:
-        user = str(plan_.user_ids[plan_.session_user[i]])
-        body = {"entity": {entity_key: user}, "entity_id": user, "features": features(i) if features else {}}
+        index = int(plan_.session_user[i])
+        user = str(plan_.user_ids[index])
+        body = {"entity": {entity_key: user}, "entity_id": user, "features": features(index) if features else {}}
         reply = http.post(url, json=body, headers=headers)
         if reply.status_code != 200:
             text = reply.text[:300]
