@@ -177,11 +177,8 @@ class Platform:
 
     @cached_property
     def experiment_feed(self) -> "ExperimentFeed | None":
-        """The experiments' storage as every Inference Service worker reads it (running and stopped experiments).
-
-        None until the Experiment Manager's store is wired here: the service then serves no experiment (404).
-        """
-        return None
+        """The experiments' storage as every Inference Service worker reads it (running and stopped experiments)."""
+        return self.experiments
 
     def close(self) -> None:
         """Release what was opened (the serving core's threads, the store's and the DB's connections)."""
