@@ -233,3 +233,31 @@ def experiment_bandit_update(ctx: click.Context, name: str, as_json: bool) -> No
     else:
         click.echo(f"{name} phase {update.phase} ({update.stage}): weights "
                    + ", ".join(f"{w:.3f}" for w in update.weights) + f" from trials {update.trials}")
+
+
+@experiment.command("refresh")
+@click.argument("name", required=False)
+@click.option("--since", help="ISO start of the window (default: the current phase's start).")
+@click.option("--until", help="ISO end of the window (default: now).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def experiment_refresh(ctx: click.Context, name: str | None, since: str | None, until: str | None,
+                       as_json: bool) -> None:
+    """Recompute the outcomes' statistics (NAME, or every running experiment as an admin)."""
+    with _client(ctx) as client:
+        done = client.experiments.refresh(name, since=since, until=until)
+    if as_json:
+        _emit_json(done)
+    else:
+        click.echo(f"refreshed {', '.join(done['experiments']) or 'nothing'}: {done['rows']} rows until "
+                   f"{done['until']}")
+
+
+def _simulate() -> None:
+    """`mlplat experiment simulate` is `mlplat lake simulate` (outcomes' simulated traffic), where users look for it."""
+    from mlplat.cli.outcomes import lake_simulate
+
+    experiment.add_command(lake_simulate, "simulate")
+
+
+_simulate()
