@@ -48,7 +48,8 @@ class Catalog:
 
 
 class Metrics:
-    kinds = {"purchase": "binary", "revenue": "mean"}
+    def __init__(self, **more: str) -> None:
+        self.kinds = {"purchase": "binary", "revenue": "mean", **more}
 
     def metric_kind(self, name: str) -> str:
         if name not in self.kinds:
@@ -76,12 +77,12 @@ class Channel:
         self.messages.append((channel, message))
 
 
-def make_world(path: Any) -> tuple[ExperimentService, Catalog, Stats, Channel]:
-    """A service on a fresh SQLite database at ``path`` with the ports below."""
+def make_world(path: Any, **metric_kinds: str) -> tuple[ExperimentService, Catalog, Stats, Channel]:
+    """A service on a fresh SQLite database at ``path`` with the ports below (``metric_kinds``: more metrics)."""
     db = Database(f"sqlite:///{path}")
     db.migrate()
-    catalog, stats, channel = Catalog(), Stats(), Channel()
-    return ExperimentService(db, lambda: catalog, lambda: stats, lambda: Metrics(), channel), catalog, stats, channel
+    catalog, stats, channel, metrics = Catalog(), Stats(), Channel(), Metrics(**metric_kinds)
+    return ExperimentService(db, lambda: catalog, lambda: stats, lambda: metrics, channel), catalog, stats, channel
 
 
 

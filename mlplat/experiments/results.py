@@ -32,8 +32,10 @@ from mlplat.experiments.analysis import (
     sequential_test,
     srm_check,
 )
-from mlplat.experiments.analysis.frequentist import MetricData, MetricKind
+from mlplat.experiments.analysis.bayesian import gaussian_decision
+from mlplat.experiments.analysis.frequentist import FrequentistReport, MetricData, MetricKind, compare_arms, correct
 from mlplat.experiments.analysis.result import jsonable
+from mlplat.experiments.ratio import RatioStats, compare_ratio
 from mlplat.experiments.records import BanditUpdate, Experiment
 from mlplat.experiments.spec import ExperimentSpec
 from mlplat.experiments.sufficient import SufficientStats
@@ -52,6 +54,7 @@ class StatRow:
     metric: str
     stats: SufficientStats
     computed_at: str | None
+    ratio: RatioStats | None = None  # a ratio metric's numerator and denominator sums
 
 
 def _day(value: Any) -> str:
@@ -79,7 +82,7 @@ def parse_rows(rows: Sequence[Mapping[str, Any]]) -> list[StatRow]:
                                     **_covariate(row))
             computed = row.get("computed_at")
             out.append(StatRow(int(row["phase"]), str(row["arm"]), _day(row["day"]), str(row["metric"]), stats,
-                               None if computed is None else str(computed)))
+                               None if computed is None else str(computed), RatioStats.from_row(row)))
         except KeyError as missing:
             raise ValidationError(f"an outcome statistics row lacks {missing.args[0]!r}: {dict(row)}",
                                   field=str(missing.args[0])) from None
@@ -102,6 +105,23 @@ def cumulative(rows: Sequence[StatRow], arms: Sequence[str],
             running[arm] = _add(running[arm], stats)
         looks.append([running[a] for a in arms])
     return days, looks
+
+
+def ratio_cumulative(rows: Sequence[StatRow], arms: Sequence[str],
+                     metric: str) -> tuple[list[str], list[list[RatioStats]]]:
+    """``cumulative`` for a ratio metric's numerator and denominator sums."""
+    zero = RatioStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    by_day: dict[str, dict[str, RatioStats]] = defaultdict(dict)
+    for r in rows:
+        if r.metric == metric and r.arm in arms and r.ratio is not None:
+            by_day[r.day][r.arm] = by_day[r.day].get(r.arm, zero) + r.ratio
+    running = {a: zero for a in arms}
+    looks = []
+    for day in sorted(by_day):
+        for arm, stats in by_day[day].items():
+            running[arm] = running[arm] + stats
+        looks.append([running[a] for a in arms])
+    return sorted(by_day), looks
 
 
 def _add(a: SufficientStats, b: SufficientStats) -> SufficientStats:
@@ -175,8 +195,19 @@ def compute_results(experiment: Experiment, rows: Sequence[Mapping[str, Any]], k
                           f"{list(srm.observed)} do not match the configured split; assignment or logging is "
                           "broken, so none of the figures below can be trusted")
     metric_data = []
+    ratio_data: list[tuple[str, list[str], list[list[RatioStats]]]] = []
     for role, metric in [("primary", spec.primary_metric), *[("guardrail", g) for g in spec.guardrail_metrics]]:
         kind = KINDS.get(kinds.get(metric, ""), "continuous")
+        if kinds.get(metric) == "ratio" and any(r.metric == metric and r.ratio is not None for r in parsed):
+            r_days, r_looks = ratio_cumulative(parsed, arms, metric)
+            last = r_looks[-1]
+            usable = all(a.n >= 2 and a.d for a in last)
+            out["metrics"].append({"name": metric, "role": role, "kind": "ratio",
+                                   "arms": [{"name": a, "n": s.n, "mean": s.ratio} for a, s in zip(arms, last)],
+                                   "reason": None if usable else "no data: an arm has fewer than 2 units"})
+            if usable:
+                ratio_data.append((metric, r_days, r_looks))
+            continue
         metric_days, metric_looks = cumulative(parsed, arms, metric) if metric != spec.primary_metric else (days, looks)
         stats = metric_looks[-1] if metric_looks else [SufficientStats(0, 0.0, 0.0)] * len(arms)
         entry: dict[str, Any] = {"name": metric, "role": role, "kind": kinds.get(metric, "mean"),
@@ -185,19 +216,26 @@ def compute_results(experiment: Experiment, rows: Sequence[Mapping[str, Any]], k
         out["metrics"].append(entry)
         if _usable(stats):
             metric_data.append((MetricData(metric, kind, stats, _cuped(spec, stats)), metric_days, metric_looks))
-    _analyses(out, spec, arms, metric_data)
+    _analyses(out, spec, arms, metric_data, ratio_data)
     return jsonable(out)
 
 
 def _analyses(out: dict[str, Any], spec: ExperimentSpec, arms: Sequence[str],
-              metric_data: Sequence[tuple[MetricData, list[str], list[list[SufficientStats]]]]) -> None:
-    if not metric_data:
+              metric_data: Sequence[tuple[MetricData, list[str], list[list[SufficientStats]]]],
+              ratio_data: Sequence[tuple[str, list[str], list[list[RatioStats]]]] = ()) -> None:
+    if not metric_data and not ratio_data:
         out["reason"] = "no data: every metric needs at least 2 units in each arm"
         return
+    ratios = [compare_ratio(looks[-1][0], looks[-1][i], spec.alpha, arms[i], arms[0], name)
+              for name, _, looks in ratio_data for i in range(1, len(arms))]
     if spec.analysis == "frequentist":
-        report = analyze([m for m, _, _ in metric_data], arms, spec.alpha,
-                         spec.correction)  # type: ignore[arg-type]
-        out["frequentist"] = report.to_dict()
+        if not ratios:
+            out["frequentist"] = analyze([m for m, _, _ in metric_data], arms, spec.alpha,
+                                         spec.correction).to_dict()  # type: ignore[arg-type]
+        else:  # ratio comparisons join the family the correction covers
+            family = [c for m, _, _ in metric_data for c in compare_arms(m, arms, spec.alpha)] + ratios
+            out["frequentist"] = FrequentistReport(spec.alpha, spec.correction, tuple(
+                correct(family, spec.correction))).to_dict()  # type: ignore[arg-type]
     elif spec.analysis == "sequential":
         out["sequential"] = [
             sequential_test([(look[0], look[i]) for look in looks], m.kind, spec.alpha, arm=arms[i],
@@ -217,8 +255,14 @@ def _analyses(out: dict[str, Any], spec: ExperimentSpec, arms: Sequence[str],
                            **gaussian_test(m.arms[0], m.arms[i], m.kind, alpha=spec.alpha, arm=arms[i],
                                            control_name=arms[0], metric=m.name).to_dict()}
                           for i in range(1, len(arms))]
+        found += [{"metric": c.metric, "model": "gaussian", "arm": c.arm, "control": c.control, "difference":
+                   "absolute", "decision": gaussian_decision(c.diff, c.se, spec.alpha).to_dict(), "reason": None}
+                  for c in ratios if c.diff is not None and c.se]
         out["bayesian"] = found
-    out["timeline"] = _timeline(spec, arms, metric_data)
+    out["timeline"] = _timeline(spec, arms, metric_data) + [
+        _point(day, compare_ratio(look[0], look[i], spec.alpha, arms[i], arms[0], name))
+        for name, days, looks in ratio_data for day, look in zip(days, looks) for i in range(1, len(arms))
+        if all(a.n >= 2 for a in look)]
 
 
 def _timeline(spec: ExperimentSpec, arms: Sequence[str],
@@ -231,11 +275,14 @@ def _timeline(spec: ExperimentSpec, arms: Sequence[str],
                 continue
             for i in range(1, len(arms)):
                 c = compare(look[0], look[i], m.kind, spec.alpha)
-                c = replace(c, arm=arms[i], control=arms[0], metric=m.name)
-                points.append({"day": day, "metric": m.name, "arm": arms[i], "n_control": c.n_control,
-                               "n_treatment": c.n_treatment, "diff": c.diff, "diff_ci": c.diff_ci,
-                               "rel_lift": c.rel_lift, "rel_lift_ci": c.rel_lift_ci, "p_value": c.p_value})
+                points.append(_point(day, replace(c, arm=arms[i], control=arms[0], metric=m.name)))
     return points
+
+
+def _point(day: str, c: Any) -> dict[str, Any]:
+    return {"day": day, "metric": c.metric, "arm": c.arm, "n_control": c.n_control, "n_treatment": c.n_treatment,
+            "diff": c.diff, "diff_ci": c.diff_ci, "rel_lift": c.rel_lift, "rel_lift_ci": c.rel_lift_ci,
+            "p_value": c.p_value}
 
 
 def bandit_counts(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
