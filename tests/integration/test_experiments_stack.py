@@ -95,6 +95,13 @@ def test_experiment_lifecycle_from_the_cli_and_the_api(stack: dict[str, str], xp
     assert set(wait_for(arms_now, lambda got: set(got) == {None})) == {None}  # everyone back to control
     assert ask("u2")["version"] == 1
 
+    from mlplat.models.repository import ModelRepository
+
+    mlflow = ModelRepository.for_platform(xp["settings"]).client  # the versions carry the experiment as a tag
+    assert mlflow.get_model_version("xp_model", "2").tags["mlplat.experiment.xp_button"] == "new: stopped, phase 1"
+    assert mlflow.get_model_version("xp_model", "1").tags["mlplat.experiment.xp_button"] == \
+        "control: stopped, phase 1"
+
     done = json.loads(cli("conclude", "xp_button", "--winner", "control", "--json").stdout)
     assert [(h["to_status"], h["by"]) for h in done["history"]] == [
         ("draft", "admin"), ("running", "lena"), ("stopped", "admin"), ("concluded", "admin")]
