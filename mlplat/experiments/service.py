@@ -278,13 +278,6 @@ class ExperimentService:
         """Every running or stopped experiment as the Inference Service holds it (``ExperimentFeed``)."""
         return [to_live(e) for e in self.store.live()]
 
-    def live_one(self, name: str) -> LiveExperiment | None:
-        try:
-            experiment = self.store.get(name)
-        except NotFoundError:
-            return None
-        return to_live(experiment)
-
 
 def _moment(text: str | None, field_name: str) -> datetime | None:
     if not text:
