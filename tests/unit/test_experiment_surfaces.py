@@ -1,7 +1,7 @@
-"""The notebook surfaces of experiments: ``%experiment`` and the experiment panel, over the platform client.
+"""The surfaces of experiments: ``%experiment``, the experiment panel, and the client over the /v1 routes.
 
-The client runs in-process on a platform whose Experiment Manager has the in-memory ports of
-``experiments_support`` (known models and statistics), so this checks what a notebook user sees.
+The Experiment Manager has the in-memory ports of ``experiments_support`` (known models and statistics); the
+client runs in-process, or over HTTP against the platform API's routes and response schemas.
 """
 
 from __future__ import annotations
@@ -96,3 +96,45 @@ def test_the_experiment_magics_dispatch_from_one_table(clients, shell) -> None: 
     with pytest.raises(MagicError, match="unknown command"):
         magics.experiment("explode")
     assert "panel" in magics.help_text() and "Stop" in magics.help_text()
+
+
+def test_the_http_client_gets_the_same_objects_and_errors_as_the_in_process_one(settings: Settings,
+                                                                                tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from mlplat.client import HttpTransport
+    from mlplat.errors import ConflictError, PermissionDenied, ValidationError
+    from mlplat.experiments.records import Experiment
+    from mlplat.services.api import create_app
+    from mlplat.services.api.auth import StaticTokenAuthenticator
+
+    service, _, stats, _ = make_world(tmp_path / "h.db")
+    platform = Platform(settings)
+    platform.__dict__["experiments"] = service
+    app = create_app(settings, platform=platform,
+                     authenticator=StaticTokenAuthenticator({"t-alice": OWNER, "t-bob": OTHER}))
+
+    def client(token: str) -> Client:
+        transport = HttpTransport("http://testserver", token)
+        transport._http = TestClient(app, headers={"Authorization": f"token {token}"}, raise_server_exceptions=False)
+        return Client(transport, settings)
+
+    alice, bob = client("t-alice"), client("t-bob")
+    created = alice.experiments.create(definition())
+    assert isinstance(created, Experiment) and created.status == "draft"
+    with pytest.raises(ValidationError, match="sum to 1"):
+        alice.experiments.create(definition(name="bad", weights=[0.9, 0.9]))
+    with pytest.raises(PermissionDenied):
+        bob.experiments.start("button")
+    assert alice.experiments.start("button", reason="go").history[-1].reason == "go"
+    with pytest.raises(ConflictError):
+        alice.experiments.start("button")
+    changed = alice.experiments.change("button", weights=[0.7, 0.3], reason="more to control")
+    assert changed.phase == 2 and changed.phases[-1].reason == "more to control"
+    stats.rows = rows("button", (0.1, 0.12), 500, 2, seed=9, phase=2)
+    assert bob.experiments.results("button")["data"] is True  # the results schema takes the real object
+    assert alice.experiments.refresh("button", since="2026-11-01", until="2026-11-01")["rows"] == 0
+    assert [e.name for e in bob.experiments.list(status="running")] == ["button"]
+    assert bob.experiments.layers() == [] and bob.experiments.weights("button") == []
+    assert alice.experiments.conclude("button", winner="new").conclusion["winner"] == "new"
+    service.store.db.dispose()
