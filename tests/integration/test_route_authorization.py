@@ -148,6 +148,7 @@ class Case:
     call: Callable[[str], tuple[str, dict[str, Any] | None]]  # caller -> (path, JSON body)
     state: Callable[[], Any]
     before: Callable[[str], None] | None = None  # run as admin before a caller's call (e.g. something to undo)
+    setup: Callable[[], None] | None = None  # run once when the case's turn comes, before any caller's call
 
 
 def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
@@ -281,7 +282,7 @@ def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx
                      read: Callable[..., Any], owned: Callable[[str, str, str], str]) -> list[Case]:
     """The Experiment Manager's write routes, on experiments between the versions of ``{p}_model`` (deployed by
     the cases before: its production alias resolves). Each caller's call must succeed for the owner and the admin,
-    so each of them acts on an experiment in the status the verb needs (made by ``before``)."""
+    so each of them acts on an experiment in the status the verb needs (made by ``setup`` and ``before``)."""
     from mlplat.outcomes import MetricSpec, MetricStore
 
     MetricStore(lake).save(MetricSpec(name=f"{p}_purchase", kind="binary", team=world.TEAM,
@@ -305,30 +306,32 @@ def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx
                 ok(admin.post(f"/v1/experiments/{name}/stop", json={}))
         return make
 
-    for verb, state in (("start", {}), ("stop", {"start": True}), ("conclude", {}), ("change", {}),
-                        ("bandit", {"start": True}), ("refresh", {"start": True})):
-        fresh(verb, **state)("owner")  # the refused callers act on the owner's experiment
+    def setup(verb: str, start: bool = False) -> Callable[[], None]:
+        """The owner's experiment the refused callers act on (made when the model exists: its case's turn)."""
+        return lambda: fresh(verb, start=start)("owner")
+
     state = lambda verb: lambda: read(f"/v1/experiments/{p}_{verb}", drop=("updated_at",))  # noqa: E731
     return [
         Case("POST /v1/experiments",
              lambda c: ("/v1/experiments", {"definition": {**exp, "name": named(c, "new")}}),
              lambda: read(f"/v1/experiments/{p}_new")),
         Case("POST /v1/experiments/{name}/start", lambda c: (f"/v1/experiments/{named(c, 'start')}/start", {}),
-             state("start"), before=fresh("start")),
+             state("start"), before=fresh("start"), setup=setup("start")),
         Case("POST /v1/experiments/{name}/stop", lambda c: (f"/v1/experiments/{named(c, 'stop')}/stop", {}),
-             state("stop"), before=fresh("stop", start=True)),
+             state("stop"), before=fresh("stop", start=True), setup=setup("stop", start=True)),
         Case("POST /v1/experiments/{name}/conclude",
              lambda c: (f"/v1/experiments/{named(c, 'conclude')}/conclude", {"winner": "control"}),
-             state("conclude"), before=fresh("conclude")),
+             state("conclude"), before=fresh("conclude"), setup=setup("conclude")),
         Case("PATCH /v1/experiments/{name}",
              lambda c: (f"/v1/experiments/{named(c, 'change')}", {"changes": {"weights": [0.8, 0.2]}}),
-             state("change"), before=fresh("change")),
+             state("change"), before=fresh("change"), setup=setup("change")),
         Case("POST /v1/experiments/{name}/bandit-update",
              lambda c: (f"/v1/experiments/{named(c, 'bandit')}/bandit-update", None),
-             lambda: read(f"/v1/experiments/{p}_bandit/weights"), before=fresh("bandit", start=True)),
+             lambda: read(f"/v1/experiments/{p}_bandit/weights"), before=fresh("bandit", start=True),
+             setup=setup("bandit", start=True)),
         Case("POST /v1/experiments/refresh",
              lambda c: ("/v1/experiments/refresh", {"name": named(c, "refresh"), "since": DAY, "until": DAY}),
-             state("refresh"), before=fresh("refresh", start=True)),
+             state("refresh"), before=fresh("refresh", start=True), setup=setup("refresh", start=True)),
     ]
 
 
@@ -351,6 +354,8 @@ def check_writes(ctx: dict[str, Any], folder: Path, prefix: str = "ra") -> str:
     for case in plan:
         method = case.route.split(" ", 1)[0]
         table[case.route] = {}
+        if case.setup:
+            case.setup()
         before = case.state()
         for caller in ("none", "other", "owner", "admin"):
             if case.before and caller in ("owner", "admin"):
