@@ -34,7 +34,8 @@ def xp(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[
                                register="xp_model", team=world.TEAM)
         admin.serving.deploy("xp_model", version=1)
     MetricStore(s.lake).save(MetricSpec(name="xp_purchase", kind="binary", team=world.TEAM,
-                                        sql="SELECT user_id AS entity_id, event_ts AS ts, 1.0 AS value FROM events"))
+                                        join="entity", window_hours=24,
+                                        sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
     hub = HubDirectory(s.hub_api, (s.secrets_dir / "api_token").read_text().strip())
     tokens = {"owner": hub.new_token(built.member, "xp", expires_in=3600),
               "other": hub.new_token(built.outsider, "xp", expires_in=3600)}
@@ -120,3 +121,32 @@ def wait_for(probe: Any, done: Any, attempts: int = 60) -> Any:
             return got
         time.sleep(0.5)
     raise AssertionError(f"still {got!r}")
+
+
+def test_the_job_templates_refresh_results_and_update_a_bandit(stack: dict[str, str], xp: dict[str, Any],
+                                                               tmp_path: Any) -> None:
+    """``template:bandit_update`` and ``template:experiment_results`` run as scheduled jobs run them (papermill)."""
+    from mlplat.jobs import run_notebook
+    from mlplat.jobs.templates import template_path
+
+    s = xp["settings"]
+    owner = xp["api"]["owner"]
+    definition = {"name": "xp_bandit", "team": world.TEAM, "primary_metric": "xp_purchase", "analysis": "bandit",
+                  "bandit": {"burn_in": 10}, "arms": [{"name": "a", "model": "xp_model"},
+                                                      {"name": "b", "model": "xp_model/2"}]}
+    assert owner.post("/v1/experiments", json={"definition": definition}).status_code == 201
+    assert owner.post("/v1/experiments/xp_bandit/start", json={}).status_code == 200
+    run_notebook(s, template_path("bandit_update"), tmp_path / "bandit.ipynb", {"experiment": "xp_bandit"},
+                 progress=False)
+    (update,) = owner.get("/v1/experiments/xp_bandit/weights").json()
+    assert (update["stage"], update["weights"], update["trials"]) == ("burn_in", [0.5, 0.5], [0, 0])
+
+    for user in range(1, 31):  # traffic the outcomes job joins to the users' events
+        answer = xp["inference"].post("/v1/experiments/xp_bandit/predict",
+                                      json={"user_id": f"u{user}", "features": SESSION})
+        assert answer.status_code == 200, answer.text
+    run_notebook(s, template_path("experiment_results"), tmp_path / "results.ipynb", {"experiment": "xp_bandit"},
+                 progress=False)
+    results = owner.get("/v1/experiments/xp_bandit/results").json()
+    assert results["data"] is True and sum(a["n"] for a in results["metrics"][0]["arms"]) == 30, results
+    assert results["trustworthy"] and results["bandit"]["history"][0]["stage"] == "burn_in"

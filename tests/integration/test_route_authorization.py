@@ -286,7 +286,8 @@ def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx
     from mlplat.outcomes import MetricSpec, MetricStore
 
     MetricStore(lake).save(MetricSpec(name=f"{p}_purchase", kind="binary", team=world.TEAM,
-                                     sql="SELECT user_id AS entity_id, event_ts AS ts, 1.0 AS value FROM events"))
+                                     join="entity", window_hours=24,
+                                     sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
     exp = {"team": world.TEAM, "primary_metric": f"{p}_purchase", "analysis": "bandit",
            "arms": [{"name": "control", "model": f"{p}_model"}, {"name": "new", "model": f"{p}_model/1"}]}
 
