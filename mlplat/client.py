@@ -17,6 +17,7 @@ import httpx
 
 from mlplat import errors
 from mlplat.config import Settings, load_settings
+from mlplat.experiments.client import ExperimentsClient
 from mlplat.features.client import ExamplesClient, FeaturesClient, TransformersClient
 from mlplat.identity import LOCAL_ADMIN, Identity
 from mlplat.jobs.client import JobsClient
@@ -99,6 +100,18 @@ ROUTES: dict[str, tuple[str, str]] = {
     "monitoring.response": ("GET", "/v1/monitoring/models/{model}/response"),
     "monitoring.configure": ("PUT", "/v1/monitoring/models/{model}/config"),
     "monitoring.backfill": ("POST", "/v1/monitoring/models/{model}/backfill"),
+    "experiments.create": ("POST", "/v1/experiments"),
+    "experiments.list": ("GET", "/v1/experiments"),
+    "experiments.layers": ("GET", "/v1/experiments/layers"),
+    "experiments.show": ("GET", "/v1/experiments/{name}"),
+    "experiments.start": ("POST", "/v1/experiments/{name}/start"),
+    "experiments.stop": ("POST", "/v1/experiments/{name}/stop"),
+    "experiments.conclude": ("POST", "/v1/experiments/{name}/conclude"),
+    "experiments.change": ("PATCH", "/v1/experiments/{name}"),
+    "experiments.results": ("GET", "/v1/experiments/{name}/results"),
+    "experiments.bandit_update": ("POST", "/v1/experiments/{name}/bandit-update"),
+    "experiments.weights": ("GET", "/v1/experiments/{name}/weights"),
+    "experiments.refresh": ("POST", "/v1/experiments/refresh"),
 }
 
 
@@ -172,6 +185,7 @@ class Client:
         self.models = ModelsClient(transport, settings)
         self.serving = ServingClient(transport, settings)
         self.streams = StreamsClient(transport)
+        self.experiments = ExperimentsClient(transport)
 
     def __enter__(self) -> "Client":
         return self

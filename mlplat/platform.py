@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlplat.config import Settings
 from mlplat.errors import ServiceUnavailable
+from mlplat.experiments.service import ExperimentService
 from mlplat.features.example_service import ExampleService, TransformerService
 from mlplat.features.online.serving import OnlineServing
 from mlplat.features.registry import Registry
@@ -33,6 +34,7 @@ from mlplat.lake.service import LakeService
 from mlplat.metadata import Database
 from mlplat.models.service import ModelService
 from mlplat.monitoring.service import MonitoringConfig, MonitoringService
+from mlplat.outcomes.service import OutcomesService
 from mlplat.serving.ports import Hosting
 from mlplat.serving.service import ServingService
 from mlplat.stack.service import StackService
@@ -40,6 +42,7 @@ from mlplat.streams.service import StreamConfig, StreamService
 from mlplat.teams import TeamService
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlplat.experiments.live import ExperimentFeed
     from mlplat.models.repository import ModelRepository
 
 
@@ -151,6 +154,19 @@ class Platform:
         return JobService(JobStore(self.db), self.settings.lake)
 
     @cached_property
+    def outcomes(self) -> OutcomesService:
+        return OutcomesService(self.lake, self._spark)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        from mlplat.experiments.outcomes import Outcomes
+        from mlplat.experiments.publish import RedisPublisher
+
+        outcomes = Outcomes(lambda: self.outcomes)
+        return ExperimentService(self.db, self._repository, lambda: outcomes, lambda: outcomes,
+                                 RedisPublisher(self.settings.online_store))
+
+    @cached_property
     def streams(self) -> StreamService:
         from mlplat.jobs.notify import Notifier
         from mlplat.streams.source import source_kind
@@ -173,12 +189,19 @@ class Platform:
         return MonitoringService(config, self.db, RepositoryLineage(self._repository), RegistryOffline(self.registry),
                                  Notifier())
 
+    @cached_property
+    def experiment_feed(self) -> "ExperimentFeed | None":
+        """The experiments' storage as every Inference Service worker reads it (running and stopped experiments)."""
+        return self.experiments
+
     def close(self) -> None:
         """Release what was opened (the serving core's threads, the store's and the DB's connections)."""
         if "serving" in self.__dict__:
             self.serving.close()
         if "streams" in self.__dict__:
             self.streams.close()
+        if "experiments" in self.__dict__:
+            self.experiments.close()
         if "online" in self.__dict__:
             self.online.close()
         if "db" in self.__dict__:

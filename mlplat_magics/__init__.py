@@ -11,6 +11,7 @@ def load_ipython_extension(ipython: Any) -> None:
     from mlplat.errors import MlplatError
     from mlplat_magics.base import Session, one_line_error
     from mlplat_magics.batch import BatchMagics
+    from mlplat_magics.experiments import ExperimentMagics
     from mlplat_magics.features import ExampleMagics, FeatureMagics
     from mlplat_magics.jobs import ScheduleMagics
     from mlplat_magics.logs import quiet_library_logs
@@ -22,7 +23,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     session = Session()
     for magics in (MlplatMagics, FeatureMagics, ExampleMagics, ScheduleMagics, ModelMagics, ServingMagics, BatchMagics,
-                   StreamMagics, MonitorMagics):
+                   StreamMagics, MonitorMagics, ExperimentMagics):
         ipython.register_magics(magics(ipython, session))
     ipython.set_custom_exc((MlplatError,), one_line_error)
     quiet_library_logs()

@@ -142,9 +142,10 @@ def leaderboard_figure(automl: dict[str, Any]) -> Any:
 class ModelCard(Card):
     """``%model show``: a registered version's fields, metrics, inputs, lineage and evaluation plots."""
 
-    def __init__(self, detail: Any, report: Any = None) -> None:
+    def __init__(self, detail: Any, report: Any = None, experiments: list[list[Any]] | None = None) -> None:
         super().__init__(detail)
         self.report = report
+        self.experiments = experiments or []  # [experiment, arm, status, phase, team] serving this version
 
     def render(self) -> str:
         d = self.result
@@ -163,6 +164,9 @@ class ModelCard(Card):
                        [[f["name"], f["type"], f["source"], f.get("required", False)]
                         for f in (meta.get("inputs") or {}).get("fields", [])], title="inputs")
         parts = [fields._repr_html_(), metrics._repr_html_(), inputs._repr_html_()]
+        if self.experiments:
+            parts.append(Table(["experiment", "arm", "status", "phase", "team"], self.experiments,
+                               title="experiments serving this version")._repr_html_())
         if self.report is not None and self.report.plots():
             parts.append(png_html(self.report.figure()))
         return "".join(parts)

@@ -69,6 +69,24 @@ def _help_or_run(fn: Any, line: str) -> Any:
 
 
 
+def version_experiments(client: Any, version: Any) -> list[list[Any]]:
+    """The experiments whose arms serve this version (by number or through one of its aliases)."""
+    from mlplat.errors import MlplatError
+    from mlplat.experiments.spec import ModelRef
+
+    try:
+        found = client.experiments.list(model=version.name)
+    except MlplatError:  # the card still shows the model when experiments cannot be read
+        return []
+    rows = []
+    for e in found:
+        for arm in e.arms:
+            ref = ModelRef.parse(arm["model"])
+            if ref.version == version.version or (ref.alias is not None and ref.alias in version.aliases):
+                rows.append([e.name, arm["name"], e.status, e.phase, e.team])
+    return rows
+
+
 @magics_class
 class ModelMagics(ClientMagics):
     NAME = "model"
@@ -158,7 +176,8 @@ class ModelMagics(ClientMagics):
         """A registered version: metadata, metrics, inputs, lineage and its evaluation plots."""
         args = parse(self._show, line)
         detail = self.client.models.show(args.name, version=args.version, alias=args.alias)
-        return ModelCard(detail, self.client.models.report(args.name, detail.version.version))
+        return ModelCard(detail, self.client.models.report(args.name, detail.version.version),
+                         version_experiments(self.client, detail.version))
 
     @magic_arguments()
     @argument("name")

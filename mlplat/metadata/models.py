@@ -287,5 +287,6 @@ class InferenceWorker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-# The streaming queries' tables live in their own module; importing it here puts them in Base.metadata.
-from mlplat.metadata import monitoring_models, stream_models  # noqa: E402,F401
+# The streaming queries', the experiments' and monitoring's tables live in their own modules; importing them
+# here puts them in Base.metadata.
+from mlplat.metadata import experiment_models, monitoring_models, stream_models  # noqa: E402,F401

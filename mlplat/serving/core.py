@@ -27,6 +27,7 @@ from mlplat.serving.workers import Announcer
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.metadata import Database
     from mlplat.models.pipeline import ModelPipeline
+    from mlplat.serving.experiments import LiveExperiments, Route
 
 log = logging.getLogger("mlplat.inference")
 MAX_INSTANCES = 1000
@@ -79,7 +80,7 @@ def _single_thread(model: Any) -> None:
         try:
             model.get_booster().set_param({"nthread": 1})
             model.set_params(n_jobs=1)
-        except Exception:  # an unfitted or foreign booster keeps its threads
+        except Exception:  # broad on purpose: an unfitted or foreign booster keeps its threads
             pass
     elif hasattr(model, "n_jobs"):
         model.n_jobs = 1
@@ -111,6 +112,7 @@ class InferenceCore:
         self._retry_at = 0.0
         self.log = prediction_log
         self.announcer = announcer  # only a service worker announces itself; an in-process core is no worker
+        self.experiments: "LiveExperiments | None" = None  # the live experiments, when the composition gives them
         self.requests = self.errors = 0
 
     # -- deployments --------------------------------------------------------------
@@ -133,7 +135,7 @@ class InferenceCore:
                 fresh[model] = prepare(model, dep.version, pipeline, dep.options, dep.id)
                 self.load_errors.pop(model, None)
                 log.info("serving %s v%s", model, dep.version)
-            except Exception as exc:  # keep serving the old version; report it, retry later
+            except Exception as exc:  # broad on purpose: keep serving the old version; report it, retry later
                 self.load_errors[model] = str(exc)
                 if old is not None:
                     fresh[model] = old
@@ -153,6 +155,8 @@ class InferenceCore:
 
     def start(self) -> "InferenceCore":
         self.load(force=True)
+        if self.experiments is not None:
+            self.experiments.start()  # after the deployments: ``m`` arms follow the deployed version
         self._announce()
         if self.poll_seconds > 0 and self._thread is None:
             self._thread = threading.Thread(target=self._poll, name="deploy-watch", daemon=True)
@@ -163,7 +167,7 @@ class InferenceCore:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.load()
-            except Exception as exc:  # a DB hiccup must not stop serving
+            except Exception as exc:  # broad on purpose: a DB hiccup must not stop serving
                 log.warning("deployment poll failed: %s", exc)
             self._announce()
             self._refresh_names()
@@ -173,7 +177,7 @@ class InferenceCore:
             return
         try:
             self.announcer.report(self._generation, {m: s.version for m, s in self._served.items()}, self.load_errors)
-        except Exception as exc:  # serving goes on; a deploy waiting on this worker says so
+        except Exception as exc:  # broad on purpose: serving goes on; a deploy waiting on this worker says so
             log.warning("could not report this worker's deployments: %s", exc)
 
     def _refresh_names(self) -> None:
@@ -183,19 +187,21 @@ class InferenceCore:
             if served.features:
                 try:
                     self.features.refresh_ahead(served.entity_key, served.features, ahead)
-                except Exception:  # a request resolving them reports the error itself
+                except Exception:  # broad on purpose: a request resolving them reports the error itself
                     pass
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self.experiments is not None:
+            self.experiments.close()
         if self.log is not None:
             self.log.close()
         if self.announcer is not None:
             try:
                 self.announcer.withdraw()
-            except Exception as exc:  # its row goes stale instead
+            except Exception as exc:  # broad on purpose: its row goes stale instead
                 log.warning("could not withdraw this worker: %s", exc)
 
     @property
@@ -243,7 +249,7 @@ class InferenceCore:
             raise
         except MlplatError:
             raise
-        except Exception as exc:  # any store failure is "Online Serving unavailable"
+        except Exception as exc:  # broad on purpose: any store failure is "Online Serving unavailable"
             if served.options.get("store_fallback"):
                 return [{} for _ in ids]
             raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
@@ -256,18 +262,19 @@ class InferenceCore:
             raise result
         return result
 
-    def predict_many(self, model: str, requests: Sequence[tuple[Any, Any]], arm: str | None = None
-                     ) -> list[dict[str, Any] | MlplatError]:
+    def predict_many(self, model: str, requests: Sequence[tuple[Any, Any]], arm: str | None = None, *,
+                     routes: "Sequence[Route] | None" = None) -> list[dict[str, Any] | MlplatError]:
         """Independent single requests answered together: one Online Serving round trip, one model call for trees.
 
         Each ``(entity, features)`` gets its own answer or its own error (the
         service's micro-batching: requests that arrive in the same event-loop
-        turn share the work, and one bad request fails only itself).
+        turn share the work, and one bad request fails only itself). ``routes``
+        (one per request, all to one served version) come from an experiment.
         """
         began = time.perf_counter()
         out: list[dict[str, Any] | MlplatError | None] = [None] * len(requests)
         try:
-            served = self.get(model)
+            served = routes[0].served if routes else self.get(model)
         except MlplatError as exc:
             return [exc] * len(requests)
         valid, ids = [], []
@@ -294,7 +301,7 @@ class InferenceCore:
                     out[i] = exc
             outputs = served.predictor.predict_rows([row for _, _, row in decoded])
             for (i, eid, row), output in zip(decoded, outputs):
-                out[i] = self._answer(served, eid, row, output, began, arm)
+                out[i] = self._answer(served, eid, row, output, began, routes[i] if routes else arm)
         return out  # type: ignore[return-value]
 
     def predict_batch(self, model: str, instances: Any, arm: str | None = None) -> list[dict[str, Any]]:
@@ -329,14 +336,20 @@ class InferenceCore:
         return [self._answer(served, eid, row, out, began, arm) for eid, row, out in zip(ids, rows, outputs)]
 
     def _answer(self, served: Served, eid: str, row: dict[str, Any], output: dict[str, Any], began: float,
-                arm: str | None) -> dict[str, Any]:
+                arm: "str | Route | None") -> dict[str, Any]:
         pid = new_id()
         latency = (time.perf_counter() - began) * 1000
+        route = None if arm is None or isinstance(arm, str) else arm
+        name = route.arm if route is not None else arm if isinstance(arm, str) else None
+        experiment, phase = (route.experiment, route.phase) if route is not None else (None, None)
         if self.log is not None:
-            self.log.put(Record(pid, int(time.time() * 1_000_000), served.model, served.version, arm,
-                                served.entity_key, eid, row, output, latency))
+            self.log.put(Record(pid, int(time.time() * 1_000_000), served.model, served.version, name,
+                                served.entity_key, eid, row, output, latency, experiment, phase))
         self.requests += 1
-        return {"prediction_id": pid, "model": served.model, "version": served.version, "output": output}
+        if route is None:
+            return {"prediction_id": pid, "model": served.model, "version": served.version, "output": output}
+        return {"prediction_id": pid, "experiment": route.experiment, "phase": route.phase, "arm": name,
+                "model": served.model, "version": served.version, "output": output}
 
     def precomputed(self, model: str, entity_id: str) -> dict[str, Any]:
         """The newest batch prediction of ``model`` for one entity, from Online Serving."""
@@ -354,7 +367,7 @@ class InferenceCore:
             rows = self.features.rows(entity_key, str(entity_id), [ref])
         except MlplatError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # broad on purpose: any store failure
             raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
         row = rows.get(ref.name)
         if row is None:
@@ -368,7 +381,8 @@ class InferenceCore:
     def health(self) -> dict[str, Any]:
         stats = self.log.stats().to_dict() if self.log is not None else {}
         return {"models": {m: s.version for m, s in self._served.items()}, "generation": self._generation,
-                "load_errors": dict(self.load_errors), "prediction_log": stats}
+                "load_errors": dict(self.load_errors), "prediction_log": stats,
+                **({"experiments": self.experiments.health()} if self.experiments is not None else {})}
 
 
 def precomputed_ref(model: str, columns: Sequence[str] = ()) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -47,6 +47,8 @@ class ModelLoader(Protocol):
 
     def detail(self, name: str, version: int | None = None, alias: str | None = None) -> Any: ...
 
+    def alias_version(self, name: str, alias: str) -> int | None: ...
+
 
 class ModelStore(ModelLoader, Protocol):
     """The Model Repository's reads and the one write deployment makes (moving the ``production`` alias)."""
@@ -58,13 +60,63 @@ class ModelStore(ModelLoader, Protocol):
     def resolve(self, name: str, version: int | str | None = None, alias: str | None = None,
                 prefer: str | None = None) -> int: ...
 
-    def alias_version(self, name: str, alias: str) -> int | None: ...
-
     def version(self, name: str, version: int) -> Any: ...
 
     def set_alias(self, name: str, version: int, alias: str) -> Any: ...
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...
+
+
+class ArmView(Protocol):
+    """One arm of a live experiment: its name and the Model Pipeline reference it serves."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def ref(self) -> tuple[str, int | None, str | None]: ...
+
+
+class AssignmentView(Protocol):
+    @property
+    def arm(self) -> int | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class LiveExperimentView(Protocol):
+    """A live experiment as serving reads it (``mlplat.experiments.live.LiveExperiment`` has this shape:
+    serving may not import the experiments domain, which builds on serving)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def phase(self) -> int: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def arms(self) -> Sequence[ArmView]: ...
+
+    @property
+    def hash_attribute(self) -> str: ...
+
+    @property
+    def sticky(self) -> bool: ...
+
+    def assign(self, entity_id: Any, attributes: Mapping[str, Any] | None = None) -> AssignmentView: ...
+
+
+class ExperimentSource(Protocol):
+    """The experiments' storage as every worker reads it (``mlplat.experiments.live.ExperimentFeed``)."""
+
+    def live(self) -> Sequence[LiveExperimentView]: ...
 
 
 class Trainer(Protocol):
@@ -92,4 +144,5 @@ class Hosting:
     deploy_wait_seconds: float
 
 
-__all__ = ["FeatureReader", "Hosting", "ModelLoader", "ModelStore", "Trainer"]
+__all__ = ["ArmView", "AssignmentView", "ExperimentSource", "FeatureReader", "Hosting", "LiveExperimentView",
+           "ModelLoader", "ModelStore", "Trainer"]

@@ -1,6 +1,6 @@
 """The prediction log: every prediction, handed off without blocking and written to the lake in batches.
 
-Schema (version 1, stable: experiments and monitoring read it), one Parquet
+Schema (version 2, stable: experiments and monitoring read it), one Parquet
 file per flush under ``<lake>/prediction_log/model=<model>/hour=<YYYY-MM-DDTHH>/``:
 
 | column | type | meaning |
@@ -9,13 +9,19 @@ file per flush under ``<lake>/prediction_log/model=<model>/hour=<YYYY-MM-DDTHH>/
 | ts | timestamp[us, UTC] | when the request arrived |
 | model | string | registered model name (also the partition) |
 | version | int32 | the version that answered |
-| arm | string, null | experiment arm, when an experiment routed the request |
+| arm | string, null | the experiment arm's name, when an experiment assigned the request one |
+| experiment | string, null | the experiment that routed the request (v2; arm null: control outside the test) |
+| phase | int32, null | that experiment's phase (v2) |
 | entity_key | string | the entity's key columns, ``user_id`` or ``user_id,market`` |
 | entity_id | string | their values, ``u1`` or ``u1|de`` |
 | inputs | string | JSON: the decoded model inputs (store and session features) |
 | output | string | JSON: the postprocessed output |
 | latency_ms | float64 | time spent in the service for this prediction |
-| schema_version | int16 | 1 |
+| schema_version | int16 | 2 (files written before experiments are 1) |
+
+Readers accept versions 1 and 2: a version 1 file has no ``experiment`` and
+``phase`` columns and reads with them null (``read_log`` and any reader that
+passes ``SCHEMA`` to the dataset); a newer version is refused, not misread.
 
 ``put`` never blocks and never takes a lock: the record joins a bounded
 in-memory queue, or is dropped and counted when the queue is full. A writer
@@ -42,13 +48,16 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SCHEMA = pa.schema([
     ("prediction_id", pa.string()),
     ("ts", pa.timestamp("us", tz="UTC")),
     ("model", pa.string()),
     ("version", pa.int32()),
     ("arm", pa.string()),
+    ("experiment", pa.string()),
+    ("phase", pa.int32()),
     ("entity_key", pa.string()),
     ("entity_id", pa.string()),
     ("inputs", pa.string()),
@@ -72,6 +81,8 @@ class Record:
     inputs: dict[str, Any]
     output: dict[str, Any]
     latency_ms: float
+    experiment: str | None = None
+    phase: int | None = None
 
 
 @dataclass
@@ -103,6 +114,8 @@ def _batch(records: list[Record]) -> pa.RecordBatch:
         pa.array([r.model for r in records], pa.string()),
         pa.array([r.version for r in records], pa.int32()),
         pa.array([r.arm for r in records], pa.string()),
+        pa.array([r.experiment for r in records], pa.string()),
+        pa.array([r.phase for r in records], pa.int32()),
         pa.array([r.entity_key for r in records], pa.string()),
         pa.array([r.entity_id for r in records], pa.string()),
         pa.array([_json(r.inputs) for r in records], pa.string()),
@@ -191,7 +204,7 @@ class PredictionLog:
         for key, group in groups.items():
             try:
                 yield key, _batch(group)
-            except Exception:  # a record that cannot be written is dropped and counted
+            except Exception:  # broad on purpose: a record that cannot be written is dropped and counted
                 self.write_errors += 1
                 self.lost += len(group)
 
@@ -203,7 +216,7 @@ class PredictionLog:
                 self._write(model, stamp, pa.Table.from_batches(batches, SCHEMA))
                 self.written += count
                 self.files += 1
-            except Exception:  # a failing sink must not stop serving: count and go on
+            except Exception:  # broad on purpose: a failing sink must not stop serving: count and go on
                 self.write_errors += 1
                 self.lost += count
 
@@ -245,13 +258,25 @@ def read_log(url: str, model: str | None = None) -> Any:
     root = str(path) if path is not None else url
     if path is not None and not path.exists():
         return SCHEMA.empty_table().to_pandas()
-    dataset = ds.dataset(root, format="parquet", partitioning="hive", schema=SCHEMA)
+    dataset = ds.dataset(root, format="parquet", partitioning="hive", schema=SCHEMA)  # v1 files: v2 columns null
     table = dataset.to_table(filter=(ds.field("model") == model) if model else None)
+    check_versions(table.column("schema_version").unique().to_pylist(), root)
     return table.to_pandas()
+
+
+def check_versions(versions: Iterable[Any], where: str = "the prediction log") -> None:
+    """Refuse rows of a schema version this reader does not know (a newer writer), rather than misread them."""
+    unknown = sorted({v for v in versions if v is not None} - set(READABLE_VERSIONS))
+    if unknown:
+        from mlplat.errors import ValidationError
+
+        raise ValidationError(f"{where} holds prediction-log schema version(s) {unknown}; this reader knows "
+                              f"{list(READABLE_VERSIONS)}: upgrade mlplat", field="schema_version")
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
 
 
-__all__ = ["LOG_DIR", "LogStats", "PredictionLog", "Record", "SCHEMA", "SCHEMA_VERSION", "new_id", "read_log"]
+__all__ = ["LOG_DIR", "LogStats", "PredictionLog", "READABLE_VERSIONS", "Record", "SCHEMA", "SCHEMA_VERSION",
+           "check_versions", "new_id", "read_log"]

@@ -62,6 +62,11 @@ API_RULES: dict[str, str] = {
     "POST /v1/deployments": TEAM, "GET /v1/deployments": READ, "POST /v1/deployments/{model}/rollback": TEAM,
     "POST /v1/serving/{model}/predict": READ, "POST /v1/serving/{model}/batch-predict": TEAM,
     "POST /v1/serving/{model}/retrain": TEAM,
+    "POST /v1/experiments": TEAM, "GET /v1/experiments": READ, "GET /v1/experiments/layers": READ,
+    "POST /v1/experiments/refresh": TEAM, "GET /v1/experiments/{name}": READ, "PATCH /v1/experiments/{name}": TEAM,
+    "POST /v1/experiments/{name}/start": TEAM, "POST /v1/experiments/{name}/stop": TEAM,
+    "POST /v1/experiments/{name}/conclude": TEAM, "GET /v1/experiments/{name}/results": READ,
+    "POST /v1/experiments/{name}/bandit-update": TEAM, "GET /v1/experiments/{name}/weights": READ,
 }
 PENDING_RULES: dict[str, str] = {
     "GET /v1/monitoring/models": READ, "GET /v1/monitoring/alerts": READ, "GET /v1/monitoring/status": READ,
@@ -73,6 +78,7 @@ PENDING_RULES: dict[str, str] = {
 INFERENCE_RULES: dict[str, str] = {
     "GET /healthz": OPEN, "GET /readyz": OPEN, "GET /metrics": OPEN,
     "POST /v1/predict/{model}": READ, "GET /v1/precomputed/{model}/{entity_id}": READ, "GET /v1/models": READ,
+    "POST /v1/experiments/{name}/predict": READ,
 }
 EXPECTED = {"none": 401, "other": 403}
 # the website's session features, which batch scoring takes as constants
@@ -142,6 +148,7 @@ class Case:
     call: Callable[[str], tuple[str, dict[str, Any] | None]]  # caller -> (path, JSON body)
     state: Callable[[], Any]
     before: Callable[[str], None] | None = None  # run as admin before a caller's call (e.g. something to undo)
+    setup: Callable[[], None] | None = None  # run once when the case's turn comes, before any caller's call
 
 
 def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
@@ -256,6 +263,7 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
              lambda: read(f"/v1/deployments?model={p}_model"),
              before=lambda c: ok(admin.post("/v1/deployments", json={"model": f"{p}_model", "version": 3}))
              if c in ("owner", "admin") else None),
+        *experiment_cases(p, s.lake, admin, ok, read, owned),
         Case("POST /v1/serving/{model}/batch-predict",
              lambda c: (f"/v1/serving/{p}_model/batch-predict", {"date": DAY, "features": SESSION}),
              lambda: sorted(x.name for x in (s.home / "lake").rglob(f"predictions/{p}_model/*"))),
@@ -267,6 +275,64 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
         Case("POST /v1/serving/{model}/retrain",
              lambda c: (f"/v1/serving/{p}_model/retrain", {"margin": 0.0, "deploy": False}),
              lambda: read(f"/v1/models/{p}_model")),
+    ]
+
+
+def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx.Response], Any],
+                     read: Callable[..., Any], owned: Callable[[str, str, str], str]) -> list[Case]:
+    """The Experiment Manager's write routes, on experiments between the versions of ``{p}_model`` (deployed by
+    the cases before: its production alias resolves). Each caller's call must succeed for the owner and the admin,
+    so each of them acts on an experiment in the status the verb needs (made by ``setup`` and ``before``)."""
+    from mlplat.outcomes import MetricSpec, MetricStore
+
+    MetricStore(lake).save(MetricSpec(name=f"{p}_purchase", kind="binary", team=world.TEAM,
+                                     join="entity", window_hours=24,
+                                     sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
+    exp = {"team": world.TEAM, "primary_metric": f"{p}_purchase", "analysis": "bandit",
+           "arms": [{"name": "control", "model": f"{p}_model"}, {"name": "new", "model": f"{p}_model/1"}]}
+
+    def named(caller: str, verb: str) -> str:
+        return owned(caller, f"{p}_{verb}", f"{p}_{verb}_admin")
+
+    def fresh(verb: str, *, start: bool = False, stop: bool = False) -> Callable[[str], None]:
+        def make(caller: str) -> None:
+            name = named(caller, verb)
+            found = admin.get(f"/v1/experiments/{name}")
+            status = found.json()["status"] if found.status_code == 200 else None
+            if status is None:
+                status = ok(admin.post("/v1/experiments", json={"definition": {**exp, "name": name}}))["status"]
+            if start and status != "running":
+                ok(admin.post(f"/v1/experiments/{name}/start", json={}))
+            if stop and status == "running":
+                ok(admin.post(f"/v1/experiments/{name}/stop", json={}))
+        return make
+
+    def setup(verb: str, start: bool = False) -> Callable[[], None]:
+        """The owner's experiment the refused callers act on (made when the model exists: its case's turn)."""
+        return lambda: fresh(verb, start=start)("owner")
+
+    state = lambda verb: lambda: read(f"/v1/experiments/{p}_{verb}", drop=("updated_at",))  # noqa: E731
+    return [
+        Case("POST /v1/experiments",
+             lambda c: ("/v1/experiments", {"definition": {**exp, "name": named(c, "new")}}),
+             lambda: read(f"/v1/experiments/{p}_new")),
+        Case("POST /v1/experiments/{name}/start", lambda c: (f"/v1/experiments/{named(c, 'start')}/start", {}),
+             state("start"), before=fresh("start"), setup=setup("start")),
+        Case("POST /v1/experiments/{name}/stop", lambda c: (f"/v1/experiments/{named(c, 'stop')}/stop", {}),
+             state("stop"), before=fresh("stop", start=True), setup=setup("stop", start=True)),
+        Case("POST /v1/experiments/{name}/conclude",
+             lambda c: (f"/v1/experiments/{named(c, 'conclude')}/conclude", {"winner": "control"}),
+             state("conclude"), before=fresh("conclude"), setup=setup("conclude")),
+        Case("PATCH /v1/experiments/{name}",
+             lambda c: (f"/v1/experiments/{named(c, 'change')}", {"changes": {"weights": [0.8, 0.2]}}),
+             state("change"), before=fresh("change"), setup=setup("change")),
+        Case("POST /v1/experiments/{name}/bandit-update",
+             lambda c: (f"/v1/experiments/{named(c, 'bandit')}/bandit-update", None),
+             lambda: read(f"/v1/experiments/{p}_bandit/weights"), before=fresh("bandit", start=True),
+             setup=setup("bandit", start=True)),
+        Case("POST /v1/experiments/refresh",
+             lambda c: ("/v1/experiments/refresh", {"name": named(c, "refresh"), "since": DAY, "until": DAY}),
+             state("refresh"), before=fresh("refresh", start=True), setup=setup("refresh", start=True)),
     ]
 
 
@@ -289,6 +355,8 @@ def check_writes(ctx: dict[str, Any], folder: Path, prefix: str = "ra") -> str:
     for case in plan:
         method = case.route.split(" ", 1)[0]
         table[case.route] = {}
+        if case.setup:
+            case.setup()
         before = case.state()
         for caller in ("none", "other", "owner", "admin"):
             if case.before and caller in ("owner", "admin"):

@@ -31,7 +31,8 @@ def hub_admin(env: dict[str, str]) -> HubDirectory:
 
 def test_every_component_is_healthy(stack) -> None:
     rows = status_of(stack)
-    assert set(rows) == {"redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler", "streams"}
+    assert set(rows) == {"redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler", "streams",
+                         "monitoring", "dashboards"}
     assert all(r["healthy"] for r in rows.values()), rows
     assert all(r["pid"] for r in rows.values())
     s = settings_from(stack)
@@ -91,7 +92,8 @@ def test_a_team_members_server_runs_the_mlplat_kernel(stack) -> None:
     assert result["status"] == "ok", result
     text = next(o["data"]["text/plain"] for o in result["outputs"] if o["type"] == "execute_result")
     assert "mlplat status (http)" in text  # the kernel used the user's hub token
-    for component in ("redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler", "streams"):
+    for component in ("redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler", "streams",
+                      "monitoring", "dashboards"):
         line = next(line for line in text.splitlines() if line.startswith(component + " "))
         assert " yes " in line, text
     who = run_in_kernel(s.hub, "gina", hub.new_token("gina", "kernel2"), "mlplat", "%mlplat whoami")

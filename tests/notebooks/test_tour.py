@@ -22,8 +22,8 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
     status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
-    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy, streams
-    assert status["data"]["text/plain"].count(" yes ") == 8
+    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy, streams, monitoring, dashboards
+    assert status["data"]["text/plain"].count(" yes ") == 10
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
 
@@ -65,6 +65,16 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     history = json.loads(mlplat(stack, "deployments", "purchase_model", "--json").stdout)
     actions = [d["action"] for d in history if d["status"] == "live"]
     assert "rollback" in actions and actions.count("deploy") >= 2, actions
+
+    # Chapter 5: an experiment between two pipelines, simulated traffic, results with plots, a stop.
+    experiments = nbformat.read(tmp_path / "05_experiments.ipynb", as_version=4)
+    experiment_outputs = [o for c in experiments.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in experiment_outputs if o.get("output_type") == "error"]
+    texts = "\n".join(str(o.get("text", "")) for o in experiment_outputs)
+    assert "refused: arm 'b': no model named 'purchse_model'" in texts and "traffic returned to control" in texts
+    assert sum(o.get("data", {}).get("text/html", "").count("<img") for o in experiment_outputs) >= 2  # the plots
+    shown = json.loads(mlplat(stack, "experiment", "show", "checkout_model_ab", "--json").stdout)
+    assert shown["status"] == "stopped" and [h["to_status"] for h in shown["history"]][-1] == "stopped"
 
     # Chapter 7: streaming sets started, fed, read online within seconds, used by a deployed model.
     streaming = nbformat.read(tmp_path / "07_streaming.ipynb", as_version=4)

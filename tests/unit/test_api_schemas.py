@@ -101,13 +101,18 @@ def test_every_platform_api_route_declares_its_answer_and_its_errors(settings: S
 def test_every_inference_route_declares_its_answer_and_its_errors(settings: Settings, platform: Platform) -> None:
     core = InferenceCore(platform.db, lambda: platform.repository, platform.online)  # not started: nothing loads
     spec = create_inference_app(settings, core=core, authenticator=StaticTokenAuthenticator({})).openapi()
-    assert {"/v1/predict/{model}", "/v1/precomputed/{model}/{entity_id}", "/v1/models"} <= set(spec["paths"])
+    assert {"/v1/predict/{model}", "/v1/precomputed/{model}/{entity_id}", "/v1/models",
+            "/v1/experiments/{name}/predict"} <= set(spec["paths"])
     assert undocumented(spec) == []
     predict = spec["paths"]["/v1/predict/{model}"]["post"]
     assert {"400", "413", "422", "503"} <= set(predict["responses"])
     answers = predict["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"]
-    assert {a["$ref"].rsplit("/", 1)[-1] for a in answers} == {"Prediction", "Predictions"}
+    assert {a["$ref"].rsplit("/", 1)[-1] for a in answers} == {"Prediction", "Predictions", "ExperimentPrediction"}
     assert "requestBody" in predict  # the fast path reads the body itself; the document still shows it
+    in_experiment = spec["paths"]["/v1/experiments/{name}/predict"]["post"]
+    assert {"404", "422", "503"} <= set(in_experiment["responses"]) and "requestBody" in in_experiment
+    answer = _resolve(spec, in_experiment["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"prediction_id", "experiment", "arm", "model", "version", "output"} <= set(answer["properties"])
 
 
 def test_the_check_names_each_route_that_declares_too_little() -> None:

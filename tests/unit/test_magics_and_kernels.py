@@ -9,7 +9,7 @@ def test_status_renders_a_table_of_components(shell) -> None:
     assert result.success
     table = result.result
     assert [row[0] for row in table.rows] == ["redis", "mlflow", "hub", "api", "inference", "mlflow-proxy", "scheduler",
-                                           "streams"]
+                                           "streams", "monitoring", "dashboards"]
     assert all(row[1] is False for row in table.rows)  # nothing is running in this home
     assert "&#10008; no" in table._repr_html_()
     assert "NO" in repr(table)

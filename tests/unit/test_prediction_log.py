@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlplat.errors import ValidationError
 from mlplat.serving.predlog import SCHEMA, PredictionLog, Record, new_id, read_log
 
 HOUR_US = 3_600_000_000
@@ -51,7 +53,8 @@ def test_records_land_in_model_and_hour_partitions_with_the_documented_schema(tm
     assert json.loads(table.loc[other.prediction_id, "inputs"]) == {"x": 2.5, "n": 3, "when": "2026-01-01T00:00:00"}
     assert table.loc[other.prediction_id, "arm"] == "treatment" and table.loc[late.prediction_id, "arm"] is None
     assert json.loads(table.loc[late.prediction_id, "output"]) == {"prediction": 1, "probability": 0.75}
-    assert set(table["schema_version"]) == {1}
+    assert set(table["schema_version"]) == {2}
+    assert table["experiment"].isna().all() and table["phase"].isna().all()
     assert len(read_log(str(tmp_path), "b")) == 1
     assert log.close().to_dict() == {"queued": 0, "written": 3, "dropped": 0, "write_errors": 0, "files": 3}
 
@@ -103,3 +106,40 @@ def test_flush_rows_writes_before_the_timer(tmp_path: Path, rows: int) -> None:
     _wait(lambda: log.stats().written == rows)
     assert log.stats().files == 1
     log.close()
+
+
+# Version 1, as written before experiments: no experiment or phase columns.
+V1_SCHEMA = pa.schema([f for f in SCHEMA if f.name not in ("experiment", "phase")])
+
+
+def _v1_file(folder: Path, prediction_id: str, version: int = 1) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {"prediction_id": [prediction_id], "ts": [1_700_000_000_000_000], "model": ["m"], "version": [3],
+           "arm": ["treatment"], "entity_key": ["user_id"], "entity_id": ["u9"], "inputs": ["{}"],
+           "output": ['{"prediction": 0}'], "latency_ms": [0.5], "schema_version": [version]}
+    pq.write_table(pa.table({k: pa.array(v) for k, v in row.items()}).cast(V1_SCHEMA), folder / "part-v1.parquet")
+
+
+def test_version_2_records_carry_the_experiment_and_version_1_files_read_with_it_null(tmp_path: Path) -> None:
+    _v1_file(tmp_path / "model=m" / "hour=2023-11-14T22", "old")
+    log = PredictionLog(str(tmp_path), flush_seconds=0.05)
+    new = _record("m", arm="treatment")
+    new.experiment, new.phase = "checkout", 2
+    outside = _record("m")
+    outside.experiment, outside.phase = "checkout", 2  # in the experiment's traffic, outside its coverage
+    assert log.put(new) and log.put(outside)
+    _wait(lambda: log.stats().written == 2)
+    log.close()
+    table = read_log(str(tmp_path), "m").set_index("prediction_id")
+    assert table.loc["old", "schema_version"] == 1 and table.loc[new.prediction_id, "schema_version"] == 2
+    assert table.loc["old", "arm"] == "treatment" and table.loc["old", "version"] == 3
+    assert table.loc["old", "experiment"] is None and np.isnan(table.loc["old", "phase"])
+    assert (table.loc[new.prediction_id, "experiment"], table.loc[new.prediction_id, "phase"]) == ("checkout", 2)
+    assert table.loc[outside.prediction_id, "arm"] is None
+    assert table.loc[outside.prediction_id, "experiment"] == "checkout"
+
+
+def test_a_newer_schema_version_is_refused_not_misread(tmp_path: Path) -> None:
+    _v1_file(tmp_path / "model=m" / "hour=2023-11-14T22", "future", version=3)
+    with pytest.raises(ValidationError, match=r"schema version\(s\) \[3\]"):
+        read_log(str(tmp_path))

@@ -26,6 +26,7 @@ from mlplat.hub import HubDirectory
 from mlplat.identity import Identity
 from mlplat.platform import Platform
 from mlplat.services.api import examples as examples_routes
+from mlplat.services.api import experiments as experiments_routes
 from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
 from mlplat.services.api import models as models_routes
@@ -167,5 +168,6 @@ def create_app(
     app.include_router(serving_routes.router(platform, caller))
     app.include_router(streams_routes.router(platform, caller))
     app.include_router(monitoring_routes.router(platform, caller))
+    app.include_router(experiments_routes.router(platform, caller))
     install_docs(app, settings.hub)
     return HubPrefix(app, service_prefix)

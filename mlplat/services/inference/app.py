@@ -1,7 +1,9 @@
 """The Inference Service over HTTP: ``create_app(settings)``.
 
 Routes: ``POST /v1/predict/{model}`` (one ``{"entity", "features"}`` or a batch
-``{"instances": [...]}``), ``GET /v1/precomputed/{model}/{entity_id}``,
+``{"instances": [...]}``; ``"experiment"`` in the body routes it through that
+experiment), ``POST /v1/experiments/{name}/predict`` (the arm the experiment
+assigns answers: ``experiments.py``), ``GET /v1/precomputed/{model}/{entity_id}``,
 ``GET /v1/models``, ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus) and
 the OpenAPI document at ``/openapi.json``.
 
@@ -17,13 +19,12 @@ the platform's one error body, ``{"error": code, "message": ..., "details": {...
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import threading
 import time
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -32,21 +33,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from mlplat.config import Settings
 from mlplat.errors import (
-    AuthenticationError,
     InternalError,
     MlplatError,
     PayloadTooLarge,
-    PermissionDenied,
     ValidationError,
 )
 from mlplat.identity import Identity
 from mlplat.services.api.auth import Authenticator, bearer_token
 from mlplat.services.inference import schemas
+from mlplat.services.inference.auth import SERVICE_NAME, ChainAuthenticator, default_authenticator
+from mlplat.services.inference.batching import Batcher
+from mlplat.services.inference.experiments import experiment_request, predict_target
 from mlplat.services.prefix import HubPrefix, normalize_prefix, strip_prefix
 from mlplat.serving.core import InferenceCore
 
 log = logging.getLogger("mlplat.inference")
-SERVICE_NAME = "inference"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -63,49 +64,23 @@ def _mlplat_error(exc: MlplatError) -> Response:
     return Response(_error_body(exc), status_code=exc.http_status, media_type="application/json")
 
 
-class ChainAuthenticator:
-    """Platform tokens first (a dict lookup), then JupyterHub tokens with the inference scope."""
-
-    def __init__(self, *authenticators: Authenticator) -> None:
-        self.authenticators = [a for a in authenticators if a is not None]
-
-    def identify(self, token: str) -> Identity:
-        last: MlplatError = AuthenticationError("invalid or expired token")
-        for auth in self.authenticators:
-            try:
-                return auth.identify(token)
-            except (AuthenticationError, PermissionDenied) as exc:
-                last = exc
-        raise last
-
-
-def default_authenticator(settings: Settings) -> Authenticator:
-    from mlplat.hub import HubDirectory
-    from mlplat.services.api.auth import HubTokenAuthenticator, StaticTokenAuthenticator
-
-    chain: list[Any] = []
-    token_file = settings.secrets_dir / "inference_token"
-    if token_file.exists():
-        chain.append(StaticTokenAuthenticator({token_file.read_text().strip(): Identity("inference-client",
-                                                                                         kind="service")}))
-    hub_token = settings.secrets_dir / "api_token"
-    if hub_token.exists():
-        hub = HubDirectory(settings.hub_api, hub_token.read_text().strip(), settings.http_timeout)
-        chain.append(HubTokenAuthenticator(hub, service_name=SERVICE_NAME, ttl=60.0))
-    return ChainAuthenticator(*chain)
-
-
-def default_core(settings: Settings) -> InferenceCore:
+def default_core(settings: Settings, experiment_feed: Any = None) -> InferenceCore:
     """A core wired by the composition root: Online Serving with the service's tighter timeout, the
-    Model Repository, and the prediction log in the lake."""
+    Model Repository, the prediction log in the lake, and the live experiments (``experiment_feed``, by
+    default the platform's)."""
     from mlplat.lake import join
     from mlplat.platform import Platform
+    from mlplat.services.inference.experiments import attach
     from mlplat.serving.predlog import LOG_DIR, PredictionLog
     from mlplat.serving.workers import Announcer
 
     platform = Platform(settings, online_timeout=settings.inference_store_timeout)
-    return InferenceCore(platform.db, lambda: platform.repository, platform.online,
+    core = InferenceCore(platform.db, lambda: platform.repository, platform.online,
                          prediction_log=PredictionLog(join(settings.lake, LOG_DIR)), announcer=Announcer(platform.db))
+    feed = experiment_feed if experiment_feed is not None else platform.experiment_feed
+    if feed is not None:
+        attach(core, settings, feed, lambda: platform.repository)
+    return core
 
 
 def create_app(
@@ -127,15 +102,17 @@ def create_app(
     errors_total = Counter("mlplat_inference_errors", "failed requests", ["kind"], registry=registry)
     # With several worker processes (PROMETHEUS_MULTIPROC_DIR set by __main__) /metrics sums them all.
     shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    total: Literal["livesum", "all"] = "livesum" if shared else "all"
-    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry,
-                        multiprocess_mode=total)
-    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry,
-                      multiprocess_mode=total)
-    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry,
-                        multiprocess_mode=total)
+    total: dict[str, Any] = {"multiprocess_mode": "livesum"} if shared else {}
+    highest: dict[str, Any] = {"multiprocess_mode": "livemax"} if shared else {}
+    queue_depth = Gauge("mlplat_prediction_log_queue", "prediction-log records waiting", registry=registry, **total)
+    log_drops = Gauge("mlplat_prediction_log_dropped", "prediction-log records dropped", registry=registry, **total)
+    log_written = Gauge("mlplat_prediction_log_written", "prediction-log records written", registry=registry, **total)
     served_version = Gauge("mlplat_inference_served_version", "version served per model", ["model"],
-                           registry=registry, multiprocess_mode="livemax" if shared else "all")
+                           registry=registry, **highest)
+    sticky_fallbacks = Counter("mlplat_inference_sticky_fallbacks", "sticky assignments the hash made: Redis "
+                               "did not answer", ["experiment"], registry=registry)
+    if core.experiments is not None and core.experiments.sticky is not None:
+        core.experiments.sticky.on_fallback = lambda name, n: sticky_fallbacks.labels(name).inc(n)
 
     children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
@@ -177,8 +154,10 @@ def create_app(
 
     batcher = Batcher(core)
 
-    async def answer(model: str, authorization: str | None, raw: bytes, too_large: int | None) -> tuple[int, bytes]:
-        """One predict request: (status, JSON body). Shared by the ASGI fast path and the documented route."""
+    async def answer(model: str | None, authorization: str | None, raw: bytes, too_large: int | None,
+                     experiment: str | None = None) -> tuple[int, bytes]:
+        """One predict request: (status, JSON body). Shared by the fast paths and the documented routes.
+        ``experiment``: the request came to ``/v1/experiments/{experiment}/predict`` (``model`` is None)."""
         began = time.perf_counter()
         status = 200
         try:
@@ -193,10 +172,14 @@ def create_app(
                 status = 400
                 return 400, _error_body(ValidationError(
                     "the body must be a JSON object: {entity, features} or {instances}"))
-            if "instances" in body:
-                result: Any = {"predictions": core.predict_batch(model, body["instances"])}
+            if experiment is not None or "experiment" in body:
+                name = experiment if experiment is not None else body["experiment"]
+                unit, entity, features = experiment_request(core, name, model, body)
+                result: Any = await batcher.predict_in(name, unit, entity, features)
+            elif "instances" in body:
+                result = {"predictions": core.predict_batch(str(model), body["instances"])}
             else:
-                result = await batcher.predict(model, body.get("entity"), body.get("features"))
+                result = await batcher.predict(str(model), body.get("entity"), body.get("features"))
             return 200, orjson.dumps(result)
         except MlplatError as exc:
             status = exc.http_status
@@ -210,13 +193,14 @@ def create_app(
             status = 400  # not 422: the body is not JSON at all
             errors_total.labels(ValidationError.code).inc()
             return 400, _error_body(ValidationError(f"the body is not valid JSON: {exc}"))
-        except Exception as exc:  # a bug answers 500, it never kills the worker
+        except Exception as exc:  # broad on purpose: a bug answers 500, it never kills the worker
             status = 500
             errors_total.labels(InternalError.code).inc()
-            log.exception("predict %s failed", model)
+            log.exception("predict %s failed", model or experiment)
             return 500, _error_body(InternalError(f"internal error: {type(exc).__name__}"))
         finally:
-            count(model if model in core.served else "_unknown", status, time.perf_counter() - began)
+            label = model if model in core.served else "_experiment" if model is None else "_unknown"
+            count(str(label), status, time.perf_counter() - began)
 
     @app.post("/v1/predict/{model}", tags=["predict"], openapi_extra=schemas.PREDICT_BODY, responses=schemas.PREDICT)
     async def predict(model: str, request: Request) -> Response:
@@ -225,6 +209,15 @@ def create_app(
         raw = await request.body()
         status, payload = await answer(model, request.headers.get("authorization"), raw,
                                        len(raw) if len(raw) > max_body else None)
+        return Response(payload, status_code=status, media_type="application/json")
+
+    @app.post("/v1/experiments/{name}/predict", tags=["predict"], openapi_extra=schemas.EXPERIMENT_BODY,
+              responses=schemas.EXPERIMENT_PREDICT)
+    async def predict_in_experiment(name: str, request: Request) -> Response:
+        # Answered by the fast paths too; documented here, and answered the same when a request gets this far.
+        raw = await request.body()
+        status, payload = await answer(None, request.headers.get("authorization"), raw,
+                                       len(raw) if len(raw) > max_body else None, experiment=name)
         return Response(payload, status_code=status, media_type="application/json")
 
     @app.get("/v1/precomputed/{model}/{entity_id}", tags=["predict"], responses=schemas.PRECOMPUTED)
@@ -286,7 +279,7 @@ class Lifecycle:
         while not self._stop.wait(1.0):
             try:
                 self.refresh()
-            except Exception:  # figures are best effort
+            except Exception:  # broad on purpose: figures are best effort
                 log.exception("refreshing the inference gauges failed")
 
     def stop(self) -> None:
@@ -313,49 +306,9 @@ class InferenceApp(FastAPI):
         return app
 
 
-class Batcher:
-    """Micro-batching: single predictions that arrive in the same event-loop turn share one ``predict_many``.
-
-    The first request of a turn schedules the flush with ``call_soon``, so it
-    runs right after every request already parsed in that turn has queued: no
-    timer, no added wait when the service is idle, and under load one Online
-    Serving round trip and one model call serve many requests. Each request
-    still gets its own answer or its own error.
-    """
-
-    def __init__(self, core: InferenceCore) -> None:
-        self.core = core
-        self.pending: dict[str, list[tuple[Any, Any, asyncio.Future[Any]]]] = {}
-        self.scheduled = False
-
-    def predict(self, model: str, entity: Any, features: Any) -> "asyncio.Future[Any]":
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self.pending.setdefault(model, []).append((entity, features, future))
-        if not self.scheduled:
-            self.scheduled = True
-            loop.call_soon(self.flush)
-        return future
-
-    def flush(self) -> None:
-        self.scheduled = False
-        pending, self.pending = self.pending, {}
-        for model, items in pending.items():
-            try:
-                results: list[Any] = self.core.predict_many(model, [(e, f) for e, f, _ in items])
-            except Exception as exc:  # a bug: every waiter gets it (and answers 500)
-                results = [exc] * len(items)
-            for (_, _, future), result in zip(items, results):
-                if future.cancelled():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-
-
 class PredictFastPath:
-    """Pure ASGI for ``POST /v1/predict/{model}``: no routing, request objects or response classes on the hot path."""
+    """Pure ASGI for ``POST /v1/predict/{model}`` and ``POST /v1/experiments/{name}/predict``: no routing,
+    request objects or response classes on the hot path."""
 
     PREFIX = "/v1/predict/"
 
@@ -364,7 +317,8 @@ class PredictFastPath:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = strip_prefix(scope["path"], scope.get("root_path", "")) if scope["type"] == "http" else ""
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith(self.PREFIX):
+        target = predict_target(path) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if target is None:
             await self.app(scope, receive, send)
             return
         authorization, declared = None, None
@@ -390,10 +344,10 @@ class PredictFastPath:
                     break
                 chunks.append(chunk)
                 more = message.get("more_body", False)
-        status, payload = await self.answer(path[len(self.PREFIX):], authorization, b"".join(chunks),
-                                            too_large)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        status, payload = await self.answer(target[0], authorization, b"".join(chunks), too_large, target[1])
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
 
@@ -425,4 +379,5 @@ def factory() -> FastAPI:
     return app
 
 
-__all__ = ["ChainAuthenticator", "Lifecycle", "create_app", "default_authenticator", "factory", "tune_gc"]
+__all__ = ["SERVICE_NAME", "ChainAuthenticator", "Lifecycle", "create_app", "default_authenticator", "factory",
+           "tune_gc"]

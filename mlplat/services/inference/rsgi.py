@@ -1,10 +1,11 @@
 """The Inference Service under granian's RSGI interface: the server ``python -m mlplat.services.inference`` runs.
 
 granian parses HTTP in Rust and writes each response in one call; predict
-requests are answered here directly, with the same ``answer`` the ASGI app
-uses, so both servers give the same statuses and bodies. On the benchmark
-machine this served about 15% more requests per second than uvicorn's ASGI
-path on the same app, with a shorter tail (``benchmarks/inference.py --server``
+requests (``/v1/predict/{model}``, ``/v1/experiments/{name}/predict``) are
+answered here directly, with the same ``answer`` the ASGI app uses, so
+both servers give the same statuses and bodies. On the benchmark machine
+this served about 15% more requests per second than uvicorn's ASGI path on
+the same app, with a shorter tail (``benchmarks/inference.py --server``
 measures either).
 
 Every other route (``/healthz``, ``/readyz``, ``/metrics``, ``/v1/models``,
@@ -19,7 +20,8 @@ import logging
 import os
 from typing import Any
 
-from mlplat.services.inference.app import PredictFastPath, create_app, tune_gc
+from mlplat.services.inference.app import create_app, tune_gc
+from mlplat.services.inference.experiments import predict_target
 from mlplat.services.prefix import strip_prefix
 
 log = logging.getLogger("mlplat.inference")
@@ -47,9 +49,10 @@ class RsgiService:
             return
         path = strip_prefix(scope.path, self.prefix)  # through the hub's proxy: /services/inference/v1/...
         raw, too_large = await self._body(scope, protocol)
-        if scope.method == "POST" and path.startswith(PredictFastPath.PREFIX):
-            status, payload = await self.answer(path[len(PredictFastPath.PREFIX):], scope.headers.get("authorization"),
-                                                raw, too_large)
+        target = predict_target(path) if scope.method == "POST" else None
+        if target is not None:
+            status, payload = await self.answer(target[0], scope.headers.get("authorization"), raw, too_large,
+                                                target[1])
             protocol.response_bytes(status, JSON, payload)
         elif too_large is not None:
             protocol.response_bytes(413, JSON, b'{"error":"too_large","message":"the body is over the limit"}')
@@ -100,7 +103,7 @@ class RsgiService:
 
         try:
             await self.app(asgi_scope, receive, send)
-        except Exception:  # FastAPI answered 500 already (or will be answered below)
+        except Exception:  # broad on purpose: FastAPI answered 500 already (or will be answered below)
             log.exception("%s %s failed", scope.method, path)
             if not chunks:
                 status, headers, chunks = 500, JSON, [b'{"error":"internal","message":"internal error"}']

@@ -23,6 +23,31 @@ class Predictions(Closed):
     predictions: list[Prediction]
 
 
+class ExperimentPrediction(Closed):
+    """A prediction routed by an experiment: the arm's version answered (control, with arm null, outside it)."""
+
+    prediction_id: str = Field(description="unique; the prediction log and later user actions join on it")
+    experiment: str
+    phase: int = Field(description="the experiment's phase: results are per phase")
+    arm: str | None = Field(description="the arm the unit is in; null: control, outside the experiment (coverage, "
+                                        "targeting, layer) or the experiment is not running")
+    model: str
+    version: int = Field(description="the version that answered")
+    output: dict[str, Any] = Field(description="the pipeline's outputs: output column -> value")
+
+
+class LiveExperimentState(Closed):
+    status: str
+    phase: int
+
+
+class ExperimentsHealth(Closed):
+    """The live experiments this worker holds."""
+
+    live: dict[str, LiveExperimentState] = Field(description="experiment -> its status and phase")
+    errors: dict[str, str] = Field(description="experiment -> why an arm cannot answer")
+
+
 class Precomputed(Closed):
     """The newest batch prediction of a model for one entity, from Online Serving."""
 
@@ -70,6 +95,7 @@ class Ready(Closed):
     generation: int = Field(description="the newest deployment seen")
     load_errors: dict[str, str] = Field(description="model -> why it could not be loaded")
     prediction_log: dict[str, int] = Field(description="queued, written, dropped, write_errors, files")
+    experiments: ExperimentsHealth | None = Field(None, description="absent when the service has no experiments")
 
 
 Responses = dict[int | str, dict[str, Any]]
@@ -80,8 +106,18 @@ PREDICT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"a
         "entity": {"type": "object", "example": {"user_id": "u1"}},
         "features": {"type": "object", "example": {"device": "ios"}},
         "instances": {"type": "array", "items": {"type": "object"}}}}}}}}
-PREDICT: Responses = {200: {"model": Prediction | Predictions, "description": "a prediction, or a batch's predictions"},
-           **errors(400, 404, 413, 422, 503)}
+PREDICT: Responses = {200: {"model": Prediction | Predictions | ExperimentPrediction,
+                             "description": "a prediction, or a batch's predictions; with \"experiment\" in the "
+                                            "body, the experiment's prediction"},
+                       **errors(400, 404, 413, 422, 503)}
+EXPERIMENT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "one prediction; the unit id in the field named by the experiment's hash "
+                                     "attribute, in entity_id, or in entity",
+    "properties": {
+        "user_id": {"type": "string", "example": "u1"},
+        "entity": {"type": "object", "example": {"user_id": "u1"}},
+        "features": {"type": "object", "example": {"device": "ios", "country": "DE"}}}}}}}}
+EXPERIMENT_PREDICT: Responses = {200: {"model": ExperimentPrediction}, **errors(400, 404, 413, 422, 503)}
 PRECOMPUTED: Responses = {200: {"model": Precomputed}, **errors(404, 422, 503)}
 MODELS: Responses = {200: {"model": list[ServedModel]}, **errors()}
 HEALTH: Responses = {200: {"model": Alive}}

@@ -1,0 +1,93 @@
+"""Micro-batching: single predictions that arrive in the same event-loop turn share one ``predict_many``.
+
+The first request of a turn schedules the flush with ``call_soon``, so it
+runs right after every request already parsed in that turn has queued: no
+timer, no added wait when the service is idle, and under load one Online
+Serving round trip and one model call serve many requests. Each request
+still gets its own answer or its own error.
+
+Requests to an experiment queue by experiment: the flush assigns all of an
+experiment's units at once (a sticky experiment asks Redis once for the whole
+turn), then every request joins the group of the version its arm serves, so
+an experiment's traffic batches as well as a plain model's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from mlplat.serving.core import InferenceCore, Served
+from mlplat.serving.experiments import Route, Unit
+
+Waiter = tuple[Any, Any, "Route | None", "asyncio.Future[Any]"]
+
+
+class Batcher:
+    """Queues single predictions for a model (``predict``) or an experiment (``predict_in``) until the turn ends."""
+
+    def __init__(self, core: InferenceCore) -> None:
+        self.core = core
+        self.pending: dict[str, list[tuple[Any, Any, asyncio.Future[Any]]]] = {}
+        self.experiments: dict[str, list[tuple[Unit, Any, Any, asyncio.Future[Any]]]] = {}
+        self.scheduled = False
+
+    def _future(self) -> "asyncio.Future[Any]":
+        loop = asyncio.get_running_loop()
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self.flush)
+        return loop.create_future()
+
+    def predict(self, model: str, entity: Any, features: Any) -> "asyncio.Future[Any]":
+        future = self._future()
+        self.pending.setdefault(model, []).append((entity, features, future))
+        return future
+
+    def predict_in(self, experiment: str, unit: Unit, entity: Any, features: Any) -> "asyncio.Future[Any]":
+        future = self._future()
+        self.experiments.setdefault(experiment, []).append((unit, entity, features, future))
+        return future
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        experiments, self.experiments = self.experiments, {}
+        groups: dict[int, tuple[Served, list[Waiter]]] = {}
+        for name, queued in experiments.items():
+            try:
+                assert self.core.experiments is not None  # answer() refused the request otherwise
+                routes: list[Any] = self.core.experiments.route(name, [u for u, _, _, _ in queued])
+            except Exception as exc:  # broad on purpose: every waiter gets the error (a bug answers 500)
+                routes = [exc] * len(queued)
+            for (_, entity, features, future), route in zip(queued, routes):
+                if isinstance(route, BaseException):
+                    _settle(future, route)
+                else:
+                    groups.setdefault(id(route.served), (route.served, []))[1].append((entity, features, route,
+                                                                                        future))
+        for model, items in pending.items():
+            self._run(model, [(e, f, None, fut) for e, f, fut in items])
+        for served, waiters in groups.values():
+            self._run(served.model, waiters)
+
+    def _run(self, model: str, items: list[Waiter]) -> None:
+        routes = [r for _, _, r, _ in items if r is not None]  # all of a group, or none (a plain model's)
+        try:
+            results: list[Any] = self.core.predict_many(model, [(e, f) for e, f, _, _ in items], routes=routes or None)
+        except Exception as exc:  # broad on purpose: a bug, every waiter gets it (and answers 500)
+            results = [exc] * len(items)
+        for (_, _, _, future), result in zip(items, results):
+            _settle(future, result)
+
+
+def _settle(future: "asyncio.Future[Any]", result: Any) -> None:
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+__all__ = ["Batcher"]
