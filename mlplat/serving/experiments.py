@@ -10,7 +10,8 @@ Each arm is a Model Pipeline reference resolved through the same model loading
 deployments use: ``m`` follows whatever version ``/v1/predict/m`` serves (its
 ``production`` version when it is not deployed), ``m/3`` is that version and
 ``m@alias`` the version the alias points at (re-read on the timer, as an alias
-moves). Pipelines load on the refresh thread *before* the table is swapped, and
+moves); a version that is not the deployed one takes the model's deployment
+options (``store_fallback``). Pipelines load on the refresh thread *before* the table is swapped, and
 an experiment whose arms did not change (a stop, a bandit's new weights) keeps
 its loaded arms, so a stop is in effect as soon as its row is read.
 
@@ -97,7 +98,8 @@ class LiveExperiments:
     """The worker's table of live experiments; ``route`` answers which version serves each request."""
 
     def __init__(self, source: ExperimentSource, models: Callable[[], ModelLoader],
-                 deployed: Callable[[], Mapping[str, "Served"]], prepare: Callable[[str, int, Any], "Served"],
+                 deployed: Callable[[], Mapping[str, "Served"]],
+                 prepare: Callable[[str, int, Any, Mapping[str, Any]], "Served"],
                  sticky: "StickyStore | None" = None, watcher: "ChangeWatcher | None" = None) -> None:
         self.source = source
         self.watcher = watcher  # calls ``refresh`` on each announced change and on its timer
@@ -186,7 +188,8 @@ class LiveExperiments:
         served = self._loaded.get((name, version))
         if served is None:
             _, pipeline = self._models().load_pipeline(name, version)
-            served = self._loaded[(name, version)] = self._prepare(name, version, pipeline)
+            options = deployed.options if deployed is not None else {}  # e.g. store_fallback: per model
+            served = self._loaded[(name, version)] = self._prepare(name, version, pipeline, options)
             log.info("experiments: loaded %s v%s", name, version)
         return served
 

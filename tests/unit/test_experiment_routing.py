@@ -68,7 +68,7 @@ def world() -> tuple[DictFeed, DictLoader, dict[str, Served], LiveExperiments]:
     feed = DictFeed()
     loader = DictLoader({"ranker": [1, 2, 3]}, {("ranker", "production"): 1, ("ranker", "candidate"): 3})
     deployed = {"ranker": _served("ranker", 1)}
-    live = LiveExperiments(feed, lambda: loader, lambda: deployed, lambda m, v, p: _served(m, v))
+    live = LiveExperiments(feed, lambda: loader, lambda: deployed, lambda m, v, p, o: _served(m, v))
     return feed, loader, deployed, live
 
 
