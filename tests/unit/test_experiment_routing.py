@@ -170,3 +170,13 @@ def test_the_unit_comes_from_the_hash_attribute_then_entity_id_then_the_entity()
     assert unit_of(exp, {"features": {}}).id is None
     with pytest.raises(ValidationError, match="string or an integer"):
         unit_of(exp, {"user_id": ["a"]})
+
+
+def test_both_predict_paths_reach_the_fast_path_and_nothing_else_does() -> None:
+    from mlplat.services.inference.experiments import predict_target
+
+    assert predict_target("/v1/predict/ranker") == ("ranker", None)
+    assert predict_target("/v1/experiments/checkout/predict") == (None, "checkout")
+    for other in ("/v1/experiments//predict", "/v1/experiments/a/b/predict", "/v1/experiments/checkout",
+                  "/v1/models", "/healthz"):
+        assert predict_target(other) is None
