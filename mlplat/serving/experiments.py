@@ -130,19 +130,34 @@ class LiveExperiments:
             self.sticky.close()
 
     def refresh(self, full: bool = True) -> None:
-        """Read the source and swap the table in. ``full`` re-resolves every arm (aliases may have moved);
-        otherwise experiments whose arms are unchanged keep theirs, so a stop costs one read."""
+        """Read the source and swap the table in. ``full`` re-resolves every arm (aliases may have moved).
+
+        What needs no loading (a stop, new weights, an experiment whose arms are loaded) is swapped in first,
+        so a stop never waits for another experiment's pipeline to download; experiments with new arms
+        keep answering as before until theirs are loaded, then the table is swapped again.
+        """
         with self._lock:
             live = list(self.source.live())
-            table, errors = {}, {}
+            ready: dict[str, _Entry] = {}
+            slow: list[tuple[LiveExperimentView, _Entry | None]] = []
             for exp in live:
                 old = self._table.get(exp.name)
                 same = old is not None and [a.ref for a in old.arms] == [a.ref for a in exp.arms]
-                if same and not full and old is not None and _ready(old.arms, exp.status == "running"):
-                    table[exp.name] = _Entry(exp, old.arms)
-                    continue
-                arms = self._resolve(exp, old if same else None)
+                if same and old is not None and _ready(old.arms, exp.status == "running"):
+                    ready[exp.name] = _Entry(exp, old.arms)
+                    if not full:
+                        continue
+                slow.append((exp, old if same else None))
+            errors = {name: self.errors[name] for name in ready if name in self.errors}
+            if slow:  # first swap: the changes that need no loading
+                waiting = {exp.name: self._table[exp.name] for exp, _ in slow
+                           if exp.name in self._table and exp.name not in ready}
+                self._table = {**waiting, **ready}
+            table = dict(ready)
+            for exp, old in slow:
+                arms = self._resolve(exp, old)
                 bad = [f"{a.ref[0]}: {a.error}" for a in arms if a.error]
+                errors.pop(exp.name, None)
                 if bad:
                     errors[exp.name] = "; ".join(bad)
                 table[exp.name] = _Entry(exp, arms)

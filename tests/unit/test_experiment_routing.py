@@ -180,3 +180,33 @@ def test_both_predict_paths_reach_the_fast_path_and_nothing_else_does() -> None:
     for other in ("/v1/experiments//predict", "/v1/experiments/a/b/predict", "/v1/experiments/checkout",
                   "/v1/models", "/healthz"):
         assert predict_target(other) is None
+
+
+def test_a_stop_does_not_wait_for_another_experiments_pipeline_to_load(world) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    feed, loader, _, live = world
+    feed.rows["a"] = experiment("a")
+    live.refresh()
+    loading, release = threading.Event(), threading.Event()
+    plain_load = loader.load_pipeline
+
+    def slow_load(name: str, version: int | None = None, alias: str | None = None) -> tuple[int, Any]:
+        loading.set()
+        release.wait(30)
+        return plain_load(name, version, alias)
+
+    loader.load_pipeline = slow_load
+    feed.rows["a"] = experiment("a", status="stopped")
+    feed.rows["b"] = experiment("b", arms=("ranker", "ranker/3"))  # its new arm takes a while to load
+    refresher = threading.Thread(target=live.refresh, kwargs={"full": False})
+    refresher.start()
+    try:
+        assert loading.wait(30)
+        assert all(r.arm is None for r in live.route("a", [Unit(u, {}) for u in USERS]))  # type: ignore[union-attr]
+        with pytest.raises(NotFoundError):
+            live.get("b")  # not served before its arms are loaded
+    finally:
+        release.set()
+        refresher.join(30)
+    assert {r.served.version for r in live.route("b", [Unit(u, {}) for u in USERS])} == {1, 3}  # type: ignore[union-attr]
