@@ -4,9 +4,12 @@
     run, one service: ``/v1/predict/bench_model`` against
     ``/v1/experiments/bench_ab/predict`` whose arms are two versions of that
     model (control: the deployed v1, treatment: v2, the same trees), 50/50.
-    The sides alternate without, with, with, without (``--seconds`` each after
-    a warm-up) and each side's figure is the mean of its two runs, so a drift
-    of the machine's load does not favour either. Target ratio >= 0.9.
+    The sides alternate without, with, with, without, ... (``--rounds`` ABBA
+    rounds of ``--seconds`` each, after a warm-up) and each side's figure is
+    the mean of its runs, so a drift of the machine's load favours neither.
+    Target ratio >= 0.9. On a shared machine requests/s swing with the other
+    tenants' load; the service's CPU time per request (its process tree's
+    user + system, ``cpu_us_per_request``) is the steadier figure of the two.
 (b) stop propagation under load: while ``benchmarks/loadgen.py`` drives the
     experiment, the experiment is stopped ``--stops`` times (the feed's record
     rewritten, then the change published on ``CHANGES_CHANNEL``, as the
@@ -24,7 +27,8 @@ The feed is ``tests/integration/experiment_feed_double.py`` (a dict in a JSON
 file every worker reads) until ``Platform.experiment_feed`` is the Experiment
 Manager's store. Prints one JSON line (the last on stdout):
 
-    .venv/bin/python benchmarks/experiments.py [--workers 2] [--seconds 10] [--stops 20] [--connections 32]
+    .venv/bin/python benchmarks/experiments.py [--workers 2] [--seconds 10] [--rounds 2] [--stops 20]
+        [--connections 32]
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ for _path in (str(ROOT), str(HERE), str(DOUBLE)):
 import inference as inference_bench  # noqa: E402  (the model, its home, the load drivers)
 import online_store as online_bench  # noqa: E402
 from experiment_feed_double import FEED_ENV, write_feed  # noqa: E402
+from proctree import tree_cpu_seconds  # noqa: E402
 
 MODEL = inference_bench.MODEL
 EXPERIMENT = "bench_ab"
@@ -73,6 +78,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--stops", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds of (a)")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     return parser.parse_args()
 
@@ -214,13 +220,16 @@ def main() -> None:
         for path, bodies in sides.values():
             inference_bench.drive(load, url, path, TOKEN, bodies, args.warmup, args.connections, work)
         runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
-        for side in ("without", "with", "with", "without"):
+        for side in ("without", "with", "with", "without") * args.rounds:
             path, bodies = sides[side]
-            runs[side].append(inference_bench.drive(load, url, path, TOKEN, bodies, args.seconds, args.connections,
-                                                    work))
-            say(f"{side}: {runs[side][-1]}")
+            cpu = tree_cpu_seconds(proc.pid)
+            run = inference_bench.drive(load, url, path, TOKEN, bodies, args.seconds, args.connections, work)
+            run["cpu_us_per_request"] = (tree_cpu_seconds(proc.pid) - cpu) * 1e6 / max(1, run["requests"])
+            runs[side].append(run)
+            say(f"{side}: {run}")
         rps = {side: statistics.mean(r["rps"] for r in rs) for side, rs in runs.items()}
         p99 = {side: round(statistics.mean(r["p99_ms"] for r in rs), 2) for side, rs in runs.items()}
+        cpu_us = {side: statistics.mean(r["cpu_us_per_request"] for r in rs) for side, rs in runs.items()}
 
         under_load: dict[str, Any] = {}
 
@@ -235,7 +244,9 @@ def main() -> None:
             "a_rps": {"with_experiment": round(rps["with"], 1), "without": round(rps["without"], 1),
                       "ratio": round(rps["with"] / rps["without"], 3),
                       "errors": sum(r["errors"] for rs in runs.values() for r in rs),
-                      "p99_ms": p99},
+                      "p99_ms": p99, "cpu_us_per_request": {side: round(v, 1) for side, v in cpu_us.items()},
+                      "cpu_ratio": round(cpu_us["without"] / cpu_us["with"], 3),
+                      "runs_rps": {side: [round(r["rps"], 1) for r in rs] for side, rs in runs.items()}},
             "b_stop_propagation": {**stop, "load_rps": round(under_load.get("rps", 0.0), 1),
                                    "load_errors": under_load.get("errors")},
             "c_results_10m_rows": None,
