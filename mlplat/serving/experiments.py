@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import ChainMap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, ValidationError
 from mlplat.serving.ports import ExperimentSource, LiveExperimentView, ModelLoader
@@ -37,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("mlplat.inference")
 UNIT_FIELD = "entity_id"  # besides the experiment's hash attribute, a request may name its unit here
-RESERVED = ("entity", "features", "instances", "experiment")
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,12 @@ def _ready(arms: Sequence[_Arm], running: bool) -> bool:
 
 def unit_of(experiment: LiveExperimentView, body: Mapping[str, Any]) -> Unit:
     """The unit id: the body's hash-attribute field, else ``entity_id``, else the entity's (or the session
-    features') hash-attribute value; attributes: the entity, the session features and the body's other fields."""
+    features') hash-attribute value; attributes: the body's fields, then the session features, then the entity."""
     entity: Mapping[str, Any] = body["entity"] if isinstance(body.get("entity"), Mapping) else {}
     features: Mapping[str, Any] = body["features"] if isinstance(body.get("features"), Mapping) else {}
     key = experiment.hash_attribute
-    attributes = {**entity, **features, **{k: v for k, v in body.items() if k not in RESERVED}}
+    # looked up only when targeting asks: no copy per request (never written: the casts only satisfy ChainMap)
+    attributes: Mapping[str, Any] = ChainMap(*(cast("dict[str, Any]", m) for m in (body, features, entity)))
     for value in (body.get(key), body.get(UNIT_FIELD), entity.get(key), features.get(key)):
         if value is not None and value != "":
             if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -271,4 +272,4 @@ class LiveExperiments:
                          for n, e in self._table.items()}, "errors": dict(self.errors)}
 
 
-__all__ = ["LiveExperiments", "RESERVED", "Route", "UNIT_FIELD", "Unit", "unit_of"]
+__all__ = ["LiveExperiments", "Route", "UNIT_FIELD", "Unit", "unit_of"]

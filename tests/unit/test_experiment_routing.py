@@ -166,7 +166,9 @@ def test_the_unit_comes_from_the_hash_attribute_then_entity_id_then_the_entity()
     assert unit_of(exp, {"entity_id": 7, "entity": {"user_id": "c"}}).id == "7"
     assert unit_of(exp, {"entity": {"user_id": "c"}, "features": {"country": "DE"}}).id == "c"
     unit = unit_of(exp, {"entity": {"user_id": "c"}, "features": {"country": "DE"}, "device": "ios"})
-    assert unit.attributes == {"user_id": "c", "country": "DE", "device": "ios"}
+    assert [unit.attributes.get(k) for k in ("user_id", "country", "device", "app")] == ["c", "DE", "ios", None]
+    mixed = unit_of(exp, {"country": "AT", "features": {"country": "DE"}, "entity": {"user_id": "c", "plan": "x"}})
+    assert (mixed.attributes["country"], mixed.attributes["plan"]) == ("AT", "x")  # the body's own field wins
     assert unit_of(exp, {"features": {}}).id is None
     with pytest.raises(ValidationError, match="string or an integer"):
         unit_of(exp, {"user_id": ["a"]})
