@@ -2,14 +2,19 @@
 
 (a) requests/s with an experiment against without, same model, same load, one
     run, one service: ``/v1/predict/bench_model`` against
-    ``/v1/experiments/bench_ab/predict`` whose arms are two versions of that
-    model (control: the deployed v1, treatment: v2, the same trees), 50/50.
-    The sides alternate without, with, with, without, ... (``--rounds`` ABBA
-    rounds of ``--seconds`` each, after a warm-up) and each side's figure is
-    the mean of its runs, so a drift of the machine's load favours neither.
-    Target ratio >= 0.9. On a shared machine requests/s swing with the other
-    tenants' load; the service's CPU time per request (its process tree's
-    user + system, ``cpu_us_per_request``) is the steadier figure of the two.
+    ``/v1/experiments/bench_same/predict``, a 50/50 experiment whose two arms
+    serve that same model (what the experiment itself costs: assignment,
+    routing, the answer's and the log's extra fields). ``two_versions`` adds
+    ``/v1/experiments/bench_ab/predict``, whose treatment is a second version
+    (v2, the same trees): each micro-batch then makes one model call per
+    version, which for a 200-tree booster costs more than everything else the
+    experiment adds, and is the price of comparing two models at all.
+    The sides alternate without, with, two_versions, two_versions, with,
+    without (``--rounds`` times, ``--seconds`` each, after a warm-up) and each
+    side's figure is the mean of its runs, so a drift of the machine's load
+    favours none. Target ratio (with / without) >= 0.9. On a shared machine
+    requests/s swing with the other tenants' load; the service's CPU time per
+    request (its process tree's user + system) is given beside them.
 (b) stop propagation under load: while ``benchmarks/loadgen.py`` drives the
     experiment, the experiment is stopped ``--stops`` times (the feed's record
     rewritten, then the change published on ``CHANGES_CHANNEL``, as the
@@ -60,7 +65,8 @@ from experiment_feed_double import FEED_ENV, write_feed  # noqa: E402
 from proctree import tree_cpu_seconds  # noqa: E402
 
 MODEL = inference_bench.MODEL
-EXPERIMENT = "bench_ab"
+EXPERIMENT = "bench_ab"  # control v1, treatment v2: (b) stops this one
+SAME = "bench_same"  # both arms v1
 TOKEN = "Bearer bench-token"
 
 
@@ -78,15 +84,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--stops", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds of (a)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of (a), each: without, with, two_versions twice, with, without")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     return parser.parse_args()
 
 
-def live_row(status: str = "running") -> dict[str, Any]:
-    return {"name": EXPERIMENT, "team": "bench", "phase": 1, "status": status,
-            "arms": [{"name": "control", "model": MODEL}, {"name": "treatment", "model": f"{MODEL}/2"}],
-            "assignment": {"seed": EXPERIMENT, "weights": [0.5, 0.5]}, "hash_attribute": "user_id", "sticky": False}
+def live_row(status: str = "running", name: str = EXPERIMENT) -> dict[str, Any]:
+    treatment = f"{MODEL}/2" if name == EXPERIMENT else f"{MODEL}/1"
+    return {"name": name, "team": "bench", "phase": 1, "status": status,
+            "arms": [{"name": "control", "model": MODEL}, {"name": "treatment", "model": treatment}],
+            "assignment": {"seed": name, "weights": [0.5, 0.5]}, "hash_attribute": "user_id", "sticky": False}
+
+
+def rows(status: str = "running") -> dict[str, dict[str, Any]]:
+    return {EXPERIMENT: live_row(status), SAME: live_row(name=SAME)}
 
 
 def register_second_version(settings: Any) -> None:
@@ -175,10 +187,10 @@ def stop_propagation(settings: Any, feed: Path, workers: int, stops: int, load: 
     times, restarts = [], []
     try:
         for k in range(stops):
-            write_feed(feed, {EXPERIMENT: live_row("running")})
+            write_feed(feed, rows("running"))
             client.publish(CHANGES_CHANNEL, EXPERIMENT)
             restarts.append(prober.until("treatment", time.monotonic()))
-            write_feed(feed, {EXPERIMENT: live_row("stopped")})
+            write_feed(feed, rows("stopped"))
             client.publish(CHANGES_CHANNEL, EXPERIMENT)
             returned = time.monotonic()  # the stop has returned: stored, then announced
             times.append(max(0.0, prober.until(None, returned)))
@@ -203,7 +215,7 @@ def main() -> None:
                                                 args.entities, args.features)
         register_second_version(settings)
         feed = work / "experiments.json"
-        write_feed(feed, {EXPERIMENT: live_row()})
+        write_feed(feed, rows())
         import numpy as np
 
         users = np.random.default_rng(2).integers(0, args.entities, size=5000)
@@ -216,11 +228,12 @@ def main() -> None:
         procs.append(proc)
         url = f"http://127.0.0.1:{settings.inference_port}"
         inference_bench.wait_http(url + "/readyz", proc)
-        sides = {"without": (f"/v1/predict/{MODEL}", plain), "with": (f"/v1/experiments/{EXPERIMENT}/predict", routed)}
+        sides = {"without": (f"/v1/predict/{MODEL}", plain), "with": (f"/v1/experiments/{SAME}/predict", routed),
+                 "two_versions": (f"/v1/experiments/{EXPERIMENT}/predict", routed)}
         for path, bodies in sides.values():
             inference_bench.drive(load, url, path, TOKEN, bodies, args.warmup, args.connections, work)
-        runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
-        for side in ("without", "with", "with", "without") * args.rounds:
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+        for side in ("without", "with", "two_versions", "two_versions", "with", "without") * args.rounds:
             path, bodies = sides[side]
             cpu = tree_cpu_seconds(proc.pid)
             run = inference_bench.drive(load, url, path, TOKEN, bodies, args.seconds, args.connections, work)
@@ -234,7 +247,7 @@ def main() -> None:
         under_load: dict[str, Any] = {}
 
         def background() -> None:
-            path, bodies = sides["with"]
+            path, bodies = sides["two_versions"]
             seconds = max(5.0, args.stops * 1.5)
             under_load.update(inference_bench.drive(load, url, path, TOKEN, bodies, seconds, args.connections, work))
 
@@ -242,10 +255,12 @@ def main() -> None:
         stop = stop_propagation(settings, feed, args.workers, args.stops, background)
         print(json.dumps({
             "a_rps": {"with_experiment": round(rps["with"], 1), "without": round(rps["without"], 1),
-                      "ratio": round(rps["with"] / rps["without"], 3),
+                      "ratio": round(rps["with"] / rps["without"], 3), "two_versions": round(rps["two_versions"], 1),
+                      "two_versions_ratio": round(rps["two_versions"] / rps["without"], 3),
                       "errors": sum(r["errors"] for rs in runs.values() for r in rs),
                       "p99_ms": p99, "cpu_us_per_request": {side: round(v, 1) for side, v in cpu_us.items()},
                       "cpu_ratio": round(cpu_us["without"] / cpu_us["with"], 3),
+                      "two_versions_cpu_ratio": round(cpu_us["without"] / cpu_us["two_versions"], 3),
                       "runs_rps": {side: [round(r["rps"], 1) for r in rs] for side, rs in runs.items()}},
             "b_stop_propagation": {**stop, "load_rps": round(under_load.get("rps", 0.0), 1),
                                    "load_errors": under_load.get("errors")},
