@@ -129,3 +129,44 @@ def test_a_bad_metric_is_refused_naming_the_culprit_and_nothing_is_saved(outcome
     assert not service.store.exists("bad") and service.metrics(LOCAL_ADMIN) == []
     assert service.define_metric(LOCAL_ADMIN, REVENUE).created_by == LOCAL_ADMIN.name
     assert [m.name for m in service.metrics(LOCAL_ADMIN)] == ["revenue"]
+
+
+def test_simulated_traffic_recovers_its_planted_effect(outcomes, spark) -> None:  # type: ignore[no-untyped-def]
+    """--no-serve traffic with +0.05 user conversion planted in 'treat': the z-test's interval holds the truth,
+    and CUPED on the pre-period narrows revenue's standard error."""
+    import numpy as np
+
+    from mlplat.experiments import AssignmentSpec, SufficientStats, assign_many
+    from mlplat.experiments.analysis import MetricData, analyze
+    from mlplat.outcomes.simulate import SimConfig, parse_effects
+    from mlplat.outcomes.traffic import run_local
+
+    service, root = outcomes
+    spec = AssignmentSpec(seed="sim1", weights=(0.5, 0.5))
+    names = ["control", "treat"]
+
+    def assigner(entity_ids: np.ndarray) -> list[str | None]:
+        return [names[i] if i >= 0 else None for i in assign_many(spec, entity_ids).tolist()]
+
+    cfg = SimConfig("sim1", users=6000, hours=24, start=T0, seed=11, effects=parse_effects(["treat=+0.05"]))
+    lake_url = service.lake.root_url
+    result = run_local(cfg, lake_url, f"{lake_url}/prediction_log", assigner, {"control": ("m", 1), "treat": ("m", 2)},
+                       "control", phase=1, register=lambda n, u, p: service.lake.register(n, u, partition_by=p))
+    assert set(result.units) == {"control", "treat"}
+    assert result.truth["treat"]["conversion"] == pytest.approx(0.15, abs=1e-4)
+    purchase = MetricSpec("purchase", "binary", "SELECT prediction_id, user_id AS entity_id, ts, 1 AS value "
+                          "FROM sim_purchases")
+    revenue = MetricSpec("revenue", "mean", "SELECT prediction_id, user_id AS entity_id, ts, revenue AS value "
+                         "FROM sim_purchases")
+    compute(spark, service.lake, ["sim1"], [purchase, revenue], T0, T0 + timedelta(days=3))
+    arms = {m: totals(read_stats(service.lake, "sim1", metric=m), into=SufficientStats.from_dict)
+            for m in ("purchase", "revenue")}
+    assert arms["purchase"]["control"].n + arms["purchase"]["treat"].n == 6000
+    report = analyze([MetricData("purchase", "binary", [arms["purchase"][a] for a in names]),
+                      MetricData("revenue", "continuous", [arms["revenue"][a] for a in names], cuped=True)], names)
+    conversion, money = report.comparisons
+    assert conversion.diff_ci is not None and conversion.diff_ci[0] <= 0.05 <= conversion.diff_ci[1]
+    assert conversion.p_value is not None and conversion.p_value < 0.05
+    truth = result.truth["treat"]["revenue_per_user"] - result.truth["control"]["revenue_per_user"]
+    assert money.diff_ci is not None and money.diff_ci[0] <= truth <= money.diff_ci[1]
+    assert money.se is not None and money.se_unadjusted is not None and money.se < money.se_unadjusted
