@@ -31,7 +31,8 @@ def write_log(root: Path, rows: list[tuple]) -> str:
     n = len(rows)
     table = pa.table({
         "prediction_id": [r[0] for r in rows], "ts": pa.array([at(r[1]) for r in rows], pa.int64()).cast(TS),
-        "model": ["m"] * n, "version": pa.array([1] * n, pa.int32()), "arm": pa.array([r[2] for r in rows], pa.string()),
+        "model": ["m"] * n, "version": pa.array([1] * n, pa.int32()),
+        "arm": pa.array([r[2] for r in rows], pa.string()),
         "entity_key": ["user_id"] * n, "entity_id": [r[3] for r in rows], "inputs": ["{}"] * n, "output": ["{}"] * n,
         "latency_ms": [0.0] * n, "schema_version": pa.array([2] * n, pa.int16()),
         "experiment": pa.array(["e1" if r[2] else None for r in rows], pa.string()),
@@ -42,7 +43,7 @@ def write_log(root: Path, rows: list[tuple]) -> str:
 
 
 @pytest.fixture
-def outcomes(platform, tmp_path: Path):  # type: ignore[no-untyped-def]
+def outcomes(platform, tmp_path: Path):
     """An outcomes service on a lake of its own (the seeded tables stay registered in the catalog)."""
     lake = Lake((tmp_path / "lake").as_uri(), platform.db)
     buys = tmp_path / "buys"
@@ -68,7 +69,7 @@ PER_VIEW = MetricSpec("per_view", "ratio", "SELECT prediction_id, ts, amount AS 
                       denominator_sql="SELECT prediction_id, ts, 1 AS value FROM buys", team="platform")
 
 
-def test_join_by_prediction_and_entity_per_unit_with_pre_period(outcomes, spark) -> None:  # type: ignore[no-untyped-def]
+def test_join_by_prediction_and_entity_per_unit_with_pre_period(outcomes, spark) -> None:
     service, root = outcomes
     log = write_log(root, [("p1", 0, "control", "u1", 1), ("p2", 3, "control", "u1", 1), ("p3", 4, "treat", "u2", 1),
                            ("p4", 0, "treat", "u3", 1), ("p5", 2, None, "u4", None), ("p1", 0, "control", "u1", 1)])
@@ -98,7 +99,7 @@ def test_join_by_prediction_and_entity_per_unit_with_pre_period(outcomes, spark)
     assert read_model_stats(service.lake, "m")[0]["version"] == 1
 
 
-def test_a_rerun_replaces_its_days_and_only_those(outcomes, spark) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_replaces_its_days_and_only_those(outcomes, spark) -> None:
     service, root = outcomes
     log = write_log(root, [("p1", 0, "control", "u1", 1), ("p3", 4, "treat", "u2", 1), ("p9", 26, "treat", "u7", 1)])
     window = (T0, T0 + timedelta(days=2))
@@ -122,7 +123,7 @@ def test_a_rerun_replaces_its_days_and_only_those(outcomes, spark) -> None:  # t
     (MetricSpec("bad", "mean", "SELECT prediction_id, ts, user_id AS value FROM buys", team="platform"),
      "'value' is string"),
 ])
-def test_a_bad_metric_is_refused_naming_the_culprit_and_nothing_is_saved(outcomes, spec, culprit) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_metric_is_refused_naming_the_culprit_and_nothing_is_saved(outcomes, spec, culprit) -> None:
     service, _ = outcomes
     with pytest.raises(ValidationError, match=culprit):
         service.define_metric(LOCAL_ADMIN, spec)
@@ -131,7 +132,7 @@ def test_a_bad_metric_is_refused_naming_the_culprit_and_nothing_is_saved(outcome
     assert [m.name for m in service.metrics(LOCAL_ADMIN)] == ["revenue"]
 
 
-def test_simulated_traffic_recovers_its_planted_effect(outcomes, spark) -> None:  # type: ignore[no-untyped-def]
+def test_simulated_traffic_recovers_its_planted_effect(outcomes, spark) -> None:
     """--no-serve traffic with +0.05 user conversion planted in 'treat': the z-test's interval holds the truth,
     and CUPED on the pre-period narrows revenue's standard error."""
     import numpy as np
