@@ -23,6 +23,7 @@ from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
 from mlplat.lake.service import SeedSummary
 from mlplat.models.client import ModelsClient
+from mlplat.outcomes.client import MetricsClient
 from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
@@ -89,6 +90,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "streams.status": ("GET", "/v1/streams/sets"),
     "streams.logs": ("GET", "/v1/streams/sets/{name}/logs"),
     "streams.dead_letters": ("GET", "/v1/streams/sets/{name}/dead-letters"),
+    "outcomes.define_metric": ("POST", "/v1/metrics"),
+    "outcomes.metrics": ("GET", "/v1/metrics"),
+    "outcomes.metric": ("GET", "/v1/metrics/{name}"),
 }
 
 
@@ -161,6 +165,7 @@ class Client:
         self.models = ModelsClient(transport, settings)
         self.serving = ServingClient(transport, settings)
         self.streams = StreamsClient(transport)
+        self.metrics = MetricsClient(transport)
 
     def __enter__(self) -> "Client":
         return self
