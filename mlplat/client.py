@@ -25,6 +25,7 @@ from mlplat.lake import TableInfo
 from mlplat.lake.service import SeedSummary
 from mlplat.models.client import ModelsClient
 from mlplat.monitoring.client import MonitoringClient
+from mlplat.outcomes.client import MetricsClient
 from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
@@ -112,6 +113,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "experiments.bandit_update": ("POST", "/v1/experiments/{name}/bandit-update"),
     "experiments.weights": ("GET", "/v1/experiments/{name}/weights"),
     "experiments.refresh": ("POST", "/v1/experiments/refresh"),
+    "outcomes.define_metric": ("POST", "/v1/metrics"),
+    "outcomes.metrics": ("GET", "/v1/metrics"),
+    "outcomes.metric": ("GET", "/v1/metrics/{name}"),
 }
 
 
@@ -186,6 +190,7 @@ class Client:
         self.serving = ServingClient(transport, settings)
         self.streams = StreamsClient(transport)
         self.experiments = ExperimentsClient(transport)
+        self.metrics = MetricsClient(transport)
 
     def __enter__(self) -> "Client":
         return self

@@ -67,6 +67,7 @@ API_RULES: dict[str, str] = {
     "POST /v1/experiments/{name}/start": TEAM, "POST /v1/experiments/{name}/stop": TEAM,
     "POST /v1/experiments/{name}/conclude": TEAM, "GET /v1/experiments/{name}/results": READ,
     "POST /v1/experiments/{name}/bandit-update": TEAM, "GET /v1/experiments/{name}/weights": READ,
+    "POST /v1/metrics": TEAM, "GET /v1/metrics": READ, "GET /v1/metrics/{name}": READ,
 }
 PENDING_RULES: dict[str, str] = {
     "GET /v1/monitoring/models": READ, "GET /v1/monitoring/alerts": READ, "GET /v1/monitoring/status": READ,
@@ -194,6 +195,8 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
     train = {"examples": world.EXAMPLES, "target": TARGET, "model": "logistic", "session_features": SESSION_FEATURES,
              "register": f"{p}_model", "team": world.TEAM}
     events_url = ok(admin.get("/v1/lake/tables/events"))["url"]
+    metric = {"name": f"{p}_metric", "kind": "binary", "join": "entity", "team": world.TEAM,
+              "sql": "SELECT user_id AS entity_id, ts, 1 AS value FROM events WHERE event_type = 'purchase'"}
 
     return [
         Case("POST /v1/users", lambda c: ("/v1/users", {"name": f"{p}{c}", "teams": [world.TEAM]}),
@@ -226,6 +229,8 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
                                              "steps": [{"op": "fill_missing", "strategy": "constant", "value": 0,
                                                         "columns": ["user_views_7d__product_views_7d"]}]}),
              lambda: read(f"/v1/transformers/{p}_transformer")),
+        Case("POST /v1/metrics", lambda c: ("/v1/metrics", {"spec": {**metric, "description": f"by {c}"}}),
+             lambda: read(f"/v1/metrics/{p}_metric")),
         Case("POST /v1/jobs",
              lambda c: ("/v1/jobs", {"definition": {**job, "name": owned(c, f"{p}-job", f"{p}-job-admin")}}),
              lambda: read(f"/v1/jobs/{p}-job")),
