@@ -130,3 +130,21 @@ def test_sigkill_in_the_middle_of_an_hour_loses_nothing_and_counts_nothing_twice
     drift_x = [d for i in range(ms.HOURS) for d in store.drift(ms.MODEL, ms.hour(i)) if d.column == "x"]
     assert len(drift_x) == ms.HOURS  # one row per hour, none twice
     assert len([a for a in store.alerts([ms.MODEL]) if a.figure == "drift.x.drifted"]) == 1
+
+
+def test_the_log_json_parsed_piece_by_piece_equals_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hour's inputs are parsed JSON_ROWS at a time: a key that is 3 in one piece and 3.5 in another, absent
+    or null in one, or a row without inputs, reads as it does when the whole hour is one piece."""
+    import pyarrow as pa
+
+    from mlplat.monitoring import logread
+
+    rows = ['{"a": 1, "b": "x"}', '{"a": 2}', '{"a": 2.5, "c": null}', None, '{"c": 4, "b": "y"}']
+    column = pa.chunked_array([pa.array(rows[:2], pa.string()), pa.array(rows[2:], pa.string())])
+    whole = logread._parse_json(column)
+    monkeypatch.setattr(logread, "JSON_ROWS", 2)
+    pieces = logread._parse_json(column)
+    assert pieces.to_pylist() == whole.to_pylist() == [
+        {"a": 1.0, "b": "x", "c": None}, {"a": 2.0, "b": None, "c": None}, {"a": 2.5, "b": None, "c": None},
+        {"a": None, "b": None, "c": None}, {"a": None, "b": "y", "c": 4}]
+    assert pieces.schema.field("a").type == pa.float64()
