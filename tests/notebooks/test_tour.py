@@ -22,8 +22,8 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
     status = next(o for o in outputs if "mlplat status" in o.get("data", {}).get("text/plain", ""))
-    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy, streams
-    assert status["data"]["text/plain"].count(" yes ") == 8
+    # redis, mlflow, hub, api, scheduler, inference, mlflow-proxy, streams, monitoring, dashboards
+    assert status["data"]["text/plain"].count(" yes ") == 10
     tables = json.loads(mlplat(stack, "lake", "tables", "--json").stdout)
     assert {"users", "products", "sessions", "events", "stock_levels"} <= {t["name"] for t in tables}
 
@@ -65,6 +65,18 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     history = json.loads(mlplat(stack, "deployments", "purchase_model", "--json").stdout)
     actions = [d["action"] for d in history if d["status"] == "live"]
     assert "rollback" in actions and actions.count("deploy") >= 2, actions
+
+    # Chapter 6: a day of traffic with one input drifting; the monitoring pass finds it and no other.
+    monitoring = nbformat.read(tmp_path / "06_monitoring.ipynb", as_version=4)
+    monitoring_outputs = [o for c in monitoring.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in monitoring_outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in monitoring_outputs) >= 3  # by hour, up close, history
+    texts = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in monitoring_outputs)
+    assert "found: session_mean_price from" in texts and "and no other input at any hour" in texts
+    assert "user response:" in texts or "conversion" in texts
+    assert "/services/dashboards/models/purchase_model" in texts
+    drift = json.loads(mlplat(stack, "monitor", "drift", "purchase_model", "--json").stdout)
+    assert drift["status"] == "ok" and drift["columns"]
 
     # Chapter 7: streaming sets started, fed, read online within seconds, used by a deployed model.
     streaming = nbformat.read(tmp_path / "07_streaming.ipynb", as_version=4)
