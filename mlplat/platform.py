@@ -33,6 +33,7 @@ from mlplat.lake.service import LakeService
 from mlplat.metadata import Database
 from mlplat.models.service import ModelService
 from mlplat.monitoring.service import MonitoringConfig, MonitoringService
+from mlplat.outcomes.service import OutcomesService
 from mlplat.serving.ports import Hosting
 from mlplat.serving.service import ServingService
 from mlplat.stack.service import StackService
@@ -149,6 +150,10 @@ class Platform:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(JobStore(self.db), self.settings.lake)
+
+    @cached_property
+    def outcomes(self) -> OutcomesService:
+        return OutcomesService(self.lake, self._spark)
 
     @cached_property
     def streams(self) -> StreamService:

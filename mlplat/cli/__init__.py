@@ -90,7 +90,17 @@ def main(ctx: click.Context, home: str | None, config_file: str | None) -> None:
 
 
 # Sub-command modules register themselves on `main` when imported.
-from mlplat.cli import features, jobs, models, monitoring, platform_commands, serving, stack, streams  # noqa: E402,F401
+from mlplat.cli import (  # noqa: E402,F401
+    features,
+    jobs,
+    models,
+    monitoring,
+    outcomes,
+    platform_commands,
+    serving,
+    stack,
+    streams,
+)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
