@@ -103,17 +103,33 @@ class HourData:
         return self.table.num_rows
 
 
+JSON_ROWS = 65_536  # rows parsed per call: a few MB of text, whatever the hour's size
+
+
 def _parse_json(column: pa.ChunkedArray) -> pa.Table:
-    """A column of JSON objects -> a table of their keys, parsed by Arrow (nested values kept as they come)."""
+    """A column of JSON objects -> a table of their keys, parsed by Arrow (nested values kept as they come).
+
+    The text is parsed ``JSON_ROWS`` rows at a time, joined inside Arrow: joining a whole hour in Python (a
+    bytes object per row, then one buffer of all of them, parsed as one block) made memory grow faster than
+    the rows (+700 MB at 1M rows, +40 MB at 100k) and kept Arrow's parser on one thread. A key's type may
+    differ between pieces (3 here, 3.5 there; absent or null in one): the pieces are unified permissively.
+    """
+    import pyarrow.compute as pc
     import pyarrow.json as pajson
 
-    values = column.cast(pa.binary()).fill_null(b"{}").to_pylist()
-    if not values:
+    if len(column) == 0:
         return pa.table({})
-    data = b"\n".join(values)
-    return pajson.read_json(pa.BufferReader(data),
-                            parse_options=pajson.ParseOptions(newlines_in_values=False),
-                            read_options=pajson.ReadOptions(block_size=max(1 << 20, min(len(data) + 1, 1 << 28))))
+    column = column.cast(pa.large_binary()).fill_null(b"{}")
+    newline = pa.scalar(b"\n", pa.large_binary())
+    parse = pajson.ParseOptions(newlines_in_values=False)
+    pieces = []
+    for start in range(0, len(column), JSON_ROWS):
+        piece = column.slice(start, JSON_ROWS).combine_chunks()
+        one_list = pa.LargeListArray.from_arrays(pa.array([0, len(piece)], pa.int64()), piece)
+        text = pc.binary_join(one_list, newline)[0].as_buffer()
+        pieces.append(pajson.read_json(pa.BufferReader(text), parse_options=parse,
+                                       read_options=pajson.ReadOptions(block_size=max(1 << 20, text.size + 1))))
+    return pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
 
 
 def _numeric(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -63,7 +63,7 @@ class HourlyPass:
         self.notifier = notifier
         self.grace = grace
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._profiles: dict[tuple[str, int], ReferenceProfile] = {}
+        self._profiles: dict[tuple[str, int, str], ReferenceProfile] = {}
 
     # -- what to do ---------------------------------------------------------------------------
     def pending(self, model: str, include_open: bool = False) -> dict[datetime, list[str]]:
@@ -94,10 +94,14 @@ class HourlyPass:
 
     # -- one hour ------------------------------------------------------------------------------
     def profile(self, facts: ModelFacts, reference: dict[str, Any]) -> ReferenceProfile:
-        key = (facts.model, facts.version)
+        import json
+
+        # The reference choice is part of the key: a long-running service must not keep comparing against the
+        # old reference after the owner changed it (the store drops its stored profile then).
+        key = (facts.model, facts.version, json.dumps(reference or {}, sort_keys=True))
         if key in self._profiles:
             return self._profiles[key]
-        stored = self.store.profile(*key)
+        stored = self.store.profile(facts.model, facts.version)
         if stored is not None:
             profile = ReferenceProfile.from_json(stored[1])
         else:

@@ -161,10 +161,16 @@ class MonitoringService:
         return SkewView(model, iso(at), "ok" if rows else "no data", [r.to_dict() for r in rows])
 
     def response(self, caller: Identity, model: str) -> ResponseView:
-        """User response by version: computed from the outcome join (predictions joined to user actions)."""
+        """User response by version: per metric, each version's mean per user (and ratio) from the outcome join."""
+        from mlplat.monitoring.response import response_by_version
+
         self._owned(caller, model, "read the user response")
-        return ResponseView(model, "no data", [], "the outcome join (predictions joined to user actions) has not "
-                                                  "landed in this build: no user response yet")
+        rows = response_by_version(self.config.lake_url, model)
+        if not rows:
+            return ResponseView(model, "no data", [], f"no outcome statistics for {model} yet: the outcome join "
+                                "(mlplat.outcomes, grouped by model and version) writes them once metrics are "
+                                f"defined and refreshed for it (platform.outcomes.refresh_models([{model!r}], ...))")
+        return ResponseView(model, "ok", rows, None)
 
     def alerts(self, caller: Identity, model: str | None = None, state: str | None = None,
                limit: int = 200) -> builtins.list[AlertInfo]:

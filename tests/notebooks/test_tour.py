@@ -75,6 +75,17 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert sum(o.get("data", {}).get("text/html", "").count("<img") for o in experiment_outputs) >= 2  # the plots
     shown = json.loads(mlplat(stack, "experiment", "show", "checkout_model_ab", "--json").stdout)
     assert shown["status"] == "stopped" and [h["to_status"] for h in shown["history"]][-1] == "stopped"
+    # Chapter 6: a day of traffic with one input drifting; the monitoring pass finds it and no other.
+    monitoring = nbformat.read(tmp_path / "06_monitoring.ipynb", as_version=4)
+    monitoring_outputs = [o for c in monitoring.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in monitoring_outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in monitoring_outputs) >= 3  # by hour, up close, history
+    texts = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in monitoring_outputs)
+    assert "found: session_mean_price from" in texts and "and no other input at any hour" in texts
+    assert "user response:" in texts or "conversion" in texts
+    assert "/services/dashboards/models/purchase_model" in texts
+    drift = json.loads(mlplat(stack, "monitor", "drift", "purchase_model", "--json").stdout)
+    assert drift["status"] == "ok" and drift["columns"]
 
     # Chapter 7: streaming sets started, fed, read online within seconds, used by a deployed model.
     streaming = nbformat.read(tmp_path / "07_streaming.ipynb", as_version=4)

@@ -130,3 +130,47 @@ def test_sigkill_in_the_middle_of_an_hour_loses_nothing_and_counts_nothing_twice
     drift_x = [d for i in range(ms.HOURS) for d in store.drift(ms.MODEL, ms.hour(i)) if d.column == "x"]
     assert len(drift_x) == ms.HOURS  # one row per hour, none twice
     assert len([a for a in store.alerts([ms.MODEL]) if a.figure == "drift.x.drifted"]) == 1
+
+
+def test_the_log_json_parsed_piece_by_piece_equals_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hour's inputs are parsed JSON_ROWS at a time: a key that is 3 in one piece and 3.5 in another, absent
+    or null in one, or a row without inputs, reads as it does when the whole hour is one piece."""
+    import pyarrow as pa
+
+    from mlplat.monitoring import logread
+
+    rows = ['{"a": 1, "b": "x"}', '{"a": 2}', '{"a": 2.5, "c": null}', None, '{"c": 4, "b": "y"}']
+    column = pa.chunked_array([pa.array(rows[:2], pa.string()), pa.array(rows[2:], pa.string())])
+    whole = logread._parse_json(column)
+    monkeypatch.setattr(logread, "JSON_ROWS", 2)
+    pieces = logread._parse_json(column)
+    assert pieces.to_pylist() == whole.to_pylist() == [
+        {"a": 1.0, "b": "x", "c": None}, {"a": 2.0, "b": None, "c": None}, {"a": 2.5, "b": None, "c": None},
+        {"a": None, "b": None, "c": None}, {"a": None, "b": "y", "c": 4}]
+    assert pieces.schema.field("a").type == pa.float64()
+
+
+def test_a_running_pass_follows_a_changed_reference(tmp_path: Path) -> None:
+    """The service's pass caches profiles; after the owner switches to a window of the log, the next hour is
+    compared with that window, not with the training set still in the cache."""
+    from mlplat.identity import Identity
+    from mlplat.monitoring.service import MonitoringConfig, MonitoringService
+
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    db.migrate()
+    log = (tmp_path / "log").as_uri()
+    ms.write_log(log, [ms.records(i, seed=i) for i in range(ms.HOURS)])
+    svc = MonitoringService(MonitoringConfig(log, (tmp_path / "lake").as_uri(), tmp_path / "run"), db,
+                            ms.StaticLineage(ms.examples(tmp_path / "examples")), ms.TableOffline())
+    hourly = svc.hourly()  # one instance, as in the service process
+    last = ms.hour(ms.HOURS - 1)
+    files = sorted(p.name for p in (tmp_path / "log" / f"model={ms.MODEL}").glob(f"hour={last:%Y-%m-%dT%H}/*"))
+
+    def drifted() -> set[str]:
+        result, _ = hourly.process(ms.MODEL, last, files)
+        return {r["column"] for rows in result.drift.values() for r in rows if r["status"] == "drift"}
+
+    assert "x" in drifted()  # against the training set, x has moved in the last hour
+    window = {"kind": "window", "start": ms.hour(ms.DRIFT_FROM).isoformat(), "end": last.isoformat()}
+    svc.configure(Identity("lena", (ms.TEAM,)), ms.MODEL, reference=window)  # the drifted hours as reference
+    assert "x" not in drifted()

@@ -67,3 +67,44 @@ def test_config_is_the_owner_teams_and_bad_input_saves_nothing(service: Monitori
     assert done.processed == ms.HOURS  # processed again, now with the new rule
     assert any(a.figure == "output.count" and a.state == "open" for a in service.alerts(OWNER))
     assert sum(o.count for o in service.store.outputs(ms.MODEL)) == ms.HOURS * ms.ROWS  # nothing twice
+
+
+def test_user_response_puts_versions_side_by_side_from_the_outcome_join(service: MonitoringService) -> None:
+    """Per-(model, version) day statistics as the outcome join stores them (its own writer), read back as each
+    version's mean per user, its standard error and a ratio metric's ratio; none stored: 'no data' and why."""
+    from datetime import date, datetime, timezone
+
+    import numpy as np
+    import pandas as pd
+
+    from mlplat.outcomes.stats import MODEL_DAY_STATS, write_stats
+
+    empty = service.response(OWNER, ms.MODEL)
+    assert (empty.status, empty.versions) == ("no data", []) and "outcome join" in (empty.reason or "")
+    rng = np.random.default_rng(5)
+    converted = {1: rng.random(400) < 0.10, 2: rng.random(300) < 0.16}  # users of each version, two days each
+    revenue = {v: np.where(c, rng.gamma(2.0, 20.0, c.size), 0.0) for v, c in converted.items()}
+    days = [date(2026, 11, 20), date(2026, 11, 21)]
+    rows = []
+    for version in (1, 2):
+        for k, day in enumerate(days):
+            for metric, values in (("conversion", converted[version].astype(float)), ("revenue", revenue[version])):
+                part = values[k::2]
+                rows.append({"model": ms.MODEL, "version": version, "day": day, "metric": metric, "n": part.size,
+                             "sum": part.sum(), "sum_sq": (part ** 2).sum(), "d_sum": 0.0,
+                             "computed_at": datetime(2026, 11, 22, tzinfo=timezone.utc)})
+    write_stats(service.config.lake_url, MODEL_DAY_STATS, pd.DataFrame(rows), [ms.MODEL], days)
+
+    view = service.response(OWNER, ms.MODEL)
+    assert view.status == "ok" and view.reason is None
+    got = {(r["metric"], r["version"]): r for r in view.versions}
+    assert [(r["metric"], r["version"]) for r in view.versions] == [("conversion", 1), ("conversion", 2),
+                                                                    ("revenue", 1), ("revenue", 2)]
+    for version in (1, 2):
+        for metric, values in (("conversion", converted[version].astype(float)), ("revenue", revenue[version])):
+            row = got[(metric, version)]
+            assert row["units"] == values.size and row["ratio"] is None
+            assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
+            assert row["std_error"] == pytest.approx(values.std(ddof=1) / np.sqrt(values.size), rel=1e-9)
+            assert (row["first_day"], row["last_day"]) == ("2026-11-20", "2026-11-21")
+    assert service.response(ADMIN, ms.MODEL).versions == view.versions
