@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -157,12 +158,31 @@ def monitor_status(ctx: click.Context, as_json: bool) -> None:
 
 
 @monitor.command("service")
-@click.option("--interval", type=float, default=None, help="Seconds between passes.")
+@click.option("--interval", type=float, default=None, help="Seconds between passes (default: the setting).")
+@click.option("--once", is_flag=True, help="One pass, its report as JSON, then exit.")
+@click.option("--log-file/--no-log-file", default=False, help="Also log to <home>/logs/monitoring.log (the hub's way).")
 @click.pass_context
-def monitor_service(ctx: click.Context, interval: float | None) -> None:
-    """Run the Monitoring Service in the foreground (`mlplat up` runs it as a hub service)."""
-    from mlplat.monitoring.__main__ import main as service_main
+def monitor_service(ctx: click.Context, interval: float | None, once: bool, log_file: bool) -> None:
+    """Run the Monitoring Service in the foreground (`mlplat up` runs it as a hub service with --log-file)."""
+    import logging
+
+    from mlplat.monitoring.process import run_service
+    from mlplat.platform import Platform
 
     settings = _settings(ctx)
-    ctx.exit(service_main(["service", "--no-log-file", *(["--interval", str(interval)] if interval else [])])
-             if settings else 0)
+    platform = Platform(settings)
+    try:
+        if once:
+            _emit_json(platform.monitoring.hourly().run_once().to_dict())
+            return
+        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+        if log_file:
+            settings.log_dir.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.FileHandler(settings.log_dir / "monitoring.log"))
+        logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                            format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+        every = interval if interval is not None else settings.monitoring_interval_seconds
+        code = run_service(platform.monitoring, settings.run_dir / "monitoring.pid", every)
+    finally:
+        platform.close()
+    ctx.exit(code)

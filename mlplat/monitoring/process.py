@@ -1,4 +1,4 @@
-"""The Monitoring Service as a process: its pid file, and the loop `python -m mlplat.monitoring service` runs."""
+"""The Monitoring Service as a process: its pid file, and the loop `mlplat monitor service` runs."""
 
 from __future__ import annotations
 

@@ -189,7 +189,7 @@ def configure(c: Any, settings: Settings) -> None:
         {
             # The Monitoring Service: every complete hour of the prediction log, once (mlplat/monitoring/runner.py).
             "name": "monitoring",
-            "command": [python, "-m", "mlplat.monitoring", "service"],
+            "command": [python, "-m", "mlplat.cli", "monitor", "service", "--log-file"],
             "environment": {**child_env, "HOME": str(home / "hub")},
         },
         {

@@ -106,8 +106,9 @@ ALLOWED: dict[str, set[str]] = {
     "streams": {"features"},
 }
 # Besides the outer layers (services, cli, magics), only these may import mlplat.platform (the client's
-# in-process transport builds one; `python -m mlplat.monitoring service` is an entry point like the CLI).
-COMPOSERS = {"platform.py", "client.py", "demo.py", "monitoring/__main__.py"}
+# in-process transport builds one). Long-running domain processes start from the CLI (`mlplat monitor service`,
+# `mlplat stream supervise`), never from a domain's own __main__.
+COMPOSERS = {"platform.py", "client.py", "demo.py"}
 
 
 def mlplat_imports(source: str) -> set[str]:
