@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mlplat.outcomes.join import log_partitions
 
@@ -25,7 +26,7 @@ def test_partitions_count_only_the_hours_in_the_window(tmp_path: Path) -> None:
     hour_file(log, "a", "2026-02-01T00", 900 * MIB)  # a month earlier: not read, not counted
     (log / "model=a" / ".hour=2026-03-01T00.staging").mkdir()  # hidden work folders are no hours
     since, until = datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, 2, tzinfo=timezone.utc)
-    spark = object()  # no cluster: parallelism 2
+    spark: Any = object()  # no cluster: parallelism 2
     assert log_partitions(spark, log.as_uri(), since, until) == 5  # 160 MiB / 32 MiB
     assert log_partitions(spark, log.as_uri(), since, until, bytes_per_partition=1024 * MIB) == 2  # the floor
     assert log_partitions(spark, (tmp_path / "nothing").as_uri(), since, until) == 2
