@@ -24,6 +24,7 @@ from mlplat.jobs.client import JobsClient
 from mlplat.lake import TableInfo
 from mlplat.lake.service import SeedSummary
 from mlplat.models.client import ModelsClient
+from mlplat.outcomes.client import MetricsClient
 from mlplat.platform import Platform
 from mlplat.serving.client import ServingClient
 from mlplat.stack.components import ComponentStatus
@@ -102,6 +103,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "experiments.bandit_update": ("POST", "/v1/experiments/{name}/bandit-update"),
     "experiments.weights": ("GET", "/v1/experiments/{name}/weights"),
     "experiments.refresh": ("POST", "/v1/experiments/refresh"),
+    "outcomes.define_metric": ("POST", "/v1/metrics"),
+    "outcomes.metrics": ("GET", "/v1/metrics"),
+    "outcomes.metric": ("GET", "/v1/metrics/{name}"),
 }
 
 
@@ -175,6 +179,7 @@ class Client:
         self.serving = ServingClient(transport, settings)
         self.streams = StreamsClient(transport)
         self.experiments = ExperimentsClient(transport)
+        self.metrics = MetricsClient(transport)
 
     def __enter__(self) -> "Client":
         return self

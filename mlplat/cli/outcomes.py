@@ -1,4 +1,5 @@
-"""`mlplat lake simulate`: simulated users for an experiment, with a planted effect, through the Inference Service."""
+"""`mlplat lake simulate` (simulated users for an experiment, with a planted effect, through the Inference Service)
+and `mlplat metric define|list|show` (metric definitions). ``--json`` outputs are kept stable for scripts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import click
 
-from mlplat.cli import _client, _emit_json, _progress_line, _settings
+from mlplat.cli import _client, _emit_json, _progress_line, _settings, _table, main
 from mlplat.cli.platform_commands import lake
 from mlplat.errors import NotFoundError, ValidationError
 
@@ -136,3 +137,89 @@ def _run_local(cfg: Any, lake_url: str, log_url: str, arms: tuple[str, ...], wei
 
 
 __all__ = ["lake_simulate"]
+
+
+# -- metric definitions ----------------------------------------------------------------------
+METRIC_COLUMNS = ["name", "kind", "join", "window_hours", "team", "description"]
+
+
+@main.group()
+def metric() -> None:
+    """Metric definitions: what counts as a user's response, as Spark SQL over lake tables."""
+
+
+@metric.command("define")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["binary", "mean", "ratio"]), help="How a unit's rows add up.")
+@click.option("--sql", help="Spark SQL returning prediction_id or entity_id, ts and value, one row per action.")
+@click.option("--join", "join_", type=click.Choice(["prediction", "entity"]),
+              help="Rows join their prediction by prediction_id (default) or the unit by entity_id.")
+@click.option("--window-hours", type=int, help="Attribution window after the prediction (default 72).")
+@click.option("--value-column", help="The SQL's column holding each action's amount (default value).")
+@click.option("--denominator-sql", help="ratio: a query of the same shape whose value is the denominator.")
+@click.option("--team", help="Owner team (default: your only team).")
+@click.option("--description", help="What the metric means.")
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False),
+              help="A JSON or YAML document of the metric's fields; options given override it.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def metric_define(ctx: click.Context, name: str, kind: str | None, sql: str | None, join_: str | None,
+                  window_hours: int | None, value_column: str | None, denominator_sql: str | None,
+                  team: str | None, description: str | None, file_: str | None, as_json: bool) -> None:
+    """Define (or change) metric NAME; it is checked against Spark and the lake before it is saved."""
+    spec: dict[str, Any] = {}
+    if file_:
+        import yaml
+
+        with open(file_) as handle:
+            loaded = yaml.safe_load(handle)  # JSON is YAML too
+        if not isinstance(loaded, dict):
+            raise ValidationError(f"{file_}: expected a mapping of the metric's fields", field="file")
+        spec.update(loaded)
+    given = {"kind": kind, "sql": sql, "join": join_, "window_hours": window_hours, "value_column": value_column,
+             "denominator_sql": denominator_sql, "team": team, "description": description}
+    spec.update({k: v for k, v in given.items() if v is not None})
+    spec["name"] = name
+    with _client(ctx) as client:
+        if not spec.get("team"):
+            me = client.whoami()
+            if len(me.teams) == 1:
+                spec["team"] = me.teams[0]
+            elif not me.admin:
+                raise ValidationError(f"say which team owns metric {name!r} with --team (you are in: "
+                                      f"{', '.join(me.teams) or 'no team'})", field="team")
+        defined = client.metrics.define(spec)
+    if as_json:
+        _emit_json(defined.to_dict())
+    else:
+        click.echo(f"defined metric {defined.name} ({defined.kind}, join by {defined.join}, "
+                   f"{defined.window_hours} h window; team {defined.team or '(admins)'})")
+
+
+@metric.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def metric_list(ctx: click.Context, as_json: bool) -> None:
+    """Every metric definition."""
+    with _client(ctx) as client:
+        found = client.metrics.list()
+    if as_json:
+        _emit_json([m.to_dict() for m in found])
+    else:
+        _table([m.to_dict() for m in found], METRIC_COLUMNS)
+
+
+@metric.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def metric_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """One metric's definition, its SQL included."""
+    with _client(ctx) as client:
+        found = client.metrics.show(name)
+    if as_json:
+        _emit_json(found.to_dict())
+        return
+    for key, value in found.to_dict().items():
+        if value not in (None, ""):
+            click.echo(f"{key}: {value}")

@@ -23,6 +23,18 @@ differ (``("experiment", "phase", "arm")`` or ``("model", "version")``).
    each (keys, day, metric) keeps ``n``, ``sum``, ``sum_sq``, the covariate's
    ``x_sum``, ``x_sum_sq``, ``xy_sum`` (null when the metric has no entity) and
    a ratio's denominator sums ``d_sum``, ``d_sum_sq``, ``yd_sum``.
+
+The plan, and why it is shaped so (it must do 10 million rows in minutes on
+two cores): each input is scanned once per use and never by Python (no UDFs);
+the log is shuffled by prediction id (deduplicated there, joined there to the
+``prediction`` metrics' rows) and then by entity (units, joined there to the
+rows carrying an entity); each metric's rows are shuffled once per join they
+take part in. Every aggregate keeps fixed-width sums (a hash aggregate, never
+a sort): a unit's metrics sit side by side in one row (``y0, d0, x0, y1,
+...``) rather than a row per metric, so there is no cross join of units and
+metrics and no outer join; the per-day rows are unpivoted at the very end,
+when they are few. ``log_partitions`` sizes the shuffles to the log's bytes in
+the window.
 """
 
 from __future__ import annotations
@@ -46,6 +58,27 @@ LOG_FIELDS = (("prediction_id", "string"), ("ts", "timestamp"), ("model", "strin
 STAT_COLUMNS = ("n", "sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum", "d_sum", "d_sum_sq", "yd_sum")
 
 
+def log_partitions(spark: "SparkSession", url: str, since: datetime, until: datetime,
+                   bytes_per_partition: int = 32 * 2**20) -> int:
+    """How many pieces to shuffle the log's rows of ``[since, until)`` into: its hour folders' bytes in the window
+    (``model=<m>/hour=<YYYY-MM-DDTHH>/``) per ``bytes_per_partition``, at least the cluster's parallelism."""
+    from mlplat.lake.files import lake_files
+
+    first, last = since.strftime("%Y-%m-%dT%H"), until.strftime("%Y-%m-%dT%H")
+    files = lake_files(spark, url)
+    size = 0
+    if files.exists(url):
+        for model, is_dir in files.children(url):
+            if not is_dir or not model.startswith("model="):
+                continue
+            for hour, is_hour in files.children(f"{url.rstrip('/')}/{model}"):
+                stamp = hour[len("hour="):]
+                if is_hour and hour.startswith("hour=") and first <= stamp <= last:
+                    size += files.size(f"{url.rstrip('/')}/{model}/{hour}")
+    parallelism = max(1, int(spark.sparkContext.defaultParallelism)) if hasattr(spark, "sparkContext") else 2
+    return min(2000, max(parallelism, -(-size // bytes_per_partition)))
+
+
 def read_log(spark: "SparkSession", url: str) -> "DataFrame":
     """The prediction log at ``url`` (versions 1 and 2), empty when nothing was logged yet."""
     from mlplat.lake.files import lake_files
@@ -58,9 +91,9 @@ def read_log(spark: "SparkSession", url: str) -> "DataFrame":
     return frame.select(*[n for n, _ in LOG_FIELDS])
 
 
-def _metric_rows(spark: "SparkSession", spec: MetricSpec) -> tuple["DataFrame", bool]:
-    """A metric's rows in one shape: metric, prediction_id, entity_id, ts, value, denominator, window_us;
-    and whether they carry entity ids (a covariate is possible)."""
+def _metric_rows(spark: "SparkSession", spec: MetricSpec, index: int) -> tuple["DataFrame", bool]:
+    """A metric's rows in one shape: idx (the metric's place), prediction_id, entity_id, us, value, d;
+    and whether they carry entity ids (a covariate is possible). A ratio's two queries become one frame."""
     from pyspark.sql import functions as F
 
     def shaped(sql: str, value: str, as_denominator: bool) -> tuple["DataFrame", bool]:
@@ -72,15 +105,14 @@ def _metric_rows(spark: "SparkSession", spec: MetricSpec) -> tuple["DataFrame", 
         amount = F.col(value).cast("double")
         denominator = F.col("denominator").cast("double") if "denominator" in columns else F.lit(0.0)
         return frame.select(
-            F.lit(spec.name).alias("metric"),
+            F.lit(index).alias("idx"),
             (F.col("prediction_id").cast("string") if "prediction_id" in columns
              else F.lit(None).cast("string")).alias("prediction_id"),
             (F.col("entity_id").cast("string") if "entity_id" in columns
              else F.lit(None).cast("string")).alias("entity_id"),
-            F.col("ts").cast("timestamp").alias("ts"),
+            _micros(F.col("ts").cast("timestamp")).alias("us"),
             (F.lit(0.0) if as_denominator else amount).alias("value"),
-            (amount if as_denominator else denominator).alias("denominator"),
-            F.lit(spec.window_hours * HOUR_US).cast("long").alias("window_us"),
+            (amount if as_denominator else denominator).alias("d"),
         ), "entity_id" in columns
 
     rows, has_entity = shaped(spec.sql, spec.value_column, False)
@@ -90,15 +122,20 @@ def _metric_rows(spark: "SparkSession", spec: MetricSpec) -> tuple["DataFrame", 
     return rows, has_entity
 
 
-def _micros(column: str) -> "Column":
+def _micros(column: "Column") -> "Column":
     from pyspark.sql import functions as F
 
-    return F.unix_micros(F.col(column))
+    return F.unix_micros(column)
 
 
 def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[MetricSpec], keys: Sequence[str],
-                  since: datetime, until: datetime, pre_hours: int = PRE_HOURS) -> "DataFrame":
-    """Per (keys, day, metric): the sufficient statistics of the units first exposed that day (a Spark plan)."""
+                  since: datetime, until: datetime, pre_hours: int = PRE_HOURS,
+                  partitions: int | None = None) -> "DataFrame":
+    """Per (keys, day, metric): the sufficient statistics of the units first exposed that day (a Spark plan).
+
+    ``partitions``: how many pieces the log's rows are shuffled into (size it to the data; the session's
+    ``spark.sql.shuffle.partitions`` by default). See the module's docstring for the plan's shape.
+    """
     from pyspark.sql import functions as F
 
     if not metrics:
@@ -112,78 +149,90 @@ def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[Met
     if not since < until:
         raise ValidationError(f"since ({since}) must come before until ({until})", field="since")
     keys = list(keys)
+    pieces = max(1, int(partitions or spark.conf.get("spark.sql.shuffle.partitions") or 8))
     lo, hi = F.lit(since).cast("timestamp"), F.lit(until).cast("timestamp")
     present = F.col("entity_id").isNotNull() & F.col("prediction_id").isNotNull()
     for key in keys:
         present &= F.col(key).isNotNull()
+    # The log, read once: its exchange by prediction id is shared by the prediction join and the units.
     preds = (log.where((F.col("ts") >= lo) & (F.col("ts") < hi) & present)
-             .dropDuplicates(["prediction_id"])
-             .select(*keys, "entity_id", "prediction_id", _micros("ts").alias("pred_us")))
-    units = preds.groupBy(*keys, "entity_id").agg(F.min("pred_us").alias("first_us"))
+             .select("prediction_id", *keys, "entity_id", _micros(F.col("ts")).alias("pred_us"))
+             .repartition(pieces, "prediction_id")
+             .groupBy("prediction_id", *keys, "entity_id").agg(F.min("pred_us").alias("pred_us")))
+    units = (preds.repartition(pieces, "entity_id")
+             .groupBy(*keys, "entity_id").agg(F.min("pred_us").alias("first_us")))
 
-    parts, catalog = [], []
-    for spec in metrics:
-        rows, has_entity = _metric_rows(spark, spec)
-        parts.append(rows)
-        catalog.append((spec.name, spec.kind, has_entity, spec.join))
-    rows = parts[0]
-    for more in parts[1:]:
-        rows = rows.unionByName(more)
-    rows = rows.where(F.col("ts") < hi).withColumn("us", _micros("ts")).drop("ts")
-    by_prediction = [name for name, _, _, join in catalog if join == "prediction"]
-    by_entity = [name for name, _, _, join in catalog if join == "entity"]
-    with_pre = [name for name, _, has_entity, _ in catalog if has_entity]
-
-    zero = F.lit(0.0)
-    contributions = []
+    zero, nothing = F.lit(0.0), F.lit(None).cast("double")
+    by_prediction, by_entity, has_pre = [], [], []
+    for index, spec in enumerate(metrics):
+        rows, with_entity = _metric_rows(spark, spec, index)
+        rows = rows.where(F.col("us") < _micros(hi))
+        window = F.lit(spec.window_hours * HOUR_US)
+        has_pre.append(with_entity)
+        if spec.join == "prediction":
+            by_prediction.append(rows.where(F.col("prediction_id").isNotNull())
+                                 .select("prediction_id", "idx", "us", "value", "d", window.alias("window_us")))
+        if spec.join == "entity" or with_entity:
+            post_window = window if spec.join == "entity" else F.lit(None).cast("long")
+            by_entity.append(rows.where(F.col("entity_id").isNotNull()).select(
+                "entity_id", "idx", "us", "value", "d", post_window.alias("post_us"),
+                F.lit(with_entity).alias("pre")))
+    contributions = [units.select(*keys, "entity_id", "first_us", F.lit(-1).alias("idx"), zero.alias("y"),
+                                  zero.alias("d"), zero.alias("x"))]
     if by_prediction:
-        post = rows.where(F.col("metric").isin(by_prediction)).drop("entity_id") \
-            .join(preds, "prediction_id") \
-            .where((F.col("us") >= F.col("pred_us")) & (F.col("us") < F.col("pred_us") + F.col("window_us")))
-        contributions.append(post.select(*keys, "entity_id", "metric", F.col("value").alias("y"),
-                                         F.col("denominator").alias("d"), zero.alias("x")))
-    if by_entity or with_pre:
-        entity_rows = rows.where(F.col("entity_id").isNotNull() & F.col("metric").isin(by_entity + with_pre))
-        joined = entity_rows.drop("prediction_id").join(units, "entity_id")
+        post = _union(by_prediction).join(preds, "prediction_id").where(
+            (F.col("us") >= F.col("pred_us")) & (F.col("us") < F.col("pred_us") + F.col("window_us")))
+        contributions.append(post.select(*keys, "entity_id", F.lit(None).cast("long").alias("first_us"), "idx",
+                                         F.col("value").alias("y"), "d", zero.alias("x")))
+    if by_entity:
         offset = F.col("us") - F.col("first_us")
-        is_post = F.col("metric").isin(by_entity) & (offset >= 0) & (offset < F.col("window_us"))
-        is_pre = F.col("metric").isin(with_pre) & (offset < 0) & (offset >= -F.lit(pre_hours * HOUR_US))
-        contributions.append(joined.where(is_post | is_pre).select(
-            *keys, "entity_id", "metric",
+        is_post = F.col("post_us").isNotNull() & (offset >= 0) & (offset < F.col("post_us"))
+        is_pre = F.col("pre") & (offset < 0) & (offset >= -F.lit(pre_hours * HOUR_US))
+        joined = _union(by_entity).join(units, "entity_id").where(is_post | is_pre)
+        contributions.append(joined.select(
+            *keys, "entity_id", F.lit(None).cast("long").alias("first_us"), "idx",
             F.when(is_post, F.col("value")).otherwise(zero).alias("y"),
-            F.when(is_post, F.col("denominator")).otherwise(zero).alias("d"),
+            F.when(is_post, F.col("d")).otherwise(zero).alias("d"),
             F.when(is_pre, F.col("value")).otherwise(zero).alias("x")))
-    summed = contributions[0]
-    for more in contributions[1:]:
-        summed = summed.unionByName(more)
-    per_unit = summed.groupBy(*keys, "entity_id", "metric").agg(
-        F.sum("y").alias("y"), F.sum("d").alias("d"), F.sum("x").alias("x"))
+    # One row per unit with each metric's sums side by side: fixed-width sums, so a hash aggregate throughout.
+    wide = [F.min("first_us").alias("first_us")]
+    for i in range(len(metrics)):
+        mine = F.col("idx") == i
+        wide += [F.sum(F.when(mine, F.col(c))).alias(f"{c}{i}") for c in ("y", "d", "x")]
+    per_unit = _union(contributions).groupBy(*keys, "entity_id").agg(*wide)
+    values = [F.to_date(F.timestamp_micros(F.col("first_us"))).alias("day")]
+    for i, spec in enumerate(metrics):
+        y, x = F.coalesce(F.col(f"y{i}"), zero), F.coalesce(F.col(f"x{i}"), zero)
+        if spec.kind == "binary":
+            y, x = (y > 0).cast("double"), (x > 0).cast("double")
+        values += [y.alias(f"y{i}"), x.alias(f"x{i}"), F.coalesce(F.col(f"d{i}"), zero).alias(f"d{i}")]
+    unit_values = per_unit.select(*keys, *values)
+    sums = [F.count(F.lit(1)).alias("n")]
+    for i in range(len(metrics)):
+        y, x, d = F.col(f"y{i}"), F.col(f"x{i}"), F.col(f"d{i}")
+        sums += [F.sum(e).alias(f"{name}{i}") for name, e in (
+            ("sum", y), ("sum_sq", y * y), ("x_sum", x), ("x_sum_sq", x * x), ("xy_sum", x * y),
+            ("d_sum", d), ("d_sum_sq", d * d), ("yd_sum", y * d))]
+    stats = unit_values.groupBy(*keys, "day").agg(*sums)
+    per_metric = []
+    for i, spec in enumerate(metrics):
+        per_metric.append(F.struct(
+            F.lit(spec.name).alias("metric"), F.col(f"sum{i}").alias("sum"), F.col(f"sum_sq{i}").alias("sum_sq"),
+            *[(F.col(f"{c}{i}") if has_pre[i] else nothing).alias(c) for c in ("x_sum", "x_sum_sq", "xy_sum")],
+            *[(F.col(f"{c}{i}") if spec.kind == "ratio" else nothing).alias(c) for c in ("d_sum", "d_sum_sq",
+                                                                                          "yd_sum")]))
+    long = stats.select(*keys, "day", F.col("n").cast("long").alias("n"),
+                        F.explode(F.array(*per_metric)).alias("m"))
+    return long.select(*keys, "day", F.col("m.metric").alias("metric"), "n",
+                       *[F.col(f"m.{c}").alias(c) for c in STAT_COLUMNS[1:]])
 
-    metric_table = spark.createDataFrame(catalog, "metric string, kind string, has_pre boolean, join string")
-    everyone = units.crossJoin(F.broadcast(metric_table.drop("join")))
-    unit_values = everyone.join(per_unit, [*keys, "entity_id", "metric"], "left")
-    binary = F.col("kind") == "binary"
-    y = F.coalesce(F.col("y"), zero)
-    x = F.coalesce(F.col("x"), zero)
-    unit_values = unit_values.select(
-        *keys, "metric", "has_pre",
-        F.to_date(F.timestamp_micros(F.col("first_us"))).alias("day"),
-        F.when(binary, (y > 0).cast("double")).otherwise(y).alias("y"),
-        F.when(binary, (x > 0).cast("double")).otherwise(x).alias("x"),
-        F.coalesce(F.col("d"), zero).alias("d"))
-    pre = F.col("has_pre")
-    stats = unit_values.groupBy(*keys, "day", "metric").agg(
-        F.count(F.lit(1)).alias("n"), F.sum("y").alias("sum"), F.sum(F.col("y") * F.col("y")).alias("sum_sq"),
-        F.sum("x").alias("x_sum"), F.sum(F.col("x") * F.col("x")).alias("x_sum_sq"),
-        F.sum(F.col("x") * F.col("y")).alias("xy_sum"), F.first(pre).alias("has_pre"),
-        F.sum("d").alias("d_sum"), F.sum(F.col("d") * F.col("d")).alias("d_sum_sq"),
-        F.sum(F.col("y") * F.col("d")).alias("yd_sum"))
-    kinds = F.create_map(*[F.lit(v) for name, kind, _, _ in catalog for v in (name, kind)])
-    is_ratio = kinds[F.col("metric")] == "ratio"
-    return stats.select(
-        *keys, "day", "metric", F.col("n").cast("long").alias("n"), "sum", "sum_sq",
-        *[F.when(F.col("has_pre"), F.col(c)).alias(c) for c in ("x_sum", "x_sum_sq", "xy_sum")],
-        *[F.when(is_ratio, F.col(c)).alias(c) for c in ("d_sum", "d_sum_sq", "yd_sum")])
+
+def _union(frames: Sequence["DataFrame"]) -> "DataFrame":
+    union = frames[0]
+    for more in frames[1:]:
+        union = union.unionByName(more)
+    return union
 
 
-__all__ = ["EXPERIMENT_KEYS", "LOG_FIELDS", "MODEL_KEYS", "PRE_HOURS", "STAT_COLUMNS", "outcome_stats", "read_log"]
+__all__ = ["EXPERIMENT_KEYS", "LOG_FIELDS", "MODEL_KEYS", "PRE_HOURS", "STAT_COLUMNS", "log_partitions",
+           "outcome_stats", "read_log"]

@@ -88,6 +88,10 @@ class MetricSpec:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form (the API's answer, the client's argument): the same fields as the stored JSON."""
+        return asdict(self)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "MetricSpec":
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
@@ -97,6 +101,10 @@ class MetricSpec:
         if missing:
             raise ValidationError(f"a metric needs {missing[0]!r}", field=missing[0])
         return cls(**dict(data))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MetricSpec":
+        return cls.from_json(data)
 
 
 # -- validation against the lake and Spark ------------------------------------------------

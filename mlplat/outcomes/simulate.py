@@ -22,9 +22,10 @@ The model, per user ``u`` (the experiment's unit):
 - in the ``pre_days`` before the first session the same user bought with
   probability ``p_u`` (no effect): the pre-period covariate.
 
-So an arm's expected user conversion is ``E[clip(p_u + conversion)]``, which is
-``base_conversion + conversion`` wherever the clip does not bite (a positive
-uplift of a few points on a base of 0.1), and its expected revenue per user is
+So an arm's expected user conversion is ``E[clip(p_u + conversion)]`` (computed
+by ``truth``; ``base_conversion + conversion`` wherever the clip does not bite,
+as for an uplift of a few points on a base of 0.1 with the default
+concentration), and its expected revenue per user is
 that times ``purchases_if_converted * revenue_mean * (1 + revenue)``
 (``truth``). ``--effect treatment=+0.02`` plants a conversion uplift of two
 points; ``--effect treatment:revenue=+0.10`` a 10% revenue uplift per purchase.
@@ -105,9 +106,18 @@ class SimConfig:
             object.__setattr__(self, "start", self.start.replace(tzinfo=timezone.utc))
 
     def truth(self, arm: str | None) -> dict[str, float]:
-        """The expected per-user figures of an arm (where the clip at 0 and 1 does not bite)."""
+        """The expected per-user figures of an arm: ``E[clip(p_u + conversion, 0, 1)]`` over the Beta propensity."""
+        from scipy import integrate, stats
+
         effect = self.effects.get(arm or "", Effect())
-        conversion = self.base_conversion + effect.conversion
+        e = effect.conversion
+        a = self.concentration * self.base_conversion
+        density = stats.beta(a, self.concentration - a)
+        conversion = self.base_conversion + e
+        if e > 0:  # what the clip at 1 takes away
+            conversion -= integrate.quad(lambda p: (p + e - 1) * density.pdf(p), 1 - e, 1)[0]
+        elif e < 0:  # what the clip at 0 gives back
+            conversion += integrate.quad(lambda p: (-e - p) * density.pdf(p), 0, -e)[0]
         revenue = conversion * self.purchases_if_converted * self.revenue_mean * (1 + effect.revenue)
         return {"conversion": conversion, "revenue_per_user": revenue}
 

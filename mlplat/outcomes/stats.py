@@ -23,7 +23,15 @@ import pyarrow as pa
 
 from mlplat.errors import ValidationError
 from mlplat.lake.paths import join, local_path
-from mlplat.outcomes.join import EXPERIMENT_KEYS, MODEL_KEYS, PRE_HOURS, STAT_COLUMNS, outcome_stats, read_log
+from mlplat.outcomes.join import (
+    EXPERIMENT_KEYS,
+    MODEL_KEYS,
+    PRE_HOURS,
+    STAT_COLUMNS,
+    log_partitions,
+    outcome_stats,
+    read_log,
+)
 from mlplat.outcomes.metrics import MetricSpec, tables_read
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,8 +118,10 @@ def compute_table(spark: "SparkSession", lake: "Lake", table: StatsTable, values
     since, until = _utc(since), _utc(until)
     wanted = sorted({t for m in metrics for sql in (m.sql, m.denominator_sql) if sql for t in tables_read(sql, m.name)})
     register_views(spark, lake, wanted)
-    log = read_log(spark, log_url or lake.url(LOG_DIR)).where(F.col(table.partition).isin(values))
-    frame: Any = outcome_stats(spark, log, metrics, table.keys, since, until, pre_hours).toPandas()
+    log_url = log_url or lake.url(LOG_DIR)
+    log = read_log(spark, log_url).where(F.col(table.partition).isin(values))
+    pieces = log_partitions(spark, log_url, since, until)
+    frame: Any = outcome_stats(spark, log, metrics, table.keys, since, until, pre_hours, pieces).toPandas()
     frame["computed_at"] = datetime.now(timezone.utc)
     write_stats(lake, table, frame, values, _days(since, until), spark)
     return frame

@@ -67,6 +67,7 @@ API_RULES: dict[str, str] = {
     "POST /v1/experiments/{name}/start": TEAM, "POST /v1/experiments/{name}/stop": TEAM,
     "POST /v1/experiments/{name}/conclude": TEAM, "GET /v1/experiments/{name}/results": READ,
     "POST /v1/experiments/{name}/bandit-update": TEAM, "GET /v1/experiments/{name}/weights": READ,
+    "POST /v1/metrics": TEAM, "GET /v1/metrics": READ, "GET /v1/metrics/{name}": READ,
 }
 PENDING_RULES: dict[str, str] = {
     "GET /v1/monitoring/models": READ, "GET /v1/monitoring/alerts": READ, "GET /v1/monitoring/status": READ,
@@ -194,6 +195,8 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
     train = {"examples": world.EXAMPLES, "target": TARGET, "model": "logistic", "session_features": SESSION_FEATURES,
              "register": f"{p}_model", "team": world.TEAM}
     events_url = ok(admin.get("/v1/lake/tables/events"))["url"]
+    metric = {"name": f"{p}_metric", "kind": "binary", "join": "entity", "team": world.TEAM,
+              "sql": "SELECT user_id AS entity_id, ts, 1 AS value FROM events WHERE event_type = 'purchase'"}
 
     return [
         Case("POST /v1/users", lambda c: ("/v1/users", {"name": f"{p}{c}", "teams": [world.TEAM]}),
@@ -226,6 +229,8 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
                                              "steps": [{"op": "fill_missing", "strategy": "constant", "value": 0,
                                                         "columns": ["user_views_7d__product_views_7d"]}]}),
              lambda: read(f"/v1/transformers/{p}_transformer")),
+        Case("POST /v1/metrics", lambda c: ("/v1/metrics", {"spec": {**metric, "description": f"by {c}"}}),
+             lambda: read(f"/v1/metrics/{p}_metric")),
         Case("POST /v1/jobs",
              lambda c: ("/v1/jobs", {"definition": {**job, "name": owned(c, f"{p}-job", f"{p}-job-admin")}}),
              lambda: read(f"/v1/jobs/{p}-job")),
@@ -263,7 +268,7 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
              lambda: read(f"/v1/deployments?model={p}_model"),
              before=lambda c: ok(admin.post("/v1/deployments", json={"model": f"{p}_model", "version": 3}))
              if c in ("owner", "admin") else None),
-        *experiment_cases(p, s.lake, admin, ok, read, owned),
+        *experiment_cases(p, admin, ok, read, owned),
         Case("POST /v1/serving/{model}/batch-predict",
              lambda c: (f"/v1/serving/{p}_model/batch-predict", {"date": DAY, "features": SESSION}),
              lambda: sorted(x.name for x in (s.home / "lake").rglob(f"predictions/{p}_model/*"))),
@@ -278,17 +283,13 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
     ]
 
 
-def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx.Response], Any],
-                     read: Callable[..., Any], owned: Callable[[str, str, str], str]) -> list[Case]:
+def experiment_cases(p: str, admin: httpx.Client, ok: Callable[[httpx.Response], Any], read: Callable[..., Any],
+                     owned: Callable[[str, str, str], str]) -> list[Case]:
     """The Experiment Manager's write routes, on experiments between the versions of ``{p}_model`` (deployed by
-    the cases before: its production alias resolves). Each caller's call must succeed for the owner and the admin,
-    so each of them acts on an experiment in the status the verb needs (made by ``setup`` and ``before``)."""
-    from mlplat.outcomes import MetricSpec, MetricStore
-
-    MetricStore(lake).save(MetricSpec(name=f"{p}_purchase", kind="binary", team=world.TEAM,
-                                     join="entity", window_hours=24,
-                                     sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
-    exp = {"team": world.TEAM, "primary_metric": f"{p}_purchase", "analysis": "bandit",
+    the cases before: its production alias resolves), measured by ``{p}_metric`` (defined before). Each caller's
+    call must succeed for the owner and the admin, so each of them acts on an experiment in the status the verb
+    needs (made by ``setup`` and ``before``)."""
+    exp = {"team": world.TEAM, "primary_metric": f"{p}_metric", "analysis": "bandit",
            "arms": [{"name": "control", "model": f"{p}_model"}, {"name": "new", "model": f"{p}_model/1"}]}
 
     def named(caller: str, verb: str) -> str:

@@ -31,6 +31,7 @@ from mlplat.services.api import features as features_routes
 from mlplat.services.api import jobs as jobs_routes
 from mlplat.services.api import models as models_routes
 from mlplat.services.api import online as online_routes
+from mlplat.services.api import outcomes as outcomes_routes
 from mlplat.services.api import serving as serving_routes
 from mlplat.services.api import streams as streams_routes
 from mlplat.services.api.auth import Authenticator, HubTokenAuthenticator, bearer_token
@@ -167,5 +168,6 @@ def create_app(
     app.include_router(serving_routes.router(platform, caller))
     app.include_router(streams_routes.router(platform, caller))
     app.include_router(experiments_routes.router(platform, caller))
+    app.include_router(outcomes_routes.router(platform, caller))
     install_docs(app, settings.hub)
     return HubPrefix(app, service_prefix)
