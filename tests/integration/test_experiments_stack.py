@@ -17,7 +17,6 @@ from conftest import mlplat, settings_from
 
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 from mlplat.hub import HubDirectory
-from mlplat.outcomes import MetricSpec, MetricStore
 
 pytestmark = pytest.mark.integration
 SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "session_mean_price": 20.0}
@@ -33,9 +32,8 @@ def xp(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[
             admin.models.train(world.EXAMPLES, TARGET, "logistic", session_features=SESSION_FEATURES,
                                register="xp_model", team=world.TEAM)
         admin.serving.deploy("xp_model", version=1)
-    MetricStore(s.lake).save(MetricSpec(name="xp_purchase", kind="binary", team=world.TEAM,
-                                        join="entity", window_hours=24,
-                                        sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
+        admin.metrics.define(name="xp_purchase", kind="binary", team=world.TEAM, join="entity", window_hours=24,
+                             sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events")
     hub = HubDirectory(s.hub_api, (s.secrets_dir / "api_token").read_text().strip())
     tokens = {"owner": hub.new_token(built.member, "xp", expires_in=3600),
               "other": hub.new_token(built.outsider, "xp", expires_in=3600)}

@@ -280,7 +280,7 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
              lambda: read(f"/v1/deployments?model={p}_model"),
              before=lambda c: ok(admin.post("/v1/deployments", json={"model": f"{p}_model", "version": 3}))
              if c in ("owner", "admin") else None),
-        *experiment_cases(p, s.lake, admin, ok, read, owned),
+        *experiment_cases(p, admin, ok, read, owned),
         Case("POST /v1/streams/sets/{name}/start", lambda c: (f"/v1/streams/sets/{p}_stream/start", None), wanted),
         Case("POST /v1/streams/sets/{name}/stop", lambda c: (f"/v1/streams/sets/{p}_stream/stop", None), wanted,
              before=lambda c: ok(admin.post(f"/v1/streams/sets/{p}_stream/start"))),
@@ -298,17 +298,13 @@ def cases(ctx: dict[str, Any], folder: Path, p: str = "ra") -> list[Case]:
     ]
 
 
-def experiment_cases(p: str, lake: str, admin: httpx.Client, ok: Callable[[httpx.Response], Any],
-                     read: Callable[..., Any], owned: Callable[[str, str, str], str]) -> list[Case]:
+def experiment_cases(p: str, admin: httpx.Client, ok: Callable[[httpx.Response], Any], read: Callable[..., Any],
+                     owned: Callable[[str, str, str], str]) -> list[Case]:
     """The Experiment Manager's write routes, on experiments between the versions of ``{p}_model`` (deployed by
-    the cases before: its production alias resolves). Each caller's call must succeed for the owner and the admin,
-    so each of them acts on an experiment in the status the verb needs (made by ``setup`` and ``before``)."""
-    from mlplat.outcomes import MetricSpec, MetricStore
-
-    MetricStore(lake).save(MetricSpec(name=f"{p}_purchase", kind="binary", team=world.TEAM,
-                                     join="entity", window_hours=24,
-                                     sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events"))
-    exp = {"team": world.TEAM, "primary_metric": f"{p}_purchase", "analysis": "bandit",
+    the cases before: its production alias resolves), measured by ``{p}_metric`` (defined before). Each caller's
+    call must succeed for the owner and the admin, so each of them acts on an experiment in the status the verb
+    needs (made by ``setup`` and ``before``)."""
+    exp = {"team": world.TEAM, "primary_metric": f"{p}_metric", "analysis": "bandit",
            "arms": [{"name": "control", "model": f"{p}_model"}, {"name": "new", "model": f"{p}_model/1"}]}
 
     def named(caller: str, verb: str) -> str:
