@@ -21,6 +21,7 @@ from experiments_support import OWNER, definition, make_world, rows
 from mlplat.experiments.analysis.frequentist import Comparison, FrequentistReport
 from mlplat.experiments.analysis.sequential import Look, SequentialResult
 from mlplat.experiments.analysis.srm import SRMResult
+from mlplat.experiments.spec import ExperimentSpec
 from mlplat.services.api.schemas.experiments import Experiment, ResultArm, Results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,3 +136,10 @@ def test_the_routes_and_the_stop_body_it_uses_exist() -> None:
     body = re.search(r"/stop`, \{ (\w+):", TAB)
     assert body and body.group(1) in routes.MoveRequest.model_fields
     assert "running" in TAB and "e.status === 'running'" in TAB  # Stop only on a running experiment
+
+
+def test_the_models_tab_reads_an_experiments_arms_from_its_definition() -> None:
+    models = (ROOT / "lab_extension" / "src" / "tabs" / "models.ts").read_text()
+    assert "arms" not in Experiment.model_fields and "spec" in Experiment.model_fields
+    assert "e.spec?.arms" in models and "e.arms" not in models
+    assert set(ExperimentSpec.parse(definition()).to_dict()["arms"][0]) == {"name", "model"}
