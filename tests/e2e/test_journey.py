@@ -3,8 +3,10 @@
 Chromium (Debian's package, driven by Playwright) logs in to the session's stack as a member of team
 growth, finds the seeded sets in the sidebar, runs a ``%%feature`` cell and ``%feature browse`` in the
 features chapter, trains and registers a model by clicking in the model builder, deploys it from the
-Deployments tab and sees it in the history, opens a job's executed notebook from the Jobs tab; then a
-member of team ads presses Rollback and is refused with the reason. Every step leaves a screenshot in
+Deployments tab and sees it in the history, stops the team's experiment (the deployed version against a
+retrained one, started through the API with the member's own token) from the Experiments tab, opens a job's
+executed notebook from the Jobs tab; then a member of team ads presses Rollback and is refused with the
+reason. Every step leaves a screenshot in
 tests/e2e/artifacts/<test>/ (the test prints the folder and the names).
 """
 
@@ -20,11 +22,18 @@ pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: 
 
 import lab
 import platform_world as world
+from conftest import settings_from
 from playwright.sync_api import Browser, expect
+
+from mlplat.client import Client, connect
+from mlplat.features.starter import SESSION_FEATURES, TARGET
+from mlplat.hub import HubDirectory
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MODEL = "purchase_model"
+EXPERIMENT = "journey_retrained"
+METRIC = "journey_purchase"
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +64,31 @@ def shots(request: pytest.FixtureRequest) -> Iterator[lab.Shots]:
 def test_a_team_member_works_through_the_platform_in_jupyterlab(stack, browser: Browser, shots: lab.Shots,
                                                                   tmp_path: Path) -> None:
     built = world.build(stack, tmp_path)
-    journey(built, browser, shots)
+    journey(stack, built, browser, shots)
 
 
-def journey(built: world.World, browser: Browser, shots: lab.Shots) -> None:
+def member_client(stack: dict[str, str], built: world.World) -> Client:
+    """The platform client of the team member, on a hub token of their own (what their kernels hold)."""
+    s = settings_from(stack).replace(http_timeout=600.0)
+    hub = HubDirectory(s.hub_api, (s.secrets_dir / "api_token").read_text().strip())
+    return connect(url=s.api, token=hub.new_token(built.member, "e2e journey", expires_in=3600), settings=s)
+
+
+def start_experiment(client: Client, version: int) -> None:
+    """The team's experiment: the deployed version (control) against a second one trained now, started."""
+    trained = client.models.train(world.EXAMPLES, TARGET, "logistic", session_features=SESSION_FEATURES,
+                                  register=MODEL, team=world.TEAM)
+    assert trained.version is not None and trained.version > version, trained
+    client.metrics.define(name=METRIC, kind="binary", team=world.TEAM, join="entity", window_hours=24,
+                          sql="SELECT user_id AS entity_id, ts, 1.0 AS value FROM events")
+    client.experiments.create({"name": EXPERIMENT, "team": world.TEAM, "primary_metric": METRIC,
+                               "hypothesis": "the retrained model sells more",
+                               "arms": [{"name": "control", "model": MODEL},
+                                        {"name": "new", "model": f"{MODEL}/{trained.version}"}]})
+    assert client.experiments.start(EXPERIMENT, reason="e2e journey").status == "running"
+
+
+def journey(stack: dict[str, str], built: world.World, browser: Browser, shots: lab.Shots) -> None:
     hub, member = built.hub, built.member
     context, page = lab.login(browser, hub, member, built.member_password)
     # the server came up with the platform's kernels and the launcher's items
@@ -141,10 +171,28 @@ def journey(built: world.World, browser: Browser, shots: lab.Shots) -> None:
     expect(page.locator("[data-testid='mlplat-live']")).to_contain_text(f"v{version}")
     shots.take(page, "deployed-from-the-sidebar")
 
-    # experiments: the tab says what it can (not built yet, or the list)
-    lab.open_platform(page, "experiments")
-    expect(page.locator("[data-testid='mlplat-body']")).to_contain_text(re.compile("not built yet|experiment"))
-    shots.take(page, "experiments-tab")
+    # experiments: the team starts one between two versions of the model (through the API, with the user's own
+    # token); the tab lists it running, with no figure before the outcomes job; Stop, confirmed, stops it
+    with member_client(stack, built) as client:
+        start_experiment(client, int(version))
+        lab.open_platform(page, "experiments")
+        status = page.locator(f"[data-testid='mlplat-experiment-status-{EXPERIMENT}']")
+        expect(status).to_have_text("running")
+        row = page.locator("[data-testid='mlplat-experiments'] tr", has_text=EXPERIMENT)
+        expect(row).to_contain_text(METRIC)
+        expect(row).to_contain_text("new: no data")
+        expect(row).not_to_contain_text("NaN")
+        shots.take(page, "experiments-tab")
+        page.click(f"[data-testid='mlplat-stop-{EXPERIMENT}']")
+        lab.confirm(page, "Stop")
+        expect(page.locator("[data-testid='mlplat-ok']")).to_contain_text(f"{EXPERIMENT} stopped")
+        expect(status).to_have_text("stopped")
+        expect(page.locator(f"[data-testid='mlplat-stop-{EXPERIMENT}']")).to_have_count(0)
+        stopped = client.experiments.show(EXPERIMENT)
+        assert stopped.status == "stopped" and stopped.ended_at, stopped
+        assert any(h.to_status == "stopped" and h.by == built.member and h.reason == "stopped from JupyterLab"
+                   for h in stopped.history), stopped.history
+        shots.take(page, "experiment-stopped-from-the-sidebar")
 
     # a job's executed notebook, opened from the Jobs tab, read-only
     lab.open_platform(page, "jobs")

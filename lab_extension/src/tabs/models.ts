@@ -87,7 +87,11 @@ export class ModelsTab implements ITab {
       const experiments: any[] = await get('/v1/experiments', { model: name });
       box.append(
         experiments.length
-          ? table(['experiment', 'status', 'arms'], experiments.map(e => [e.name, e.status, (e.arms || []).map((a: any) => a.name || a.model).join(' vs ')]))
+          ? table(
+              ['experiment', 'status', 'arms'],
+              // an Experiment answer holds its arms in its definition (`spec`), control first
+              experiments.map(e => [e.name, e.status, (e.spec?.arms || []).map((a: any) => `${a.name}: ${a.model}`).join(' vs ')])
+            )
           : h('p', { class: 'mlplat-empty' }, 'in no experiment')
       );
     } catch (error) {
