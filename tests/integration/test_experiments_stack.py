@@ -49,6 +49,7 @@ def test_experiment_lifecycle_from_the_cli_and_the_api(stack: dict[str, str], xp
     cli = lambda *args, check=True: mlplat(stack, "experiment", *args, check=check)  # noqa: E731
     arms = ["--arm", "control=xp_model", "--arm", "new=xp_model@candidate"]
     base = ["xp_button", "--team", world.TEAM, *arms, "--metric", "xp_purchase"]
+    before = json.loads(cli("list", "--json").stdout)  # the shared stack may hold other tests' experiments
 
     bad = cli("create", *base, "--weights", "0.9,0.9", check=False)
     assert bad.returncode == 65 and "weights must sum to 1" in bad.stderr
@@ -57,7 +58,8 @@ def test_experiment_lifecycle_from_the_cli_and_the_api(stack: dict[str, str], xp
     assert unknown.returncode == 65 and "arm 'control': no model named 'nope'" in unknown.stderr
     no_metric = cli("create", *base[:-1], "clicks", check=False)
     assert no_metric.returncode == 65 and "metric 'clicks'" in no_metric.stderr
-    assert json.loads(cli("list", "--json").stdout) == []  # nothing was saved
+    after = json.loads(cli("list", "--json").stdout)
+    assert after == before and "xp_button" not in {e["name"] for e in after}  # nothing was saved
 
     created = json.loads(cli("create", *base, "--hypothesis", "v2 sells more", "--json").stdout)
     assert (created["status"], created["phase"], created["weights"]) == ("draft", 1, [0.5, 0.5])
