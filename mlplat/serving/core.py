@@ -266,42 +266,48 @@ class InferenceCore:
                      routes: "Sequence[Route] | None" = None) -> list[dict[str, Any] | MlplatError]:
         """Independent single requests answered together: one Online Serving round trip, one model call for trees.
 
-        Each ``(entity, features)`` gets its own answer or its own error (the
-        service's micro-batching: requests that arrive in the same event-loop
-        turn share the work, and one bad request fails only itself). ``routes``
-        (one per request, all to one served version) come from an experiment.
+        Each ``(entity, features)`` gets its own answer or its own error (the service's micro-batching: requests
+        of one event-loop turn share the work, one bad request fails only itself). With ``routes`` (experiments')
+        each goes to its route's version; versions that read the same features share one fetch.
         """
         began = time.perf_counter()
-        out: list[dict[str, Any] | MlplatError | None] = [None] * len(requests)
         try:
-            served = routes[0].served if routes else self.get(model)
+            serveds = [r.served for r in routes] if routes else [self.get(model)] * len(requests)
         except MlplatError as exc:
             return [exc] * len(requests)
-        valid, ids = [], []
+        out: list[dict[str, Any] | MlplatError | None] = [None] * len(requests)
+        ids: dict[int, str] = {}
         for i, (entity, features) in enumerate(requests):
             try:
                 if features is not None and not isinstance(features, Mapping):
                     raise ValidationError("features must be an object of session features", field="features")
-                ids.append(self._entity_id(served, entity) if served.entity else "")
-                valid.append(i)
+                ids[i] = self._entity_id(serveds[i], entity) if serveds[i].entity else ""
             except MlplatError as exc:
                 out[i] = exc
-        if valid:
+        fetches: dict[tuple[str, tuple[str, ...], bool], list[int]] = {}
+        for i, s in ((i, serveds[i]) for i in ids):
+            fetches.setdefault((s.entity_key, s.features, bool(s.options.get("store_fallback"))), []).append(i)
+        stores: dict[int, dict[str, Any]] = {}
+        for (_, features, _), rows in fetches.items():
             try:
-                stores = self._fetch(served, ids) if served.features else [{} for _ in ids]
+                got = self._fetch(serveds[rows[0]], [ids[i] for i in rows]) if features else [{} for _ in rows]
+                stores.update(zip(rows, got))
             except MlplatError as exc:
-                for i in valid:
+                for i in rows:
                     out[i] = exc
-                return out  # type: ignore[return-value]
-            decoded = []
-            for i, eid, store in zip(valid, ids, stores):
+        groups: dict[int, list[int]] = {}
+        for i in stores:
+            groups.setdefault(id(serveds[i]), []).append(i)
+        for rows in groups.values():
+            served, decoded = serveds[rows[0]], []
+            for i in rows:
                 try:
-                    decoded.append((i, eid, served.predictor.decode(store, requests[i][1] or {})))
+                    decoded.append((i, served.predictor.decode(stores[i], requests[i][1] or {})))
                 except MlplatError as exc:
                     out[i] = exc
-            outputs = served.predictor.predict_rows([row for _, _, row in decoded])
-            for (i, eid, row), output in zip(decoded, outputs):
-                out[i] = self._answer(served, eid, row, output, began, routes[i] if routes else arm)
+            outputs = served.predictor.predict_rows([row for _, row in decoded]) if decoded else []
+            for (i, row), output in zip(decoded, outputs):
+                out[i] = self._answer(served, ids[i], row, output, began, routes[i] if routes else arm)
         return out  # type: ignore[return-value]
 
     def predict_batch(self, model: str, instances: Any, arm: str | None = None) -> list[dict[str, Any]]:
@@ -339,9 +345,8 @@ class InferenceCore:
                 arm: "str | Route | None") -> dict[str, Any]:
         pid = new_id()
         latency = (time.perf_counter() - began) * 1000
-        route = None if arm is None or isinstance(arm, str) else arm
-        name = route.arm if route is not None else arm if isinstance(arm, str) else None
-        experiment, phase = (route.experiment, route.phase) if route is not None else (None, None)
+        route, plain = (None, arm) if arm is None or isinstance(arm, str) else (arm, None)
+        name, experiment, phase = (route.arm, route.experiment, route.phase) if route else (plain, None, None)
         if self.log is not None:
             self.log.put(Record(pid, int(time.time() * 1_000_000), served.model, served.version, name,
                                 served.entity_key, eid, row, output, latency, experiment, phase))

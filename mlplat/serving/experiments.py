@@ -10,7 +10,8 @@ Each arm is a Model Pipeline reference resolved through the same model loading
 deployments use: ``m`` follows whatever version ``/v1/predict/m`` serves (its
 ``production`` version when it is not deployed), ``m/3`` is that version and
 ``m@alias`` the version the alias points at (re-read on the timer, as an alias
-moves). Pipelines load on the refresh thread *before* the table is swapped, and
+moves); a version that is not the deployed one takes the model's deployment
+options (``store_fallback``). Pipelines load on the refresh thread *before* the table is swapped, and
 an experiment whose arms did not change (a stop, a bandit's new weights) keeps
 its loaded arms, so a stop is in effect as soon as its row is read.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence
 
 from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, ValidationError
 from mlplat.serving.ports import ExperimentSource, LiveExperimentView, ModelLoader
@@ -36,11 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("mlplat.inference")
 UNIT_FIELD = "entity_id"  # besides the experiment's hash attribute, a request may name its unit here
-RESERVED = ("entity", "features", "instances", "experiment")
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """Where one request goes: the version that answers, and what the answer and the log say about it."""
 
     served: "Served"
@@ -80,11 +79,13 @@ def _ready(arms: Sequence[_Arm], running: bool) -> bool:
 
 def unit_of(experiment: LiveExperimentView, body: Mapping[str, Any]) -> Unit:
     """The unit id: the body's hash-attribute field, else ``entity_id``, else the entity's (or the session
-    features') hash-attribute value; attributes: the entity, the session features and the body's other fields."""
-    entity: Mapping[str, Any] = body["entity"] if isinstance(body.get("entity"), Mapping) else {}
-    features: Mapping[str, Any] = body["features"] if isinstance(body.get("features"), Mapping) else {}
+    features') hash-attribute value; attributes: the body's fields, then the session features, then the entity."""
+    entity = body.get("entity")
+    entity = entity if isinstance(entity, dict) else {}  # a parsed JSON body: dicts (no ABC check per request)
+    features = body.get("features")
+    features = features if isinstance(features, dict) else {}
     key = experiment.hash_attribute
-    attributes = {**entity, **features, **{k: v for k, v in body.items() if k not in RESERVED}}
+    attributes = {**entity, **features, **body}  # a merge in C: cheaper than any lazy view
     for value in (body.get(key), body.get(UNIT_FIELD), entity.get(key), features.get(key)):
         if value is not None and value != "":
             if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -97,7 +98,8 @@ class LiveExperiments:
     """The worker's table of live experiments; ``route`` answers which version serves each request."""
 
     def __init__(self, source: ExperimentSource, models: Callable[[], ModelLoader],
-                 deployed: Callable[[], Mapping[str, "Served"]], prepare: Callable[[str, int, Any], "Served"],
+                 deployed: Callable[[], Mapping[str, "Served"]],
+                 prepare: Callable[[str, int, Any, Mapping[str, Any]], "Served"],
                  sticky: "StickyStore | None" = None, watcher: "ChangeWatcher | None" = None) -> None:
         self.source = source
         self.watcher = watcher  # calls ``refresh`` on each announced change and on its timer
@@ -128,19 +130,34 @@ class LiveExperiments:
             self.sticky.close()
 
     def refresh(self, full: bool = True) -> None:
-        """Read the source and swap the table in. ``full`` re-resolves every arm (aliases may have moved);
-        otherwise experiments whose arms are unchanged keep theirs, so a stop costs one read."""
+        """Read the source and swap the table in. ``full`` re-resolves every arm (aliases may have moved).
+
+        What needs no loading (a stop, new weights, an experiment whose arms are loaded) is swapped in first,
+        so a stop never waits for another experiment's pipeline to download; experiments with new arms
+        keep answering as before until theirs are loaded, then the table is swapped again.
+        """
         with self._lock:
             live = list(self.source.live())
-            table, errors = {}, {}
+            ready: dict[str, _Entry] = {}
+            slow: list[tuple[LiveExperimentView, _Entry | None]] = []
             for exp in live:
                 old = self._table.get(exp.name)
                 same = old is not None and [a.ref for a in old.arms] == [a.ref for a in exp.arms]
-                if same and not full and old is not None and _ready(old.arms, exp.status == "running"):
-                    table[exp.name] = _Entry(exp, old.arms)
-                    continue
-                arms = self._resolve(exp, old if same else None)
+                if same and old is not None and _ready(old.arms, exp.status == "running"):
+                    ready[exp.name] = _Entry(exp, old.arms)
+                    if not full:
+                        continue
+                slow.append((exp, old if same else None))
+            errors = {name: self.errors[name] for name in ready if name in self.errors}
+            if slow:  # first swap: the changes that need no loading
+                waiting = {exp.name: self._table[exp.name] for exp, _ in slow
+                           if exp.name in self._table and exp.name not in ready}
+                self._table = {**waiting, **ready}
+            table = dict(ready)
+            for exp, old in slow:
+                arms = self._resolve(exp, old)
                 bad = [f"{a.ref[0]}: {a.error}" for a in arms if a.error]
+                errors.pop(exp.name, None)
                 if bad:
                     errors[exp.name] = "; ".join(bad)
                 table[exp.name] = _Entry(exp, arms)
@@ -186,7 +203,8 @@ class LiveExperiments:
         served = self._loaded.get((name, version))
         if served is None:
             _, pipeline = self._models().load_pipeline(name, version)
-            served = self._loaded[(name, version)] = self._prepare(name, version, pipeline)
+            options = deployed.options if deployed is not None else {}  # e.g. store_fallback: per model
+            served = self._loaded[(name, version)] = self._prepare(name, version, pipeline, options)
             log.info("experiments: loaded %s v%s", name, version)
         return served
 
@@ -253,4 +271,4 @@ class LiveExperiments:
                          for n, e in self._table.items()}, "errors": dict(self.errors)}
 
 
-__all__ = ["LiveExperiments", "RESERVED", "Route", "UNIT_FIELD", "Unit", "unit_of"]
+__all__ = ["LiveExperiments", "Route", "UNIT_FIELD", "Unit", "unit_of"]

@@ -257,9 +257,10 @@ def test_the_prediction_log_says_experiment_phase_and_arm(service: Service) -> N
 
     def logged() -> Any:
         log = read_log(folder, MODEL)
-        return log if set(ISSUED) <= set(log["prediction_id"]) else None
+        return (log,) if set(ISSUED) <= set(log["prediction_id"]) else None
 
-    log = service.wait(logged, 30).set_index("prediction_id")
+    (log,) = service.wait(logged, 30)
+    log = log.set_index("prediction_id")
     for pid, answer in ISSUED.items():
         row = log.loc[pid]
         assert (row["experiment"], row["phase"], row["arm"]) == (answer["experiment"], 1, answer["arm"])

@@ -68,7 +68,7 @@ def world() -> tuple[DictFeed, DictLoader, dict[str, Served], LiveExperiments]:
     feed = DictFeed()
     loader = DictLoader({"ranker": [1, 2, 3]}, {("ranker", "production"): 1, ("ranker", "candidate"): 3})
     deployed = {"ranker": _served("ranker", 1)}
-    live = LiveExperiments(feed, lambda: loader, lambda: deployed, lambda m, v, p: _served(m, v))
+    live = LiveExperiments(feed, lambda: loader, lambda: deployed, lambda m, v, p, o: _served(m, v))
     return feed, loader, deployed, live
 
 
@@ -166,7 +166,49 @@ def test_the_unit_comes_from_the_hash_attribute_then_entity_id_then_the_entity()
     assert unit_of(exp, {"entity_id": 7, "entity": {"user_id": "c"}}).id == "7"
     assert unit_of(exp, {"entity": {"user_id": "c"}, "features": {"country": "DE"}}).id == "c"
     unit = unit_of(exp, {"entity": {"user_id": "c"}, "features": {"country": "DE"}, "device": "ios"})
-    assert unit.attributes == {"user_id": "c", "country": "DE", "device": "ios"}
+    assert [unit.attributes.get(k) for k in ("user_id", "country", "device", "app")] == ["c", "DE", "ios", None]
+    mixed = unit_of(exp, {"country": "AT", "features": {"country": "DE"}, "entity": {"user_id": "c", "plan": "x"}})
+    assert (mixed.attributes["country"], mixed.attributes["plan"]) == ("AT", "x")  # the body's own field wins
     assert unit_of(exp, {"features": {}}).id is None
     with pytest.raises(ValidationError, match="string or an integer"):
         unit_of(exp, {"user_id": ["a"]})
+
+
+def test_both_predict_paths_reach_the_fast_path_and_nothing_else_does() -> None:
+    from mlplat.services.inference.experiments import predict_target
+
+    assert predict_target("/v1/predict/ranker") == ("ranker", None)
+    assert predict_target("/v1/experiments/checkout/predict") == (None, "checkout")
+    for other in ("/v1/experiments//predict", "/v1/experiments/a/b/predict", "/v1/experiments/checkout",
+                  "/v1/models", "/healthz"):
+        assert predict_target(other) is None
+
+
+def test_a_stop_does_not_wait_for_another_experiments_pipeline_to_load(world) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    feed, loader, _, live = world
+    feed.rows["a"] = experiment("a")
+    live.refresh()
+    loading, release = threading.Event(), threading.Event()
+    plain_load = loader.load_pipeline
+
+    def slow_load(name: str, version: int | None = None, alias: str | None = None) -> tuple[int, Any]:
+        loading.set()
+        release.wait(30)
+        return plain_load(name, version, alias)
+
+    loader.load_pipeline = slow_load
+    feed.rows["a"] = experiment("a", status="stopped")
+    feed.rows["b"] = experiment("b", arms=("ranker", "ranker/3"))  # its new arm takes a while to load
+    refresher = threading.Thread(target=live.refresh, kwargs={"full": False})
+    refresher.start()
+    try:
+        assert loading.wait(30)
+        assert all(r.arm is None for r in live.route("a", [Unit(u, {}) for u in USERS]))  # type: ignore[union-attr]
+        with pytest.raises(NotFoundError):
+            live.get("b")  # not served before its arms are loaded
+    finally:
+        release.set()
+        refresher.join(30)
+    assert {r.served.version for r in live.route("b", [Unit(u, {}) for u in USERS])} == {1, 3}  # type: ignore[union-attr]

@@ -8,8 +8,9 @@ still gets its own answer or its own error.
 
 Requests to an experiment queue by experiment: the flush assigns all of an
 experiment's units at once (a sticky experiment asks Redis once for the whole
-turn), then every request joins the group of the version its arm serves, so
-an experiment's traffic batches as well as a plain model's.
+turn), then all routed requests of the turn are answered together: one Online
+Serving round trip for every version that reads the same features, one model
+call per version.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mlplat.serving.core import InferenceCore, Served
+from mlplat.serving.core import InferenceCore
 from mlplat.serving.experiments import Route, Unit
 
 Waiter = tuple[Any, Any, "Route | None", "asyncio.Future[Any]"]
@@ -53,7 +54,7 @@ class Batcher:
         self.scheduled = False
         pending, self.pending = self.pending, {}
         experiments, self.experiments = self.experiments, {}
-        groups: dict[int, tuple[Served, list[Waiter]]] = {}
+        routed: list[Waiter] = []
         for name, queued in experiments.items():
             try:
                 assert self.core.experiments is not None  # answer() refused the request otherwise
@@ -64,12 +65,11 @@ class Batcher:
                 if isinstance(route, BaseException):
                     _settle(future, route)
                 else:
-                    groups.setdefault(id(route.served), (route.served, []))[1].append((entity, features, route,
-                                                                                        future))
+                    routed.append((entity, features, route, future))
         for model, items in pending.items():
             self._run(model, [(e, f, None, fut) for e, f, fut in items])
-        for served, waiters in groups.values():
-            self._run(served.model, waiters)
+        if routed:  # every experiment's requests in one call: versions that read the same features share a fetch
+            self._run("", routed)
 
     def _run(self, model: str, items: list[Waiter]) -> None:
         routes = [r for _, _, r, _ in items if r is not None]  # all of a group, or none (a plain model's)

@@ -54,7 +54,7 @@ def attach(core: InferenceCore, settings: Settings, feed: ExperimentFeed, models
     """Give ``core`` the live experiments read from ``feed`` (started with the core)."""
     url = redis_url(settings)
     sticky = StickyStore(url, settings.inference_store_timeout) if url else None
-    live = LiveExperiments(feed, models, lambda: core.served, lambda m, v, p: prepare(m, v, p), sticky=sticky)
+    live = LiveExperiments(feed, models, lambda: core.served, prepare, sticky=sticky)
     live.watcher = ChangeWatcher(url, CHANGES_CHANNEL, lambda full: live.refresh(full), every=every)
     core.experiments = live
     return live
