@@ -138,3 +138,21 @@ def test_the_http_client_gets_the_same_objects_and_errors_as_the_in_process_one(
     assert bob.experiments.layers() == [] and bob.experiments.weights("button") == []
     assert alice.experiments.conclude("button", winner="new").conclusion["winner"] == "new"
     service.store.db.dispose()
+
+
+def test_model_show_lists_the_experiments_serving_the_version(clients) -> None:  # type: ignore[no-untyped-def]
+    from mlplat.models.repository import ModelVersionInfo
+    from mlplat_magics.models import version_experiments
+
+    by, _ = clients
+    by["owner"].experiments.create(definition())  # control: churn (production = v2), new: churn@candidate (v3)
+    by["owner"].experiments.start("button")
+
+    def version(number: int, aliases: list[str]) -> ModelVersionInfo:
+        return ModelVersionInfo("churn", number, "growth", aliases, "classification", "logistic", "y", {}, "ex:v1",
+                                "", "alice", "2026-11-20", "", "run", "")
+
+    assert version_experiments(by["other"], version(2, ["production"])) == [["button", "control", "running", 1,
+                                                                              "growth"]]
+    assert version_experiments(by["other"], version(3, ["candidate"]))[0][1] == "new"
+    assert version_experiments(by["other"], version(1, [])) == []
