@@ -29,7 +29,7 @@ def test_the_extension_is_enabled_and_its_route_acts_as_the_servers_user(stack) 
     s = settings_from(stack)
     hub = HubDirectory(s.hub_api, (s.secrets_dir / "api_token").read_text().strip())
     mlplat(stack, "user", "add", "nora", "--team", "growth")
-    mlplat(stack, "user", "add", "otto", "--team", "ads")
+    mlplat(stack, "user", "add", "olga", "--team", "ads")
     spawn(s.hub_api, hub.new_token("admin", "lab-test", expires_in=600), "nora")
     token = hub.new_token("nora", "lab-test", expires_in=600)
 
@@ -43,8 +43,8 @@ def test_the_extension_is_enabled_and_its_route_acts_as_the_servers_user(stack) 
     me = httpx.get(route, headers={"Authorization": f"token {token}"}, timeout=60)
     assert me.status_code == 200 and me.json()["name"] == "nora" and me.json()["teams"] == ["growth"], me.text
     # another user cannot borrow nora's server to act as her, and nobody gets in without a login
-    otto = hub.new_token("otto", "lab-test", expires_in=600)
-    assert httpx.get(route, headers={"Authorization": f"token {otto}"}, timeout=60).status_code == 403
+    olga = hub.new_token("olga", "lab-test", expires_in=600)
+    assert httpx.get(route, headers={"Authorization": f"token {olga}"}, timeout=60).status_code == 403
     anonymous = httpx.get(route, timeout=60, follow_redirects=False)
     assert anonymous.status_code in (302, 401, 403), anonymous.status_code
     # a write through the route is still decided by the API's team check: nora may not change ads's table
