@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import nbformat
 import pytest
-from conftest import mlplat, settings_from
+from conftest import mlplat, settings_from, stack_env
 
 pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The tour runs as `make demo` does, on a platform of its own: the session's shared stack holds what other
+    tests made there (other versions of the chapters' feature sets, other versions of their models)."""
+    env = stack_env(tmp_path_factory.mktemp("tour") / "home")
+    mlplat(env, "up", timeout=400)
+    try:
+        yield env
+    finally:
+        mlplat(env, "down", check=False)
 
 
 @pytest.mark.timeout(1800)
