@@ -42,16 +42,19 @@ def test_aa_ratio_tests_reject_at_their_level_and_a_planted_lift_is_found() -> N
     assert empty.p_value is None and empty.reason.startswith("no data")
 
 
+def ratio_row(name: str, day: int, a: RatioStats) -> dict[str, Any]:
+    """The outcomes row of one arm and day of the ratio metric ``per_session``."""
+    return {"experiment": "button", "phase": 1, "arm": name, "day": f"2026-11-0{day + 1}", "metric": "per_session",
+            "n": a.n, "sum": a.y, "sum_sq": a.y2, "d_sum": a.d, "d_sum_sq": a.d2, "yd_sum": a.yd}
+
+
 def test_a_ratio_metric_joins_the_results_and_the_correction(tmp_path: Any) -> None:
     service, _, stats, _ = make_world(tmp_path / "r.db", per_session="ratio")
     service.create(OWNER, definition(guardrail_metrics=["per_session"]))
     rng = np.random.default_rng(14)
     for day in range(3):
         for name, mean in (("control", 5.0), ("new", 5.6)):
-            a = arm(rng, 800, mean)
-            stats.rows.append({"experiment": "button", "phase": 1, "arm": name, "day": f"2026-11-0{day + 1}",
-                               "metric": "per_session", "n": a.n, "sum": a.y, "sum_sq": a.y2, "d_sum": a.d,
-                               "d_sum_sq": a.d2, "yd_sum": a.yd})
+            stats.rows.append(ratio_row(name, day, arm(rng, 800, mean)))
             y = (rng.random(800) < 0.1).astype(float)
             stats.rows.append({"experiment": "button", "phase": 1, "arm": name, "day": f"2026-11-0{day + 1}",
                                "metric": "purchase", "n": 800, "sum": y.sum(), "sum_sq": y.sum(),
@@ -120,10 +123,7 @@ def test_a_sequential_experiment_reports_its_ratio_metric(tmp_path: Any) -> None
     rng = np.random.default_rng(23)
     for day in range(3):
         for name, mean in (("control", 5.0), ("new", 5.6)):
-            a = daily_arm(rng, 800, mean)
-            stats.rows.append({"experiment": "button", "phase": 1, "arm": name, "day": f"2026-11-0{day + 1}",
-                               "metric": "per_session", "n": a.n, "sum": a.y, "sum_sq": a.y2, "d_sum": a.d,
-                               "d_sum_sq": a.d2, "yd_sum": a.yd})
+            stats.rows.append(ratio_row(name, day, daily_arm(rng, 800, mean)))
     result = service.results(OWNER, "button")
     assert result["data"] is True and result["frequentist"] is None
     (found,) = result["sequential"]
