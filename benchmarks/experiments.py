@@ -1,282 +1,133 @@
-"""Experiments benchmark: what an experiment costs the Inference Service, and how fast a stop reaches it.
+"""Experiments benchmark (the Managed Experiments issue's four parts), as ONE JSON line.
 
-(a) requests/s with an experiment against without, same model, same load, one
-    run, one service: ``/v1/predict/bench_model`` against
-    ``/v1/experiments/bench_same/predict``, a 50/50 experiment whose two arms
-    serve that same model (what the experiment itself costs: assignment,
-    routing, the answer's and the log's extra fields). ``two_versions`` adds
-    ``/v1/experiments/bench_ab/predict``, whose treatment is a second version
-    (v2, the same trees): each micro-batch then makes one model call per
-    version, which for a 200-tree booster costs more than everything else the
-    experiment adds, and is the price of comparing two models at all.
-    The sides alternate without, with, two_versions, two_versions, with,
-    without (``--rounds`` times, ``--seconds`` each, after a warm-up) and each
-    side's figure is the mean of its runs, so a drift of the machine's load
-    favours none. Target ratio (with / without) >= 0.9. On a shared machine
-    requests/s swing with the other tenants' load; the service's CPU time per
-    request (its process tree's user + system) is given beside them.
-(b) stop propagation under load: while ``benchmarks/loadgen.py`` drives the
-    experiment, the experiment is stopped ``--stops`` times (the feed's record
-    rewritten, then the change published on ``CHANGES_CHANNEL``, as the
-    Experiment Manager's stop does before it returns). A prober holds one
-    keep-alive connection per worker process (found by ``/healthz``'s pid) and
-    asks each, in turn, for units the hash puts in treatment; a worker has the
-    stop when it answers ``arm: null`` and never treatment again. The figure is
-    the time from the stop returning to the last worker's first control answer
-    (p100 and p50 over the stops); between stops the experiment is restarted
-    and every worker is seen answering treatment again. Target p100 < 5 s.
-(c), (d) are other parts' figures (Spark results on 10 million outcome rows;
-    gbstats against our statistics): their keys are present and null here.
+(a) Inference Service requests/s with an experiment against without, same
+    model, same load, one run (target ratio >= 0.9), and (b) stop propagation
+    under load, p100 over ``--stops`` stops (target < 5 s): one service run,
+    ``experiments_serving.py``.
+(c) experiment results for ``--rows`` (default 10 million) outcome rows on
+    Spark, end to end: seconds and peak memory, ``experiments_results.py``.
+(d) our statistics against gbstats on the same sufficient statistics, max
+    absolute difference of every shared figure, ``gbstats_compare.py``.
 
-The feed is ``tests/integration/experiment_feed_double.py`` (a dict in a JSON
-file every worker reads) until ``Platform.experiment_feed`` is the Experiment
-Manager's store. Prints one JSON line (the last on stdout):
+Each part runs as its own process, one after the other (so (c)'s peak memory
+is Spark's and the driver's alone, not the (a)/(b) service's, and no part's
+load slows another); each prints its own JSON line, which this one gathers
+under its keys, with ``summary`` (the issue's headline figures and whether
+their targets are met) first. A part skipped (``--skip c``) is null; a part
+that fails is ``{"error": ...}`` and the exit status is 1.
 
-    .venv/bin/python benchmarks/experiments.py [--workers 2] [--seconds 10] [--rounds 2] [--stops 20]
-        [--connections 32]
+    .venv/bin/python benchmarks/experiments.py                       # all four, 10 million rows in (c)
+    .venv/bin/python benchmarks/experiments.py --rows 200000 --seconds 5 --stops 5   # a quick run
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-DOUBLE = ROOT / "tests" / "integration"
-for _path in (str(ROOT), str(HERE), str(DOUBLE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import inference as inference_bench  # noqa: E402  (the model, its home, the load drivers)
-import online_store as online_bench  # noqa: E402
-from experiment_feed_double import FEED_ENV, write_feed  # noqa: E402
-from proctree import tree_cpu_seconds  # noqa: E402
-
-MODEL = inference_bench.MODEL
-EXPERIMENT = "bench_ab"  # control v1, treatment v2: (b) stops this one
-SAME = "bench_same"  # both arms v1
-TOKEN = "Bearer bench-token"
+PARTS = ("a", "b", "c", "d")
+KEYS = {"a": "a_rps", "b": "b_stop_propagation", "c": "c_results", "d": "d_gbstats"}  # part -> its key
 
 
 def say(message: str) -> None:
     print(f"[experiments] {message}", file=sys.stderr, flush=True)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--entities", type=int, default=20_000)
-    parser.add_argument("--features", type=int, default=20)
-    parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--stops", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="rounds of (a), each: without, with, two_versions twice, with, without")
-    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
-    return parser.parse_args()
+    parser.add_argument("--skip", action="append", default=[], choices=PARTS, help="leave a part out; repeatable")
+    serving = parser.add_argument_group("(a) and (b): experiments_serving.py")
+    serving.add_argument("--workers", type=int, default=2)
+    serving.add_argument("--seconds", type=float, default=10.0, help="seconds per (a) run")
+    serving.add_argument("--rounds", type=int, default=2)
+    serving.add_argument("--connections", type=int, default=32)
+    serving.add_argument("--stops", type=int, default=20)
+    results = parser.add_argument_group("(c): experiments_results.py")
+    results.add_argument("--rows", type=int, default=10_000_000, help="outcome rows to simulate (about)")
+    gbstats = parser.add_argument_group("(d): gbstats_compare.py")
+    gbstats.add_argument("--gbstats-venv", help="gbstats' own venv (default: gbstats_compare.py's)")
+    return parser.parse_args(argv)
 
 
-def live_row(status: str = "running", name: str = EXPERIMENT) -> dict[str, Any]:
-    treatment = f"{MODEL}/2" if name == EXPERIMENT else f"{MODEL}/1"
-    return {"name": name, "team": "bench", "phase": 1, "status": status,
-            "arms": [{"name": "control", "model": MODEL}, {"name": "treatment", "model": treatment}],
-            "assignment": {"seed": name, "weights": [0.5, 0.5]}, "hash_attribute": "user_id", "sticky": False}
+def commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The process each part needs ((a) and (b) share one), keyed by the parts it answers."""
+    out: dict[str, list[str]] = {}
+    serving = "".join(p for p in "ab" if p not in args.skip)
+    if serving:
+        out[serving] = [str(HERE / "experiments_serving.py"), "--parts", serving, "--workers", str(args.workers),
+                        "--seconds", str(args.seconds), "--rounds", str(args.rounds), "--connections",
+                        str(args.connections), "--stops", str(args.stops)]
+    if "c" not in args.skip:
+        out["c"] = [str(HERE / "experiments_results.py"), "--rows", str(args.rows)]
+    if "d" not in args.skip:
+        out["d"] = [str(HERE / "gbstats_compare.py"), *(["--gbstats-venv", args.gbstats_venv]
+                                                       if args.gbstats_venv else [])]
+    return out
 
 
-def rows(status: str = "running") -> dict[str, dict[str, Any]]:
-    return {EXPERIMENT: live_row(status), SAME: live_row(name=SAME)}
-
-
-def register_second_version(settings: Any) -> None:
-    """v2 of the benchmark model: the same pipeline registered again (the treatment arm)."""
-    from mlplat.models.evaluate import EvaluationReport
-    from mlplat.models.repository import environment
-    from mlplat.platform import Platform
-
-    platform = Platform(settings)
-    _, pipeline = platform.repository.load_pipeline(MODEL, 1)
-    platform.repository.register(MODEL, pipeline, {"environment": environment(), "task": "classification",
-                                                   "kind": "xgboost"},
-                                 EvaluationReport("classification", {}, 0, "random"), team="bench", created_by="bench",
-                                 alias=None)
-    platform.db.dispose()
-
-
-def start_service(settings: Any, workers: int, feed: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLPLAT_HOME": str(settings.home), "MLPLAT_ONLINE_STORE_URL": settings.online_store,
-           "MLPLAT_MLFLOW_TRACKING_URI": settings.mlflow, "MLPLAT_INFERENCE_PORT": str(settings.inference_port),
-           FEED_ENV: str(feed), "PYTHONPATH": os.pathsep.join([str(ROOT), str(DOUBLE)])}
-    return subprocess.Popen(
-        [sys.executable, str(DOUBLE / "experiment_feed_double.py"), "--port", str(settings.inference_port),
-         "--workers", str(workers), "--log-file", str(log)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-# -- (b) the prober ---------------------------------------------------------------
-class Prober:
-    """One keep-alive connection per worker process; ``arms()`` asks each worker once for a treatment unit."""
-
-    def __init__(self, port: int, workers: int, treated: list[str]) -> None:
-        self.port, self.treated, self.k = port, treated, 0
-        self.conns: dict[int, http.client.HTTPConnection] = {}
-        for _ in range(200):
-            if len(self.conns) == workers:
-                break
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/healthz")
-            pid = json.loads(conn.getresponse().read())["pid"]
-            if pid in self.conns:
-                conn.close()
-            else:
-                self.conns[pid] = conn
-        if len(self.conns) != workers:
-            raise SystemExit(f"reached {len(self.conns)} of {workers} workers")
-
-    def arms(self) -> dict[int, tuple[float, str | None]]:
-        """worker pid -> (when its answer came, its arm)."""
-        out = {}
-        for pid, conn in self.conns.items():
-            self.k += 1
-            body = json.dumps({"user_id": self.treated[self.k % len(self.treated)], "features": {}})
-            conn.request("POST", f"/v1/experiments/{EXPERIMENT}/predict", body,
-                         {"Content-Type": "application/json", "Authorization": TOKEN})
-            answer = json.loads(conn.getresponse().read())
-            out[pid] = (time.monotonic(), answer.get("arm"))
-        return out
-
-    def until(self, arm: str | None, since: float, settle: float = 0.5, timeout: float = 60.0) -> float:
-        """Seconds from ``since`` until every worker answers ``arm`` and keeps doing so for ``settle`` s."""
-        first: dict[int, float] = {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for pid, (at, got) in self.arms().items():
-                if got == arm:
-                    first.setdefault(pid, at)
-                else:
-                    first.pop(pid, None)  # answered the old arm again: not there yet
-            if len(first) == len(self.conns) and time.monotonic() - max(first.values()) >= settle:
-                return max(first.values()) - since
-        raise SystemExit(f"workers did not all answer arm={arm} within {timeout:.0f} s")
-
-
-def stop_propagation(settings: Any, feed: Path, workers: int, stops: int, load: Any) -> dict[str, Any]:
-    import redis
-
-    from mlplat.experiments.live import CHANGES_CHANNEL, LiveExperiment
-
-    exp = LiveExperiment.from_json(live_row())
-    treated = [f"u{i}" for i in range(2000) if exp.assign(f"u{i}").arm == 1][:200]
-    prober = Prober(settings.inference_port, workers, treated)
-    client = redis.Redis.from_url(settings.online_store)
-    loader = threading.Thread(target=load, daemon=True)
-    loader.start()
-    times, restarts = [], []
+def run_part(argv: list[str]) -> tuple[dict[str, Any] | None, float, str | None]:
+    """Run one part's script (its stderr shown as it goes); its JSON line, seconds, and an error or None."""
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+                          cwd=HERE.parent, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    seconds = round(time.monotonic() - began, 1)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return None, seconds, f"{Path(argv[0]).name} exited {done.returncode}"
     try:
-        for k in range(stops):
-            write_feed(feed, rows("running"))
-            client.publish(CHANGES_CHANNEL, EXPERIMENT)
-            restarts.append(prober.until("treatment", time.monotonic()))
-            write_feed(feed, rows("stopped"))
-            client.publish(CHANGES_CHANNEL, EXPERIMENT)
-            returned = time.monotonic()  # the stop has returned: stored, then announced
-            times.append(max(0.0, prober.until(None, returned)))
-            say(f"stop {k + 1}/{stops}: every worker answers control after {times[-1] * 1000:.1f} ms")
-    finally:
-        loader.join()
-    return {"p100_s": round(max(times), 4), "p50_s": round(statistics.median(times), 4), "stops": stops,
-            "restart_p100_s": round(max(restarts), 4), "all_s": [round(t, 4) for t in times]}
+        found = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return None, seconds, f"{Path(argv[0]).name} printed no JSON line last"
+    found.pop("benchmark", None)
+    return found, seconds, None
 
 
-def main() -> None:
-    args = parse_args()
-    load = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "python")
-    work = Path(tempfile.mkdtemp(prefix="mlplat-bench-experiments-"))
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        redis_proc, redis_url = online_bench.start_redis(work)
-        procs.append(redis_proc)
-        say(f"training XGBoost ({args.trees} trees, {args.features} features)")
-        settings = inference_bench.setup_mlplat(work / "home", redis_url,
-                                                inference_bench.train_model(args.features, args.trees),
-                                                args.entities, args.features)
-        register_second_version(settings)
-        feed = work / "experiments.json"
-        write_feed(feed, rows())
-        import numpy as np
+def summary(out: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures the issue names, and whether each target is met (None where not measured)."""
+    a, b = out.get("a_rps") or {}, out.get("b_stop_propagation") or {}
+    c, d = out.get("c_results") or {}, out.get("d_gbstats") or {}
+    ratio, p100 = a.get("ratio"), b.get("p100_s")
+    return {
+        "a_rps_ratio": ratio, "a_target_met": None if ratio is None else ratio >= 0.9,
+        "b_stop_p100_s": p100, "b_target_met": None if p100 is None else p100 < 5.0,
+        "c_outcome_rows": c.get("c_outcome_rows"), "c_results_seconds": c.get("c_results_seconds"),
+        "c_peak_rss_mb": c.get("c_peak_rss_mb"), "d_max_abs_diff": d.get("max_abs_diff_overall"),
+    }
 
-        users = np.random.default_rng(2).integers(0, args.entities, size=5000)
-        plain, routed = work / "plain.jsonl", work / "routed.jsonl"
-        plain.write_text("".join(json.dumps({"entity": {"user_id": f"u{u}"}, "features": {}}) + "\n" for u in users))
-        routed.write_text("".join(json.dumps({"user_id": f"u{u}", "features": {}}) + "\n" for u in users))
 
-        say(f"starting {args.workers} worker(s)")
-        proc = start_service(settings, args.workers, feed, work / "service.log")
-        procs.append(proc)
-        url = f"http://127.0.0.1:{settings.inference_port}"
-        inference_bench.wait_http(url + "/readyz", proc)
-        sides = {"without": (f"/v1/predict/{MODEL}", plain), "with": (f"/v1/experiments/{SAME}/predict", routed),
-                 "two_versions": (f"/v1/experiments/{EXPERIMENT}/predict", routed)}
-        for path, bodies in sides.values():
-            inference_bench.drive(load, url, path, TOKEN, bodies, args.warmup, args.connections, work)
-        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-        for side in ("without", "with", "two_versions", "two_versions", "with", "without") * args.rounds:
-            path, bodies = sides[side]
-            cpu = tree_cpu_seconds(proc.pid)
-            run = inference_bench.drive(load, url, path, TOKEN, bodies, args.seconds, args.connections, work)
-            run["cpu_us_per_request"] = (tree_cpu_seconds(proc.pid) - cpu) * 1e6 / max(1, run["requests"])
-            runs[side].append(run)
-            say(f"{side}: {run}")
-        rps = {side: statistics.mean(r["rps"] for r in rs) for side, rs in runs.items()}
-        p99 = {side: round(statistics.mean(r["p99_ms"] for r in rs), 2) for side, rs in runs.items()}
-        cpu_us = {side: statistics.mean(r["cpu_us_per_request"] for r in rs) for side, rs in runs.items()}
-
-        under_load: dict[str, Any] = {}
-
-        def background() -> None:
-            path, bodies = sides["two_versions"]
-            seconds = max(5.0, args.stops * 1.5)
-            under_load.update(inference_bench.drive(load, url, path, TOKEN, bodies, seconds, args.connections, work))
-
-        say(f"(b) {args.stops} stops under load ({args.connections} connections on the experiment)")
-        stop = stop_propagation(settings, feed, args.workers, args.stops, background)
-        print(json.dumps({
-            "a_rps": {"with_experiment": round(rps["with"], 1), "without": round(rps["without"], 1),
-                      "ratio": round(rps["with"] / rps["without"], 3), "two_versions": round(rps["two_versions"], 1),
-                      "two_versions_ratio": round(rps["two_versions"] / rps["without"], 3),
-                      "errors": sum(r["errors"] for rs in runs.values() for r in rs),
-                      "p99_ms": p99, "cpu_us_per_request": {side: round(v, 1) for side, v in cpu_us.items()},
-                      "cpu_ratio": round(cpu_us["without"] / cpu_us["with"], 3),
-                      "two_versions_cpu_ratio": round(cpu_us["without"] / cpu_us["two_versions"], 3),
-                      "runs_rps": {side: [round(r["rps"], 1) for r in rs] for side, rs in runs.items()}},
-            "b_stop_propagation": {**stop, "load_rps": round(under_load.get("rps", 0.0), 1),
-                                   "load_errors": under_load.get("errors")},
-            "c_results_10m_rows": None,
-            "d_gbstats_max_abs_diff": None,
-            "detail": {"workers": args.workers, "connections": args.connections, "seconds": args.seconds,
-                       "load": load, "trees": args.trees, "features": args.features, "entities": args.entities,
-                       "load_avg_1m": round(os.getloadavg()[0], 2)},
-        }))
-    finally:
-        for proc in reversed(procs[1:]):
-            inference_bench.stop(proc)
-        if procs:
-            procs[0].terminate()
-            procs[0].wait(10)
-        shutil.rmtree(work, ignore_errors=True)
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out: dict[str, Any] = {"benchmark": "experiments", "summary": None, "a_rps": None, "b_stop_propagation": None,
+                           "c_results": None, "d_gbstats": None, "seconds": {}, "skipped": sorted(set(args.skip))}
+    failed = False
+    for parts, argv_ in commands(args).items():
+        say(f"part(s) {', '.join(parts)}: {Path(argv_[0]).name}")
+        found, seconds, error = run_part(argv_)
+        out["seconds"][parts] = seconds
+        if error is not None:
+            failed = True
+            say(f"part(s) {', '.join(parts)} failed: {error}")
+            out.update({KEYS[p]: {"error": error} for p in parts})
+            continue
+        assert found is not None
+        if parts in ("ab", "a", "b"):
+            out["detail"] = found.pop("detail", None)
+            out.update({k: v for k, v in found.items() if k in ("a_rps", "b_stop_propagation") and v is not None})
+        elif parts == "c":
+            out["c_results"] = found
+        else:
+            out["d_gbstats"] = found
+    out["summary"] = summary(out)
+    print(json.dumps(out))
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

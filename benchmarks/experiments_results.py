@@ -10,7 +10,7 @@ Peak memory is this process and its children (Spark's JVM), sampled every 0.2 s.
 
     .venv/bin/python benchmarks/experiments_results.py [--rows 10000000]
 
-``benchmarks/experiments.py`` imports ``results_benchmark`` for its line.
+``benchmarks/experiments.py`` runs this script for part (c) of its line.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,8 +16,8 @@ from mlplat.cli.platform_commands import lake
 from mlplat.errors import NotFoundError, ValidationError
 
 
-def _users(client: Any, count: int) -> tuple[list[str] | None, dict[str, list[Any]]]:
-    """The seeded lake's users (and their device and country, sent as session features) when there are enough."""
+def _users(client: Any, count: int) -> list[str] | None:
+    """The seeded lake's user ids when there are enough (their features are in Online Serving)."""
     import pyarrow.parquet as pq
 
     from mlplat.lake import local_path
@@ -24,14 +25,26 @@ def _users(client: Any, count: int) -> tuple[list[str] | None, dict[str, list[An
     try:
         path = local_path(client.lake_table("users").url)
     except NotFoundError:
-        return None, {}
+        return None
     if path is None:
-        return None, {}
-    table = pq.read_table(path)
-    if table.num_rows < count:
-        return None, {}
-    wanted = [c for c in ("device", "country") if c in table.column_names]
-    return table.column("user_id").to_pylist()[:count], {c: table.column(c).to_pylist()[:count] for c in wanted}
+        return None
+    table = pq.read_table(path, columns=["user_id"])
+    return table.column("user_id").to_pylist()[:count] if table.num_rows >= count else None
+
+
+def _arm_inputs(client: Any, experiment: str) -> list[Any]:
+    """Each arm's session features and training example set, from its version in the Model Repository."""
+    from mlplat.experiments.spec import ModelRef
+    from mlplat.outcomes.request_features import ArmInputs, SessionInput
+
+    found = []
+    for arm in client.experiments.show(experiment).arms:
+        ref = ModelRef.parse(arm["model"])
+        detail = client.models.show(ref.model, version=ref.version, alias=None if ref.version else ref.alias)
+        fields = [SessionInput(f["name"], f["type"], f.get("default"))
+                  for f in (detail.metadata.get("inputs") or {}).get("fields") or [] if f.get("source") == "session"]
+        found.append(ArmInputs(str(ref), tuple(fields), detail.lineage.get("example_store_location")))
+    return found
 
 
 def _arm_models(arms: tuple[str, ...]) -> tuple[list[str], dict[str, tuple[str, int]]]:
@@ -87,23 +100,23 @@ def lake_simulate(ctx: click.Context, experiment: str, users: int, hours: float,
             client.register_table(name, url, format="parquet", team=team, partition_by=partition_by,
                                   description=f"simulated users' {name.removeprefix('sim_')} (mlplat lake simulate)")
 
-        user_ids, attributes = _users(client, users)
+        user_ids = _users(client, users)
         if no_serve:
             result = _run_local(cfg, settings.lake, join(settings.lake, "prediction_log"), arms, weights,
                                 hash_seed or experiment, phase, register, user_ids)
         else:
             import httpx
 
+            from mlplat.outcomes.request_features import draw
             from mlplat.serving.client import service_token
 
-            def features(user: int) -> dict[str, Any]:
-                return {column: values[user] for column, values in attributes.items()}
-
+            features = draw(_arm_inputs(client, experiment), users, seed_)
             token = os.environ.get("MLPLAT_TOKEN") or service_token(settings)
             with httpx.Client(timeout=settings.http_timeout) as http:
                 result = run_served(cfg, settings.lake, http, settings.inference, token=token, entity_key=entity_key,
-                                    features=features if attributes else None, register=register,
-                                    user_ids=user_ids, concurrency=concurrency, progress=_progress_line)
+                                    features=features, register=register, user_ids=user_ids,
+                                    concurrency=concurrency, progress=_progress_line)
+            result = replace(result, session_features=features.sources)
     if as_json:
         _emit_json(result.to_dict())
         return
@@ -112,6 +125,9 @@ def lake_simulate(ctx: click.Context, experiment: str, users: int, hours: float,
     for arm, truth in result.truth.items():
         click.echo(f"  planted truth {arm}: conversion {truth['conversion']:.4f}, revenue per user "
                    f"{truth['revenue_per_user']:.2f}")
+    if result.session_features:
+        click.echo("session features sent (from): " + ", ".join(f"{k} ({v})" for k, v in
+                                                          result.session_features.items()))
     click.echo(f"responses are complete at {result.responses_until}")
 
 

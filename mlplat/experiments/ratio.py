@@ -13,19 +13,28 @@ ratio ``R = ȳ / d̄`` has, to first order,
 two independent normal estimates: difference, its interval, a two-sided z
 p-value, and the relative lift ``R_t / R_c - 1`` with its own delta-method
 variance. The comparison is a ``Comparison`` like every other, so it joins the
-family that Holm or Benjamini-Hochberg corrects.
+family that Holm or Benjamini-Hochberg corrects; the same estimate and
+variance at each daily look feed the sequential test (``sequential_ratio_test``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from scipy import stats
 
 from mlplat.experiments.analysis.frequentist import Comparison
 from mlplat.experiments.analysis.result import finite_or_none
+from mlplat.experiments.analysis.sequential import (
+    DEFAULT_PLANNED_UNITS,
+    Difference,
+    Estimate,
+    SequentialResult,
+    check_difference,
+    sequential_from,
+)
 
 DENOMINATOR = ("d_sum", "d_sum_sq", "yd_sum")
 
@@ -71,30 +80,54 @@ class RatioStats:
         return max(0.0, (var_y - 2 * r * cov + r * r * var_d) / (n * mean_d * mean_d))
 
 
+def ratio_effect(control: RatioStats, treatment: RatioStats, relative: bool = False) -> Estimate | None:
+    """Treatment's ratio against control's and its delta-method variance (``relative``: ``R_t / R_c - 1``);
+    None without two units, a denominator and some variance in each arm."""
+    r_c, r_t = control.ratio, treatment.ratio
+    v_c, v_t = control.variance, treatment.variance
+    if not all(math.isfinite(v) for v in (r_c, r_t, v_c, v_t)) or v_c + v_t <= 0:
+        return None
+    if not relative:
+        return r_t - r_c, v_c + v_t
+    if not r_c:
+        return None
+    return r_t / r_c - 1, v_t / r_c**2 + r_t**2 * v_c / r_c**4
+
+
 def compare_ratio(control: RatioStats, treatment: RatioStats, alpha: float = 0.05, arm: str = "treatment",
                   control_name: str = "control", metric: str | None = None) -> Comparison:
     """Treatment's ratio against control's: difference, interval, two-sided z-test, relative lift."""
-    r_c, r_t = control.ratio, treatment.ratio
-    v_c, v_t = control.variance, treatment.variance
     base = dict(test="delta_ratio", arm=arm, control=control_name, metric=metric, n_control=control.n,
-                n_treatment=treatment.n, mean_control=finite_or_none(r_c), mean_treatment=finite_or_none(r_t),
-                df=None, alpha=alpha)
-    if not all(math.isfinite(v) for v in (r_c, r_t, v_c, v_t)) or v_c + v_t <= 0:
+                n_treatment=treatment.n, mean_control=finite_or_none(control.ratio),
+                mean_treatment=finite_or_none(treatment.ratio), df=None, alpha=alpha)
+    absolute = ratio_effect(control, treatment)
+    if absolute is None:
         return Comparison(**base, diff=None, diff_ci=None, rel_lift=None, rel_lift_ci=None, se=None,  # type: ignore[arg-type]
                           statistic=None, p_value=None, reason="no data: an arm has fewer than 2 units, "
                           "no denominator or no variance")
-    diff = r_t - r_c
-    se = math.sqrt(v_c + v_t)
+    diff, se = absolute[0], math.sqrt(absolute[1])
     q = float(stats.norm.ppf(1 - alpha / 2))
     z = diff / se
     p_value = float(2 * stats.norm.sf(abs(z)))
     rel = rel_ci = None
-    if r_c:
-        rel = r_t / r_c - 1
-        rel_se = math.sqrt(v_t / r_c**2 + r_t**2 * v_c / r_c**4)
+    relative = ratio_effect(control, treatment, relative=True)
+    if relative is not None:
+        rel, rel_se = relative[0], math.sqrt(relative[1])
         rel_ci = (rel - q * rel_se, rel + q * rel_se)
     return Comparison(**base, diff=diff, diff_ci=(diff - q * se, diff + q * se), rel_lift=rel,  # type: ignore[arg-type]
                       rel_lift_ci=rel_ci, se=se, statistic=z, p_value=p_value, significant=p_value < alpha)
 
 
-__all__ = ["DENOMINATOR", "RatioStats", "compare_ratio"]
+def sequential_ratio_test(looks: Sequence[tuple[RatioStats, RatioStats]], alpha: float = 0.05,
+                          tau2: float | None = None, planned_units: float = DEFAULT_PLANNED_UNITS,
+                          difference: Difference = "absolute", theta0: float = 0.0, arm: str = "treatment",
+                          control: str = "control", metric: str | None = None) -> SequentialResult:
+    """The mSPRT over looks of cumulative (control, treatment) ratio sums: the delta-method estimate and
+    variance at each look feed the same confidence sequence as every other metric's."""
+    check_difference(difference)
+    estimates = [ratio_effect(c, t, difference == "relative") for c, t in looks]
+    return sequential_from(estimates, [(c.n, t.n) for c, t in looks], alpha, tau2, planned_units, difference,
+                           theta0, arm, control, metric)
+
+
+__all__ = ["DENOMINATOR", "RatioStats", "compare_ratio", "ratio_effect", "sequential_ratio_test"]

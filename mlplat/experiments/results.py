@@ -7,7 +7,8 @@ result says so above every number (``trustworthy``, ``warning``). Then the
 experiment's analysis kind over all its metrics (primary first, guardrails
 after): ``frequentist`` (Welch or z, CUPED where the pre-period sums are
 there, Holm or Benjamini-Hochberg across metrics x arms), ``sequential``
-(always-valid p-values and confidence sequences over the daily looks),
+(always-valid p-values and confidence sequences over the daily looks, ratio
+metrics by their delta-method estimates),
 ``bayesian`` (Beta-Binomial for conversions, Gaussian for continuous metrics)
 or ``bandit`` (Beta posteriors and the stored weight history). A ``timeline``
 of cumulative lifts per day feeds the plots.
@@ -35,7 +36,7 @@ from mlplat.experiments.analysis import (
 from mlplat.experiments.analysis.bayesian import gaussian_decision
 from mlplat.experiments.analysis.frequentist import FrequentistReport, MetricData, MetricKind, compare_arms, correct
 from mlplat.experiments.analysis.result import jsonable
-from mlplat.experiments.ratio import RatioStats, compare_ratio
+from mlplat.experiments.ratio import RatioStats, compare_ratio, sequential_ratio_test
 from mlplat.experiments.records import BanditUpdate, Experiment
 from mlplat.experiments.spec import ExperimentSpec
 from mlplat.experiments.sufficient import SufficientStats
@@ -237,12 +238,16 @@ def _analyses(out: dict[str, Any], spec: ExperimentSpec, arms: Sequence[str],
             out["frequentist"] = FrequentistReport(spec.alpha, spec.correction, tuple(
                 correct(family, spec.correction))).to_dict()  # type: ignore[arg-type]
     elif spec.analysis == "sequential":
-        out["sequential"] = [
+        planned = max(1.0, float(spec.min_sample) * len(arms)) if spec.min_sample else 10_000.0
+        found_seq = [
             sequential_test([(look[0], look[i]) for look in looks], m.kind, spec.alpha, arm=arms[i],
-                            control=arms[0], metric=m.name,
-                            planned_units=max(1.0, float(spec.min_sample) * len(arms)) if spec.min_sample
-                            else 10_000.0).to_dict()
-            for m, _, looks in metric_data for i in range(1, len(arms))]
+                            control=arms[0], metric=m.name, planned_units=planned).to_dict()
+            for m, _, looks in metric_data for i in range(1, len(arms))] + [
+            sequential_ratio_test([(look[0], look[i]) for look in looks], spec.alpha, arm=arms[i], control=arms[0],
+                                  metric=name, planned_units=planned).to_dict()
+            for name, _, looks in ratio_data for i in range(1, len(arms))]
+        order = [out_m["name"] for out_m in out["metrics"]]  # primary first, as the metrics are listed
+        out["sequential"] = sorted(found_seq, key=lambda r: order.index(r["metric"]))
     else:  # bayesian, and the posteriors a bandit allocates from
         found: list[dict[str, Any]] = []
         for m, _, _ in metric_data:

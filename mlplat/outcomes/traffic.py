@@ -8,6 +8,8 @@ Two ways to get each session's prediction:
   arm, answers and logs the prediction itself; a session's time becomes the
   moment its answer came back (the service logs the time the request came in,
   just before), and its user's purchases follow within ``response_seconds``.
+  Each request carries the session features the arms' models declare, drawn
+  from their training example sets (``request_features``).
 - ``assign_locally`` (``--no-serve``): the experiment's assignment function
   gives the arm, and ``log_rows``/``write_log`` write the prediction log's rows
   (schema version 2) at the planned times, as the service would have. For
@@ -28,7 +30,7 @@ import json as jsonlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -202,6 +204,7 @@ class SimResult:
     responses_until: str
     seconds: float
     log_files: int = 0
+    session_features: dict[str, str] = field(default_factory=dict)  # sent feature -> where its values came from
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -1,5 +1,6 @@
 """The Experiment Manager on the real stack: `mlplat experiment ...` and /v1/experiments with hub tokens, arms
-resolved in MLflow, the Inference Service assigning from the store, a stop that sends everyone to control.
+resolved in MLflow, the Inference Service assigning from the store, a stop that sends everyone to control, and
+`mlplat lake simulate` sending its users' requests through the service with the session features the arms need.
 
 It shares the session's stack and its small world (``platform_world``) and trains one small model twice.
 """
@@ -150,3 +151,59 @@ def test_the_job_templates_refresh_results_and_update_a_bandit(stack: dict[str, 
     results = owner.get("/v1/experiments/xp_bandit/results").json()
     assert results["data"] is True and sum(a["n"] for a in results["metrics"][0]["arms"]) == 30, results
     assert results["trustworthy"] and results["bandit"]["history"][0]["stage"] == "burn_in"
+
+
+def test_served_simulation_sends_the_session_features_the_arms_need(stack: dict[str, str], xp: dict[str, Any]) -> None:
+    """xp_model needs numeric (session_product_views, session_mean_price) and categorical (device, country)
+    session features; the simulator draws them from its training example set and every request is answered."""
+    import pyarrow.dataset as ds
+
+    from mlplat.lake import local_path
+    from mlplat.serving.predlog import LOG_DIR, read_log
+
+    def table(url: str, **options: Any) -> Any:
+        return ds.dataset(str(local_path(url)), format="parquet", partitioning="hive").to_table(**options).to_pandas()
+
+    definition = {"name": "xp_served", "team": world.TEAM, "primary_metric": "xp_purchase",
+                  "arms": [{"name": "control", "model": "xp_model"}, {"name": "new", "model": "xp_model/2"}]}
+    owner = xp["api"]["owner"]
+    assert owner.post("/v1/experiments", json={"definition": definition}).status_code == 201
+    assert owner.post("/v1/experiments/xp_served/start", json={}).status_code == 200
+    inference = xp["inference"]
+
+    def arms_now() -> set[Any]:  # a worker that has not read the new experiment yet answers 404
+        return {inference.post("/v1/experiments/xp_served/predict",
+                               json={"user_id": f"u{i}", "features": SESSION}).json().get("arm", "unknown")
+                for i in range(1, 21)}
+
+    wait_for(arms_now, lambda got: got == {"control", "new"})  # every worker has the start
+    sim = json.loads(mlplat(stack, "lake", "simulate", "--experiment", "xp_served", "--users", "30", "--hours", "1",
+                            "--seed", "7", "--effect", "new=+0.05", "--json").stdout)
+    assert sim["session_features"] == {name: "examples" for name in SESSION_FEATURES}
+    assert set(sim["units"]) == {"control", "new"} and sum(sim["units"].values()) == 30
+
+    s = xp["settings"]
+    sessions = table(sim["tables"]["sim_sessions"], filter=ds.field("experiment") == "xp_served")
+    assert len(sessions) == sim["sessions"] and sessions["prediction_id"].is_unique
+    purchases = table(sim["tables"]["sim_purchases"], filter=ds.field("experiment") == "xp_served")
+    assert len(purchases) == sim["purchases"]
+    assert set(purchases["prediction_id"].dropna()) <= set(sessions["prediction_id"])  # answers to real requests
+
+    def logged() -> Any:
+        log = read_log(s.lake.rstrip("/") + "/" + LOG_DIR, "xp_model")
+        mine = log[log["prediction_id"].isin(set(sessions["prediction_id"]))]
+        return mine if len(mine) == len(sessions) else None
+
+    log = wait_for(logged, lambda got: got is not None)  # the service's log flushes every few seconds
+    assert set(log["experiment"]) == {"xp_served"} and set(log["arm"]) == {"control", "new"}
+    assert all(log["version"] == log["arm"].map({"control": 1, "new": 2}))
+    by_user = log.groupby("entity_id")["arm"].nunique()
+    assert (by_user == 1).all()  # a user keeps their arm on every request
+    sent = [json.loads(text) for text in log["inputs"]]
+    with world.admin_client(stack) as admin:
+        location = admin.models.show("xp_model", version=2).lineage["example_store_location"]
+    examples = table(location, columns=SESSION_FEATURES)
+    for row in sent:  # what the model decoded: the drawn values of its training examples
+        assert row["device"] in set(examples["device"]) and row["country"] in set(examples["country"])
+        assert isinstance(row["session_mean_price"], float) and row["session_mean_price"] == row["session_mean_price"]
+    assert len({row["device"] for row in sent}) > 1 and len({row["session_mean_price"] for row in sent}) > 1

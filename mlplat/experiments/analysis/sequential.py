@@ -25,7 +25,10 @@ effects early, too large one on large effects; the rule ties it to the
 sample the experiment was planned for.
 
 Every look is computed from cumulative sufficient statistics, so the job can
-recompute the whole path each hour from stored daily (or hourly) sums.
+recompute the whole path each hour from stored daily (or hourly) sums. The
+test needs only an asymptotically normal estimate and its variance per look
+(``sequential_from``): a difference of means or proportions here, a ratio
+metric's delta-method difference in ``mlplat.experiments.ratio``.
 """
 
 from __future__ import annotations
@@ -148,6 +151,9 @@ class SequentialResult(JsonResult):
     reason: str | None = None
 
 
+Estimate = tuple[float, float]  # an effect and its variance at one look
+
+
 def sequential_test(looks: Sequence[tuple[SufficientStats, SufficientStats]], kind: MetricKind = "continuous",
                     alpha: float = 0.05, tau2: float | None = None, planned_units: float = DEFAULT_PLANNED_UNITS,
                     difference: Difference = "absolute", theta0: float = 0.0, arm: str = "treatment",
@@ -156,28 +162,46 @@ def sequential_test(looks: Sequence[tuple[SufficientStats, SufficientStats]], ki
 
     Looks before both arms have data are kept (with None figures) and do not count.
     """
-    alpha = check_alpha(alpha)
+    check_difference(difference)
+    estimates = [effect_estimate(c, t, kind, difference == "relative") for c, t in looks]
+    return sequential_from(estimates, [(c.n, t.n) for c, t in looks], alpha, tau2, planned_units, difference,
+                           theta0, arm, control, metric)
+
+
+def check_difference(difference: str) -> None:
     if difference not in ("absolute", "relative"):
         raise ValidationError(f"difference must be 'absolute' or 'relative', got {difference!r}", field="difference")
-    pairs = [effect_estimate(c, t, kind, difference == "relative") for c, t in looks]
-    usable = [i for i, pair in enumerate(pairs) if pair is not None]
+
+
+def sequential_from(estimates: Sequence[Estimate | None], counts: Sequence[tuple[int, int]], alpha: float = 0.05,
+                    tau2: float | None = None, planned_units: float = DEFAULT_PLANNED_UNITS,
+                    difference: Difference = "absolute", theta0: float = 0.0, arm: str = "treatment",
+                    control: str = "control", metric: str | None = None) -> SequentialResult:
+    """The mSPRT over looks given as (effect, variance) estimates and (control, treatment) unit counts:
+    any estimator that is asymptotically normal (a difference of means, a delta-method ratio) fits.
+
+    A look whose estimate is None (no data yet) is kept with None figures and does not count.
+    """
+    alpha = check_alpha(alpha)
+    check_difference(difference)
+    usable = [i for i, pair in enumerate(estimates) if pair is not None]
     path = None
     if usable:
-        est = np.array([pairs[i][0] for i in usable])  # type: ignore[index]
-        var = np.array([pairs[i][1] for i in usable])  # type: ignore[index]
-        units = np.array([looks[i][0].n + looks[i][1].n for i in usable], dtype=np.float64)
+        est = np.array([estimates[i][0] for i in usable])  # type: ignore[index]
+        var = np.array([estimates[i][1] for i in usable])  # type: ignore[index]
+        units = np.array([sum(counts[i]) for i in usable], dtype=np.float64)
         path = sequential_path(est, var, units, alpha, tau2, planned_units, theta0)
     out: list[Look] = []
     k = -1
-    for i, (c, t) in enumerate(looks):
-        if pairs[i] is None or path is None:
+    for (n_c, n_t), pair in zip(counts, estimates):
+        if pair is None or path is None:
             previous = out[-1] if out else None
-            out.append(Look(c.n, t.n, None, None, None, None, previous.p_value if previous else None,
+            out.append(Look(n_c, n_t, None, None, None, None, previous.p_value if previous else None,
                             previous.ci if previous else None))
             continue
         k += 1
         lo, hi = finite_or_none(path.lower[k]), finite_or_none(path.upper[k])
-        out.append(Look(c.n, t.n, pairs[i][0], pairs[i][1], float(path.tau2[k]),  # type: ignore[index]
+        out.append(Look(n_c, n_t, pair[0], pair[1], float(path.tau2[k]),
                         finite_or_none(math.exp(min(path.log_lambda[k], 700.0))), float(path.p_value[k]),
                         None if lo is None or hi is None else (lo, hi)))
     last = out[-1] if out else None
@@ -188,6 +212,6 @@ def sequential_test(looks: Sequence[tuple[SufficientStats, SufficientStats]], ki
                             significant=None if p_value is None else p_value < alpha, reason=reason)
 
 
-__all__ = ["DEFAULT_PLANNED_UNITS", "Difference", "Look", "SequentialPath", "SequentialResult",
+__all__ = ["DEFAULT_PLANNED_UNITS", "Difference", "Estimate", "Look", "SequentialPath", "SequentialResult",
            "always_valid_p_values", "confidence_sequence", "likelihood_ratio_pairs",
-           "log_likelihood_ratio", "mixing_rho2", "sequential_path", "sequential_test"]
+           "log_likelihood_ratio", "mixing_rho2", "sequential_from", "sequential_path", "sequential_test"]
