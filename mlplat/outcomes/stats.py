@@ -140,8 +140,9 @@ def compute_table(spark: "SparkSession", lake: "Lake", table: StatsTable, values
         frame = frame[frame["bin"].isna()].drop(columns=["bin", *SCORE_COLUMNS[2:]], errors="ignore")
         frame = frame.reset_index(drop=True)
         write_stats(lake, scores, scored, values, days, spark)
-        frame.attrs["scores"] = scored
     write_stats(lake, table, frame, values, days, spark)
+    if scores is not None:
+        frame.attrs["scores"] = scored  # after writing: Arrow would try to keep attrs as JSON
     return frame
 
 
