@@ -4,7 +4,8 @@ Without it a model's outcome statistics move only when someone refreshes them
 (the experiment results job, an explicit ``refresh_models``). The service's
 pass calls :class:`OutcomeSchedule` after the hour's log processing: each model
 whose monitoring config names metrics is refreshed at most once per clock hour,
-for the complete hours up to now. The window starts at midnight (UTC) of the
+for the complete hours up to now (a config naming other metrics is refreshed at
+the next pass: its figures would otherwise wait up to an hour). The window starts at midnight (UTC) of the
 earliest day whose outcomes may still change -- the longest of the metrics'
 attribution windows before now -- because the statistics are stored, and
 replaced, whole days at a time. Older days stay as they were computed (refresh
@@ -33,7 +34,8 @@ class OutcomeSchedule:
 
     refresh: OutcomeRefresh
     lake_url: str
-    done: dict[str, datetime] = field(default_factory=dict)  # model -> the hour its refresh ran up to
+    # (model, its metrics) -> the hour its refresh ran up to
+    done: dict[tuple[str, tuple[str, ...]], datetime] = field(default_factory=dict)
     failures: int = 0
 
     def window(self, metrics: list[str], until: datetime) -> tuple[datetime, datetime]:
@@ -55,10 +57,11 @@ class OutcomeSchedule:
         until = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
         refreshed, errors = [], []
         for config in configs:
-            if not config.metrics or self.done.get(config.model) == until:
+            key = (config.model, tuple(config.metrics))
+            if not config.metrics or self.done.get(key) == until:
                 continue
             since, _ = self.window(list(config.metrics), until)
-            self.done[config.model] = until  # tried this hour, whatever comes of it
+            self.done[key] = until  # tried this hour, whatever comes of it
             try:
                 self.refresh(config.model, list(config.metrics), since, until)
             except Exception as exc:  # a model's failure waits for the next hour; the others and the pass go on

@@ -211,6 +211,10 @@ def test_the_service_pass_refreshes_outcomes_once_an_hour_and_a_failed_refresh_i
     again = hourly.run_once()  # the same clock hour: nothing refreshed, nothing retried
     assert (again.outcomes_refreshed, again.outcome_errors, len(calls)) == ([], [], 1)
     assert hourly.run_once([ms.MODEL]).outcomes_refreshed == []  # a backfill's pass is no service pass
+    hourly.store.put_config(ms.MODEL, "growth", "lena", metrics=[])
+    assert hourly.run_once().outcomes_refreshed == []  # no metrics named: nothing to refresh
+    hourly.store.put_config(ms.MODEL, "growth", "lena", metrics=["bought"])
+    assert hourly.run_once().outcomes_refreshed == [] and len(calls) == 1  # the same metrics, the same hour
 
     hourly._now = lambda: ms.hour(ms.HOURS + 1) + timedelta(minutes=1)
     later = hourly.run_once()
