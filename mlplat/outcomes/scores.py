@@ -72,21 +72,16 @@ def prediction_scores(preds: "DataFrame", post: "DataFrame | None", metrics: Seq
     places = scored_metrics(metrics, "prediction")
     if not places:
         return None
-    zero = F.lit(0.0)
-    base = preds.where(_valid(F.col("score"))).select(
-        "prediction_id", *keys, "pred_us", "score", *[zero.alias(f"v{i}") for i in places])
-    parts = [base]
+    scored = preds.where(_valid(F.col("score")))
+    labels = [F.lit(0.0).alias(f"label{i}") for i in places]
     if post is not None:
-        answered = post.where(F.col("idx").isin(places) & _valid(F.col("score")))
-        parts.append(answered.select("prediction_id", *keys, "pred_us", "score", *[
-            F.when(F.col("idx") == i, F.col("value")).otherwise(zero).alias(f"v{i}") for i in places]))
-    union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    per_prediction = union.groupBy("prediction_id", *keys).agg(
-        F.min("pred_us").alias("pred_us"), F.max("score").alias("score"),
-        *[F.sum(f"v{i}").alias(f"v{i}") for i in places])
-    scored = per_prediction.select(
-        *keys, F.to_date(F.timestamp_micros(F.col("pred_us"))).alias("day"), "score",
-        *[(F.col(f"v{i}") > 0).cast("double").alias(f"label{i}") for i in places])
+        # ``post`` comes out of a join on prediction id and ``preds`` out of an aggregate on it: both are partitioned
+        # by prediction id already, so this aggregate and the join below add no shuffle of the predictions.
+        answered = post.where(F.col("idx").isin(places)).groupBy("prediction_id").agg(
+            *[F.sum(F.when(F.col("idx") == i, F.col("value"))).alias(f"v{i}") for i in places])
+        scored = scored.join(answered, "prediction_id", "left")
+        labels = [(F.coalesce(F.col(f"v{i}"), F.lit(0.0)) > 0).cast("double").alias(f"label{i}") for i in places]
+    scored = scored.select(*keys, F.to_date(F.timestamp_micros(F.col("pred_us"))).alias("day"), "score", *labels)
     return binned(scored, keys, [(i, metrics[i].name) for i in places])
 
 

@@ -60,6 +60,8 @@ def traffic(seed: int = 11) -> tuple[list[dict], list[dict]]:
     preds.append({**preds[0]})  # a prediction logged twice counts once
     preds.append({**preds[1], "prediction_id": "v1-none", "user": "v1none", "p": None,
                   "output": '{"probability": null, "label": 0}'})  # no score: not counted
+    preds.append({**preds[2], "prediction_id": "v1-top-k", "user": "v1topk", "p": None,  # a ranking: not counted
+                  "output": '{"probability": 0.9, "label": 1, "top_k": [1, 0]}'})
     return preds, buys
 
 
@@ -146,7 +148,7 @@ def test_the_service_pass_refreshes_outcomes_and_model_metrics_match_scikit_lear
         assert got["brier"] == pytest.approx(brier_score_loss(labels, scores), rel=1e-9), key
         assert sum(c["count"] for c in got["calibration"]) == labels.size
         assert sum(c["count"] * c["observed_rate"] for c in got["calibration"]) == pytest.approx(labels.sum())
-    assert rows[("bought", 1)]["model_metrics"]["n"] == 500  # the repeated row once, the missing score not at all
+    assert rows[("bought", 1)]["model_metrics"]["n"] == 500  # the repeated row once, no score or a ranking's not at all
     assert rows[("bought", 2)]["model_metrics"]["n"] == 600 and rows[("converted", 2)]["model_metrics"]["n"] == 300
     regression = rows[("bought", 3)]["model_metrics"]
     assert regression["status"] == "no data" and regression["auc"] is None and "probability" in regression["reason"]
