@@ -10,7 +10,10 @@ next pass finds the hour unprocessed or processed, never half of it; the lake
 detail has fixed names per model and hour, so a repeat overwrites it.
 
 A file that cannot be read is skipped, named in the watermark and logged as a
-warning (``skipped_files`` counts them); it never stops the pass.
+warning (``skipped_files`` counts them); it never stops the pass. Nor does an
+hour that fails whole (its model's facts unreadable, outputs whose JSON changes
+a key's type): it is named in ``errors``, logged and tried at the next pass,
+while the other hours and models go on.
 
 After the hours, a full pass (the service's) refreshes the outcome statistics
 of the models whose config names metrics, once per clock hour each
@@ -96,6 +99,10 @@ class HourlyPass:
                 except MlplatError as exc:  # a model whose facts cannot be read: its hour waits for the next pass
                     report.errors.append(f"{model} {hour_text(hour)}: {exc}")
                     log.warning("monitoring %s hour %s failed: %s", model, hour_text(hour), exc)
+                    continue
+                except Exception as exc:  # an hour the code cannot take (a log it cannot parse): the others go on
+                    report.errors.append(f"{model} {hour_text(hour)}: {type(exc).__name__}: {exc}")
+                    log.exception("monitoring %s hour %s failed", model, hour_text(hour))
                     continue
                 report.hours.append(f"{model} {hour_text(hour)}")
                 report.skipped_files += result.skipped
