@@ -15,6 +15,7 @@ verb authorizes its caller, so a permission is checked in exactly one place.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +188,13 @@ class Platform:
         config = MonitoringConfig(join(s.lake, LOG_DIR), s.lake, s.run_dir, s.monitoring_grace_seconds,
                                   s.monitoring_interval_seconds, s.hub + "/services/dashboards/")
         return MonitoringService(config, self.db, RepositoryLineage(self._repository), RegistryOffline(self.registry),
-                                 Notifier())
+                                 Notifier(), refresh=self._refresh_outcomes)
+
+    def _refresh_outcomes(self, model: str, metrics: list[str], since: datetime, until: datetime) -> Any:
+        """Monitoring's hourly outcome refresh: the shared outcome join for one model (the service's own call)."""
+        from mlplat.outcomes import compute_models
+
+        return compute_models(self._spark(), self.lake, [model], self.outcomes.resolve(metrics), since, until)
 
     @cached_property
     def experiment_feed(self) -> "ExperimentFeed | None":

@@ -40,15 +40,39 @@ def monitor_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def monitor_show(ctx: click.Context, model: str, hours: int, as_json: bool) -> None:
-    """Output history of MODEL per version and hour, and its open alerts."""
+    """Output history of MODEL per version and hour, its open alerts, and the user response and model metrics per
+    version (AUC, log loss, Brier for binary metrics) from the outcome join."""
     with _client(ctx) as client:
         view = client.monitoring.show(model, hours=hours)
+        response = client.monitoring.response(model)
     if as_json:
-        _emit_json(view.to_dict())
+        _emit_json({**view.to_dict(), "response": response.to_dict()})
         return
     if view.status == "no data":
         click.echo(f"{model}: no data (no processed traffic yet)")
+    else:
+        _history(view)
+    _response(response)
+
+
+def _response(response: Any) -> None:
+    """User response per metric and version; a binary metric's model metrics beside it ("no data" and why)."""
+    if response.status == "no data":
+        click.echo(f"user response: no data ({response.reason})")
         return
+    rows = []
+    for r in response.versions:
+        figures = r.get("model_metrics") or {}
+        rows.append({"metric": r["metric"], "version": r["version"], "units": r["units"], "mean": _fmt(r["mean"]),
+                     "std_error": _fmt(r["std_error"]), "auc": _fmt(figures.get("auc")),
+                     "log_loss": _fmt(figures.get("log_loss")), "brier": _fmt(figures.get("brier")),
+                     "scored": figures.get("n", "-"),
+                     "note": figures.get("reason") or "" if figures else ""})
+    click.echo("user response and model metrics by version:")
+    _table(rows, ["metric", "version", "units", "mean", "std_error", "scored", "auc", "log_loss", "brier", "note"])
+
+
+def _history(view: Any) -> None:
     _table([{"hour": h["hour"][:13], "version": h["version"], "count": h["count"], "mean": _fmt(h["score_mean"]),
              "p50": _fmt(h["quantiles"].get("p50")), "p99_ms": _fmt(h["latency_p99"], 3),
              "classes": " ".join(f"{k}:{v:.2f}" for k, v in list(h["class_shares"].items())[:4])}
@@ -128,11 +152,12 @@ def monitor_backfill(ctx: click.Context, model: str, start: str, end: str, as_js
 @click.option("--thresholds", help='JSON: {"drift.*.psi": {"above": 0.25}}')
 @click.option("--reference", help='JSON: {"kind": "training"} or {"kind": "window", "start": ..., "end": ...}')
 @click.option("--notify", help='JSON: {"email": ["team@example.com"], "webhook": "https://..."}')
+@click.option("--metrics", help="Outcome metrics the service refreshes every hour, comma-separated ('' for none).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def monitor_config(ctx: click.Context, model: str, thresholds: str | None, reference: str | None,
-                   notify: str | None, as_json: bool) -> None:
-    """Set MODEL's alert thresholds, drift reference and notices (unset options stay as they are)."""
+                   notify: str | None, metrics: str | None, as_json: bool) -> None:
+    """Set MODEL's alert thresholds, drift reference, notices and outcome metrics (unset options stay as they are)."""
     def parse(text: str | None, what: str) -> Any:
         if text is None:
             return None
@@ -143,7 +168,9 @@ def monitor_config(ctx: click.Context, model: str, thresholds: str | None, refer
 
     with _client(ctx) as client:
         result = client.monitoring.configure(model, parse(thresholds, "--thresholds"),
-                                             parse(reference, "--reference"), parse(notify, "--notify"))
+                                             parse(reference, "--reference"), parse(notify, "--notify"),
+                                             None if metrics is None else [m.strip() for m in metrics.split(",")
+                                                                           if m.strip()])
     _emit_json(result.to_dict()) if as_json else click.echo(json.dumps(result.to_dict(), indent=2))
 
 

@@ -129,6 +129,8 @@ class MonitoringConfig(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # alert rules: figure -> limit
     reference: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"kind": "training"} or a log window
     notify: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"email": [...], "webhook": url}
+    # outcome metrics refreshed for the model every hour (migration 0011)
+    metrics: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     updated_by: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -38,6 +38,8 @@ class MonitoringClient:
         return one(SkewView.from_dict, self._t.call("monitoring.skew", model=model, hour=hour))
 
     def response(self, model: str) -> ResponseView:
+        """Per metric and version: units, mean, standard error, ratio and, for a binary metric, ``model_metrics``
+        (AUC, log loss, Brier, calibration by decile, by day)."""
         return one(ResponseView.from_dict, self._t.call("monitoring.response", model=model))
 
     def alerts(self, model: str | None = None, state: str | None = None) -> builtins.list[AlertInfo]:
@@ -47,9 +49,12 @@ class MonitoringClient:
         return one(ServiceStatus.from_dict, self._t.call("monitoring.status"))
 
     def configure(self, model: str, thresholds: dict[str, Any] | None = None,
-                  reference: dict[str, Any] | None = None, notify: dict[str, Any] | None = None) -> MonitorConfig:
+                  reference: dict[str, Any] | None = None, notify: dict[str, Any] | None = None,
+                  metrics: builtins.list[str] | None = None) -> MonitorConfig:
+        """Set thresholds, reference, notices and ``metrics`` (outcome metrics the service refreshes every hour for
+        the user response and model metrics); what is left None stays as it is."""
         return one(MonitorConfig.from_dict, self._t.call("monitoring.configure", model=model, thresholds=thresholds,
-                                                         reference=reference, notify=notify))
+                                                         reference=reference, notify=notify, metrics=metrics))
 
     def backfill(self, model: str, start: str | date, end: str | date) -> Backfill:
         """Process the model's logged hours from ``start`` to ``end`` (inclusive) now, again if done before."""

@@ -3,12 +3,14 @@
 The composition root hands the Monitoring Service a :class:`ModelLineage` (the
 Model Repository's metadata of a model version, read through
 :mod:`mlplat.monitoring.lineage`), the Feature Store's offline values (for
-skew) and a notifier (the job alerts' e-mail and webhook).
+skew), a notifier (the job alerts' e-mail and webhook) and the outcome refresh (the
+outcome join for the models whose config names metrics).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -46,6 +48,13 @@ class ModelLineage(Protocol):
     def models(self) -> list[tuple[str, str]]: ...  # (model, team) of every registered model
 
 
+class OutcomeRefresh(Protocol):
+    """Recomputes and stores a model's outcome statistics for ``[since, until)`` (the shared outcome join,
+    ``mlplat.outcomes.compute_models`` behind it, on the platform's Spark session)."""
+
+    def __call__(self, model: str, metrics: list[str], since: datetime, until: datetime) -> Any: ...
+
+
 class Notifier(Protocol):
     """Delivers an alert beyond its row (the scheduler's notifier: e-mail, webhook)."""
 
@@ -54,4 +63,4 @@ class Notifier(Protocol):
     def post_webhook(self, url: str, payload: dict[str, Any]) -> None: ...
 
 
-__all__ = ["ModelFacts", "ModelLineage", "Notifier", "StoreField"]
+__all__ = ["ModelFacts", "ModelLineage", "Notifier", "OutcomeRefresh", "StoreField"]

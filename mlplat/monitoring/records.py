@@ -90,6 +90,7 @@ class MonitorConfig(_Dict):
     notify: dict[str, Any]
     updated_by: str
     updated_at: str | None
+    metrics: list[str] = field(default_factory=list)  # outcome metrics the service refreshes hourly
 
 
 @dataclass

@@ -8,6 +8,12 @@ ratio metric, its denominator's sum. Here the days are added up per version and
 metric, and each version gets its mean per unit with a standard error (and the
 ratio for a ratio metric): the figures a reader compares across versions, from
 the same statistics the experiments' analyses use, never from a second join.
+
+For a ``binary`` metric each version also gets its model metrics (AUC, log
+loss, Brier score, calibration by decile, and the same per day) from the score
+rows the same join stores (:mod:`mlplat.monitoring.model_metrics`); a version
+without scored predictions (a regression, a ranking, or labels not in yet)
+gets "no data" and why. Other kinds get ``model_metrics: None``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from typing import Any
 
 def response_by_version(lake_url: str, model: str) -> list[dict[str, Any]]:
     """One row per metric and version (metrics in name order, versions side by side within each)."""
-    from mlplat.outcomes.stats import read_model_stats
+    from mlplat.monitoring.model_metrics import model_metrics, no_scores
+    from mlplat.outcomes.stats import read_model_scores, read_model_stats
 
     sums: dict[tuple[str, int], dict[str, Any]] = {}
     for row in read_model_stats(lake_url, model):
@@ -31,7 +38,38 @@ def response_by_version(lake_url: str, model: str) -> list[dict[str, Any]]:
         if row.get("d_sum") is not None:
             acc["d_sum"] = (acc["d_sum"] or 0.0) + float(row["d_sum"])
         acc["days"].append(row["day"])
-    return [_summary(metric, version, acc) for (metric, version), acc in sorted(sums.items())]
+    if not sums:
+        return []
+    scored = model_metrics(read_model_scores(lake_url, model))
+    kinds = _kinds(lake_url, {metric for metric, _ in sums})
+    rows = []
+    for (metric, version), acc in sorted(sums.items()):
+        row = _summary(metric, version, acc)
+        row["kind"] = kinds.get(metric)
+        if (metric, version) in scored:
+            row["model_metrics"] = scored[(metric, version)]
+        elif kinds.get(metric) == "binary":
+            row["model_metrics"] = no_scores("no scored predictions: the version's outputs carry no probability "
+                                             "(not a binary classifier), or its statistics predate model metrics")
+        else:
+            row["model_metrics"] = None
+        rows.append(row)
+    return rows
+
+
+def _kinds(lake_url: str, names: set[str]) -> dict[str, str]:
+    """Each metric's kind from its stored definition (a metric since deleted has none)."""
+    from mlplat.errors import NotFoundError
+    from mlplat.outcomes.store import MetricStore
+
+    store = MetricStore(lake_url)
+    kinds: dict[str, str] = {}
+    for name in names:
+        try:
+            kinds[name] = store.get(name).kind
+        except NotFoundError:
+            continue
+    return kinds
 
 
 def _summary(metric: str, version: int, acc: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,15 @@ next pass finds the hour unprocessed or processed, never half of it; the lake
 detail has fixed names per model and hour, so a repeat overwrites it.
 
 A file that cannot be read is skipped, named in the watermark and logged as a
-warning (``skipped_files`` counts them); it never stops the pass.
+warning (``skipped_files`` counts them); it never stops the pass. Nor does an
+hour that fails whole (its model's facts unreadable, outputs whose JSON changes
+a key's type): it is named in ``errors``, logged and tried at the next pass,
+while the other hours and models go on.
+
+After the hours, a full pass (the service's) refreshes the outcome statistics
+of the models whose config names metrics, once per clock hour each
+(:mod:`mlplat.monitoring.refresh`); a failed refresh is counted in
+``outcome_errors`` and never stops the pass.
 """
 
 from __future__ import annotations
@@ -27,10 +35,11 @@ from mlplat.errors import MlplatError
 from mlplat.monitoring.alerts import evaluate, hour_figures, model_rules
 from mlplat.monitoring.hourly import by_version, drift_rows, hour_drift, output_summary
 from mlplat.monitoring.logread import complete, hour_text, log_hours, log_models, read_hour
-from mlplat.monitoring.ports import ModelFacts, ModelLineage, Notifier
+from mlplat.monitoring.ports import ModelFacts, ModelLineage, Notifier, OutcomeRefresh
 from mlplat.monitoring.profile import ReferenceProfile
 from mlplat.monitoring.records import AlertInfo
 from mlplat.monitoring.reference import build_reference
+from mlplat.monitoring.refresh import OutcomeSchedule
 from mlplat.monitoring.skew import OfflineValues, hour_skew
 from mlplat.monitoring.store import HourResult, MonitoringStore
 
@@ -44,6 +53,8 @@ class PassReport:
     skipped_files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     alerts_opened: int = 0
+    outcomes_refreshed: list[str] = field(default_factory=list)  # models whose outcome statistics were refreshed
+    outcome_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -54,7 +65,8 @@ class HourlyPass:
 
     def __init__(self, store: MonitoringStore, log_url: str, lake_url: str, lineage: ModelLineage,
                  offline: OfflineValues | None, notifier: Notifier | None = None,
-                 grace: timedelta = timedelta(minutes=2), now: Callable[[], datetime] | None = None) -> None:
+                 grace: timedelta = timedelta(minutes=2), now: Callable[[], datetime] | None = None,
+                 refresh: OutcomeRefresh | None = None) -> None:
         self.store = store
         self.log_url = log_url
         self.lake_url = lake_url.rstrip("/")
@@ -64,6 +76,7 @@ class HourlyPass:
         self.grace = grace
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._profiles: dict[tuple[str, int, str], ReferenceProfile] = {}
+        self.outcomes = OutcomeSchedule(refresh, self.lake_url) if refresh is not None else None
 
     # -- what to do ---------------------------------------------------------------------------
     def pending(self, model: str, include_open: bool = False) -> dict[datetime, list[str]]:
@@ -87,9 +100,20 @@ class HourlyPass:
                     report.errors.append(f"{model} {hour_text(hour)}: {exc}")
                     log.warning("monitoring %s hour %s failed: %s", model, hour_text(hour), exc)
                     continue
+                except Exception as exc:  # an hour the code cannot take (a log it cannot parse): the others go on
+                    report.errors.append(f"{model} {hour_text(hour)}: {type(exc).__name__}: {exc}")
+                    log.exception("monitoring %s hour %s failed", model, hour_text(hour))
+                    continue
                 report.hours.append(f"{model} {hour_text(hour)}")
                 report.skipped_files += result.skipped
                 report.alerts_opened += len(opened)
+        if models is None and self.outcomes is not None:  # the service's pass, after the hours' log processing
+            try:
+                configs = self.store.configs_with_metrics()
+            except Exception as exc:  # the DB away: the refresh waits for the next pass
+                report.outcome_errors.append(f"monitoring configs: {exc}")
+                return report
+            report.outcomes_refreshed, report.outcome_errors = self.outcomes.run(configs, self._now())
         return report
 
     # -- one hour ------------------------------------------------------------------------------
@@ -198,9 +222,11 @@ def serve(hourly: HourlyPass, stop: threading.Event, interval: float = 60.0,
     while not stop.is_set():
         try:
             report = hourly.run_once()
-            if report.hours or report.errors:
-                log.info("pass: %d hour(s) processed, %d file(s) skipped, %d alert(s) opened, %d error(s)",
-                         len(report.hours), len(report.skipped_files), report.alerts_opened, len(report.errors))
+            if report.hours or report.errors or report.outcomes_refreshed or report.outcome_errors:
+                log.info("pass: %d hour(s) processed, %d file(s) skipped, %d alert(s) opened, %d error(s), "
+                         "%d outcome refresh(es), %d failed", len(report.hours), len(report.skipped_files),
+                         report.alerts_opened, len(report.errors), len(report.outcomes_refreshed),
+                         len(report.outcome_errors))
             if on_pass is not None:
                 on_pass(report)
         except Exception:  # the service must outlive a bad pass (the DB away, a lake hiccup)

@@ -22,7 +22,7 @@ from mlplat.metadata import Database
 from mlplat.metadata.monitoring_models import MonitoringDrift, MonitoringSkew
 from mlplat.monitoring.alerts import check_rules
 from mlplat.monitoring.logread import hour_text, log_models
-from mlplat.monitoring.ports import ModelLineage, Notifier
+from mlplat.monitoring.ports import ModelLineage, Notifier, OutcomeRefresh
 from mlplat.monitoring.records import (
     AlertInfo,
     Backfill,
@@ -70,16 +70,18 @@ def _hour(value: str | date | datetime | None, what: str) -> datetime | None:
 
 class MonitoringService:
     def __init__(self, config: MonitoringConfig, db: Database, lineage: ModelLineage,
-                 offline: OfflineValues | None = None, notifier: Notifier | None = None) -> None:
+                 offline: OfflineValues | None = None, notifier: Notifier | None = None,
+                 refresh: OutcomeRefresh | None = None) -> None:
         self.config = config
         self.store = MonitoringStore(db)
         self.lineage = lineage
         self.offline = offline
         self.notifier = notifier
+        self.refresh = refresh
 
     def hourly(self) -> HourlyPass:
         return HourlyPass(self.store, self.config.log_url, self.config.lake_url, self.lineage, self.offline,
-                          self.notifier, timedelta(seconds=self.config.grace_seconds))
+                          self.notifier, timedelta(seconds=self.config.grace_seconds), refresh=self.refresh)
 
     # -- whose model --------------------------------------------------------------------------
     def _team(self, model: str) -> str:
@@ -161,7 +163,8 @@ class MonitoringService:
         return SkewView(model, iso(at), "ok" if rows else "no data", [r.to_dict() for r in rows])
 
     def response(self, caller: Identity, model: str) -> ResponseView:
-        """User response by version: per metric, each version's mean per user (and ratio) from the outcome join."""
+        """User response by version: per metric, each version's mean per user (and ratio) and, for a binary metric,
+        its model metrics (AUC, log loss, Brier, calibration by decile) from the outcome join."""
         from mlplat.monitoring.response import response_by_version
 
         self._owned(caller, model, "read the user response")
@@ -169,7 +172,9 @@ class MonitoringService:
         if not rows:
             return ResponseView(model, "no data", [], f"no outcome statistics for {model} yet: the outcome join "
                                 "(mlplat.outcomes, grouped by model and version) writes them once metrics are "
-                                f"defined and refreshed for it (platform.outcomes.refresh_models([{model!r}], ...))")
+                                f"named in its config (`mlplat monitor config {model} --metrics NAME,...`: the "
+                                "service refreshes them every hour) or refreshed explicitly "
+                                f"(platform.outcomes.refresh_models([{model!r}], ...))")
         return ResponseView(model, "ok", rows, None)
 
     def alerts(self, caller: Identity, model: str | None = None, state: str | None = None,
@@ -198,8 +203,10 @@ class MonitoringService:
         return self.store.config(model) or MonitorConfig(model, team, {}, {"kind": "training"}, {}, "", None)
 
     def configure(self, caller: Identity, model: str, thresholds: dict[str, Any] | None = None,
-                  reference: dict[str, Any] | None = None, notify: dict[str, Any] | None = None) -> MonitorConfig:
-        """Set a model's alert thresholds, drift reference and notices; unset parts stay as they are."""
+                  reference: dict[str, Any] | None = None, notify: dict[str, Any] | None = None,
+                  metrics: builtins.list[str] | None = None) -> MonitorConfig:
+        """Set a model's alert thresholds, drift reference, notices and outcome metrics (refreshed every hour by the
+        service); unset parts stay as they are."""
         team = self._owned(caller, model, "configure the monitoring")
         changes: dict[str, Any] = {}
         if thresholds is not None:
@@ -212,8 +219,25 @@ class MonitoringService:
             if notify.get("email") is not None and not isinstance(notify["email"], list):
                 raise ValidationError("notify.email must be a list of addresses", field="notify")
             changes["notify"] = notify
+        if metrics is not None:
+            changes["metrics"] = self._metrics(metrics)
         self.store.put_config(model, team, caller.name, **changes)
         return self.config_of(model, team)
+
+    def _metrics(self, names: Any) -> builtins.list[str]:
+        """Metric names that are defined (``[]`` stops the hourly refresh)."""
+        from mlplat.errors import NotFoundError
+        from mlplat.outcomes.store import MetricStore
+
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ValidationError("metrics is a list of metric names", field="metrics")
+        store = MetricStore(self.config.lake_url)
+        for name in names:
+            try:
+                store.get(name)
+            except NotFoundError as exc:
+                raise ValidationError(f"metrics: {exc.message}", field="metrics", metric=name) from None
+        return list(dict.fromkeys(names))
 
     def backfill(self, caller: Identity, model: str, start: str | date | None = None,
                  end: str | date | None = None) -> Backfill:

@@ -206,13 +206,20 @@ class MonitoringStore:
             if r is None:
                 return None
             return MonitorConfig(r.model, r.team, dict(r.thresholds), dict(r.reference), dict(r.notify),
-                                 r.updated_by, iso(aware(r.updated_at)))
+                                 r.updated_by, iso(aware(r.updated_at)), list(r.metrics or []))
+
+    def configs_with_metrics(self) -> list[MonitorConfig]:
+        """The configs that name outcome metrics (the hourly refresh's models)."""
+        with self.db.session() as s:
+            names = [r.model for r in s.scalars(select(MonitoringConfig).order_by(MonitoringConfig.model))
+                     if r.metrics]
+        return [c for c in (self.config(n) for n in names) if c is not None]
 
     def put_config(self, model: str, team: str, by: str, **changes: Any) -> None:
         with self.db.session() as s:
             row = s.get(MonitoringConfig, model)
             if row is None:
-                row = MonitoringConfig(model=model, team=team, thresholds={}, reference={}, notify={})
+                row = MonitoringConfig(model=model, team=team, thresholds={}, reference={}, notify={}, metrics=[])
                 s.add(row)
             if "reference" in changes and changes["reference"] != row.reference:
                 s.execute(delete(MonitoringProfile).where(MonitoringProfile.model == model))  # built again

@@ -35,6 +35,12 @@ a sort): a unit's metrics sit side by side in one row (``y0, d0, x0, y1,
 metrics and no outer join; the per-day rows are unpivoted at the very end,
 when they are few. ``log_partitions`` sizes the shuffles to the log's bytes in
 the window.
+
+With ``scores=True`` (Monitoring's model metrics, see :mod:`mlplat.outcomes.scores`)
+the same plan also carries each prediction's probability through the
+deduplication and the units, and its binned score statistics come out in the
+same frame as the sums (rows with a ``bin``): one Spark job, whose shuffles the
+two branches share.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from mlplat.errors import ValidationError
 from mlplat.outcomes.metrics import MetricSpec
+from mlplat.outcomes.scores import prediction_scores, score_column, unit_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -83,12 +90,13 @@ def read_log(spark: "SparkSession", url: str) -> "DataFrame":
     """The prediction log at ``url`` (versions 1 and 2), empty when nothing was logged yet."""
     from mlplat.lake.files import lake_files
 
-    schema = ", ".join(f"{n} {t}" for n, t in LOG_FIELDS)
+    fields = (*LOG_FIELDS, ("output", "string"))  # the output is read only where a plan uses it (model scores)
+    schema = ", ".join(f"{n} {t}" for n, t in fields)
     files = lake_files(spark, url)
     if not files.exists(url) or not any(True for _ in files.data_files(url)):
         return spark.createDataFrame([], schema)
     frame = spark.read.schema(schema).option("basePath", url).parquet(url)
-    return frame.select(*[n for n, _ in LOG_FIELDS])
+    return frame.select(*[n for n, _ in fields])
 
 
 def _metric_rows(spark: "SparkSession", spec: MetricSpec, index: int) -> tuple["DataFrame", bool]:
@@ -130,11 +138,13 @@ def _micros(column: "Column") -> "Column":
 
 def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[MetricSpec], keys: Sequence[str],
                   since: datetime, until: datetime, pre_hours: int = PRE_HOURS,
-                  partitions: int | None = None) -> "DataFrame":
+                  partitions: int | None = None, scores: bool = False) -> "DataFrame":
     """Per (keys, day, metric): the sufficient statistics of the units first exposed that day (a Spark plan).
 
     ``partitions``: how many pieces the log's rows are shuffled into (size it to the data; the session's
     ``spark.sql.shuffle.partitions`` by default). See the module's docstring for the plan's shape.
+    ``scores``: also the binary metrics' binned score statistics, as more rows of the same frame (their ``bin``
+    set; ``n``, ``positives``, ``score_sum``, ``log_loss_sum``, ``brier_sum``; the sums' columns null).
     """
     from pyspark.sql import functions as F
 
@@ -155,12 +165,18 @@ def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[Met
     for key in keys:
         present &= F.col(key).isNotNull()
     # The log, read once: its exchange by prediction id is shared by the prediction join and the units.
+    scored = [score_column().alias("score")] if scores else []
     preds = (log.where((F.col("ts") >= lo) & (F.col("ts") < hi) & present)
-             .select("prediction_id", *keys, "entity_id", _micros(F.col("ts")).alias("pred_us"))
+             .select("prediction_id", *keys, "entity_id", _micros(F.col("ts")).alias("pred_us"), *scored)
              .repartition(pieces, "prediction_id")
-             .groupBy("prediction_id", *keys, "entity_id").agg(F.min("pred_us").alias("pred_us")))
+             .groupBy("prediction_id", *keys, "entity_id").agg(
+                 F.min("pred_us").alias("pred_us"), *([F.max("score").alias("score")] if scores else [])))
     units = (preds.repartition(pieces, "entity_id")
-             .groupBy(*keys, "entity_id").agg(F.min("pred_us").alias("first_us")))
+             .groupBy(*keys, "entity_id").agg(F.min("pred_us").alias("first_us"),
+                                              *([F.min_by("score", "pred_us").alias("first_score")] if scores
+                                                else [])))
+    first_score = [F.col("first_score")] if scores else []
+    no_score = [F.lit(None).cast("double").alias("first_score")] if scores else []
 
     zero, nothing = F.lit(0.0), F.lit(None).cast("double")
     by_prediction, by_entity, has_pre = [], [], []
@@ -177,30 +193,31 @@ def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[Met
             by_entity.append(rows.where(F.col("entity_id").isNotNull()).select(
                 "entity_id", "idx", "us", "value", "d", post_window.alias("post_us"),
                 F.lit(with_entity).alias("pre")))
-    contributions = [units.select(*keys, "entity_id", "first_us", F.lit(-1).alias("idx"), zero.alias("y"),
-                                  zero.alias("d"), zero.alias("x"))]
+    contributions = [units.select(*keys, "entity_id", "first_us", *first_score, F.lit(-1).alias("idx"),
+                                  zero.alias("y"), zero.alias("d"), zero.alias("x"))]
+    post = None
     if by_prediction:
         post = _union(by_prediction).join(preds, "prediction_id").where(
             (F.col("us") >= F.col("pred_us")) & (F.col("us") < F.col("pred_us") + F.col("window_us")))
-        contributions.append(post.select(*keys, "entity_id", F.lit(None).cast("long").alias("first_us"), "idx",
-                                         F.col("value").alias("y"), "d", zero.alias("x")))
+        contributions.append(post.select(*keys, "entity_id", F.lit(None).cast("long").alias("first_us"),
+                                         *no_score, "idx", F.col("value").alias("y"), "d", zero.alias("x")))
     if by_entity:
         offset = F.col("us") - F.col("first_us")
         is_post = F.col("post_us").isNotNull() & (offset >= 0) & (offset < F.col("post_us"))
         is_pre = F.col("pre") & (offset < 0) & (offset >= -F.lit(pre_hours * HOUR_US))
         joined = _union(by_entity).join(units, "entity_id").where(is_post | is_pre)
         contributions.append(joined.select(
-            *keys, "entity_id", F.lit(None).cast("long").alias("first_us"), "idx",
+            *keys, "entity_id", F.lit(None).cast("long").alias("first_us"), *no_score, "idx",
             F.when(is_post, F.col("value")).otherwise(zero).alias("y"),
             F.when(is_post, F.col("d")).otherwise(zero).alias("d"),
             F.when(is_pre, F.col("value")).otherwise(zero).alias("x")))
     # One row per unit with each metric's sums side by side: fixed-width sums, so a hash aggregate throughout.
-    wide = [F.min("first_us").alias("first_us")]
+    wide = [F.min("first_us").alias("first_us"), *([F.min("first_score").alias("first_score")] if scores else [])]
     for i in range(len(metrics)):
         mine = F.col("idx") == i
         wide += [F.sum(F.when(mine, F.col(c))).alias(f"{c}{i}") for c in ("y", "d", "x")]
     per_unit = _union(contributions).groupBy(*keys, "entity_id").agg(*wide)
-    values = [F.to_date(F.timestamp_micros(F.col("first_us"))).alias("day")]
+    values = [F.to_date(F.timestamp_micros(F.col("first_us"))).alias("day"), *first_score]
     for i, spec in enumerate(metrics):
         y, x = F.coalesce(F.col(f"y{i}"), zero), F.coalesce(F.col(f"x{i}"), zero)
         if spec.kind == "binary":
@@ -223,8 +240,14 @@ def outcome_stats(spark: "SparkSession", log: "DataFrame", metrics: Sequence[Met
                                                                                           "yd_sum")]))
     long = stats.select(*keys, "day", F.col("n").cast("long").alias("n"),
                         F.explode(F.array(*per_metric)).alias("m"))
-    return long.select(*keys, "day", F.col("m.metric").alias("metric"), "n",
-                       *[F.col(f"m.{c}").alias(c) for c in STAT_COLUMNS[1:]])
+    result = long.select(*keys, "day", F.col("m.metric").alias("metric"), "n",
+                         *[F.col(f"m.{c}").alias(c) for c in STAT_COLUMNS[1:]])
+    if scores:
+        result = result.withColumn("bin", F.lit(None).cast("int"))  # a sums row: no bin
+        for binned in (prediction_scores(preds, post, metrics, keys), unit_scores(unit_values, metrics, keys)):
+            if binned is not None:
+                result = result.unionByName(binned, allowMissingColumns=True)
+    return result
 
 
 def _union(frames: Sequence["DataFrame"]) -> "DataFrame":

@@ -3,7 +3,10 @@
 ``outcomes.arm_day_stats`` (catalog name ``outcomes_arm_day_stats``) holds one
 row per experiment, phase, arm, day and metric; its twin
 ``outcomes.model_day_stats`` one per model, version, day and metric, for
-Monitoring. Each lives under ``<lake>/outcomes/<table>/<experiment or
+Monitoring, and ``outcomes.model_day_scores`` the binary metrics' binned score
+statistics per model, version, day, metric and bin (Monitoring's model metrics,
+see :mod:`mlplat.outcomes.scores`), written by the same run from the same Spark
+job. Each lives under ``<lake>/outcomes/<table>/<experiment or
 model>=<name>/day=<date>/``. A run replaces exactly the days it covers for the
 experiments (or models) it was given, each folder staged and renamed in (see
 ``mlplat.lake.publish``): running it again for the same window writes the same
@@ -33,6 +36,7 @@ from mlplat.outcomes.join import (
     read_log,
 )
 from mlplat.outcomes.metrics import MetricSpec, tables_read
+from mlplat.outcomes.scores import SCORE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -43,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 _KEY_TYPES = {"experiment": pa.string(), "phase": pa.int32(), "arm": pa.string(), "model": pa.string(),
               "version": pa.int32()}
+SUM_FIELDS = (("n", pa.int64()), *[(c, pa.float64()) for c in STAT_COLUMNS[1:]])
+SCORE_FIELDS = (("bin", pa.int32()), ("n", pa.int64()), *[(c, pa.float64()) for c in SCORE_COLUMNS[2:]])
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,11 @@ class StatsTable:
     folder: str  # under the lake's root
     keys: tuple[str, ...]
     partition: str  # the key each run names values of (experiments or models)
+    values: tuple[tuple[str, pa.DataType], ...] = SUM_FIELDS  # the columns after keys, day and metric
 
     def schema(self) -> pa.Schema:
-        fields = [(k, _KEY_TYPES[k]) for k in self.keys] + [("day", pa.date32()), ("metric", pa.string()),
-                                                             ("n", pa.int64())]
-        fields += [(c, pa.float64()) for c in STAT_COLUMNS[1:]]
-        return pa.schema(fields + [("computed_at", pa.timestamp("us", tz="UTC"))])
+        fields = [(k, _KEY_TYPES[k]) for k in self.keys] + [("day", pa.date32()), ("metric", pa.string())]
+        return pa.schema(fields + list(self.values) + [("computed_at", pa.timestamp("us", tz="UTC"))])
 
     def url(self, root: str) -> str:
         return join(root, self.folder)
@@ -70,6 +75,8 @@ class StatsTable:
 
 ARM_DAY_STATS = StatsTable("outcomes_arm_day_stats", "outcomes/arm_day_stats", EXPERIMENT_KEYS, "experiment")
 MODEL_DAY_STATS = StatsTable("outcomes_model_day_stats", "outcomes/model_day_stats", MODEL_KEYS, "model")
+MODEL_DAY_SCORES = StatsTable("outcomes_model_day_scores", "outcomes/model_day_scores", MODEL_KEYS, "model",
+                              SCORE_FIELDS)
 
 
 def _root(lake: "Lake | str") -> str:
@@ -99,14 +106,16 @@ def compute(spark: "SparkSession", lake: "Lake", experiment_names: Sequence[str]
 def compute_models(spark: "SparkSession", lake: "Lake", models: Sequence[str], metrics: Sequence[MetricSpec],
                    since: datetime, until: datetime, *, log_url: str | None = None,
                    pre_hours: int = PRE_HOURS) -> "pd.DataFrame":
-    """The same join per model and version (Monitoring's user response), into ``outcomes.model_day_stats``."""
+    """The same join per model and version (Monitoring's user response), into ``outcomes.model_day_stats``, and
+    the binary metrics' score statistics (model metrics) into ``outcomes.model_day_scores``, from one Spark job.
+    The sums come back; the score rows as the frame's ``attrs["scores"]``."""
     return compute_table(spark, lake, MODEL_DAY_STATS, models, metrics, since, until, log_url=log_url,
-                         pre_hours=pre_hours)
+                         pre_hours=pre_hours, scores=MODEL_DAY_SCORES)
 
 
 def compute_table(spark: "SparkSession", lake: "Lake", table: StatsTable, values: Sequence[str],
                   metrics: Sequence[MetricSpec], since: datetime, until: datetime, *, log_url: str | None = None,
-                  pre_hours: int = PRE_HOURS) -> "pd.DataFrame":
+                  pre_hours: int = PRE_HOURS, scores: StatsTable | None = None) -> "pd.DataFrame":
     from pyspark.sql import functions as F
 
     from mlplat.serving.predlog import LOG_DIR
@@ -121,9 +130,19 @@ def compute_table(spark: "SparkSession", lake: "Lake", table: StatsTable, values
     log_url = log_url or lake.url(LOG_DIR)
     log = read_log(spark, log_url).where(F.col(table.partition).isin(values))
     pieces = log_partitions(spark, log_url, since, until)
-    frame: Any = outcome_stats(spark, log, metrics, table.keys, since, until, pre_hours, pieces).toPandas()
+    frame: Any = outcome_stats(spark, log, metrics, table.keys, since, until, pre_hours, pieces,
+                               scores=scores is not None).toPandas()
     frame["computed_at"] = datetime.now(timezone.utc)
-    write_stats(lake, table, frame, values, _days(since, until), spark)
+    days = _days(since, until)
+    if scores is not None:  # one action brought both kinds of rows: a score row has its bin
+        scored = frame[frame["bin"].notna()].reset_index(drop=True)
+        scored["bin"] = scored["bin"].astype("int32")
+        frame = frame[frame["bin"].isna()].drop(columns=["bin", *SCORE_COLUMNS[2:]], errors="ignore")
+        frame = frame.reset_index(drop=True)
+        write_stats(lake, scores, scored, values, days, spark)
+    write_stats(lake, table, frame, values, days, spark)
+    if scores is not None:
+        frame.attrs["scores"] = scored  # after writing: Arrow would try to keep attrs as JSON
     return frame
 
 
@@ -213,6 +232,12 @@ def read_model_stats(lake: "Lake | str", model: str, *, metric: str | None = Non
     return read_table(lake, MODEL_DAY_STATS, model, metric=metric, version=version)
 
 
+def read_model_scores(lake: "Lake | str", model: str, *, metric: str | None = None,
+                      version: int | None = None) -> list[dict[str, Any]]:
+    """One model's stored binned score statistics per version, day, metric and bin (binary metrics only)."""
+    return read_table(lake, MODEL_DAY_SCORES, model, metric=metric, version=version)
+
+
 def stats_fields(row: dict[str, Any]) -> dict[str, Any]:
     """A row's sums under ``mlplat.experiments.SufficientStats``'s names (covariate sums only when present)."""
     fields = {"n": int(row["n"]), "sum": float(row["sum"]), "sum_sq": float(row["sum_sq"])}
@@ -238,5 +263,6 @@ def totals(rows: Iterable[dict[str, Any]], by: str = "arm", into: Callable[[dict
     return {key: into(value) for key, value in sums.items()}
 
 
-__all__ = ["ARM_DAY_STATS", "MODEL_DAY_STATS", "StatsTable", "compute", "compute_models", "compute_table",
-           "read_model_stats", "read_stats", "read_table", "stats_fields", "totals", "write_stats"]
+__all__ = ["ARM_DAY_STATS", "MODEL_DAY_SCORES", "MODEL_DAY_STATS", "SCORE_FIELDS", "SUM_FIELDS", "StatsTable",
+           "compute", "compute_models", "compute_table", "read_model_scores", "read_model_stats",
+           "read_stats", "read_table", "stats_fields", "totals", "write_stats"]

@@ -19,17 +19,18 @@ import monitoring_support as ms
 import pytest
 
 from mlplat.metadata import Database
+from mlplat.monitoring.ports import OutcomeRefresh
 from mlplat.monitoring.runner import HourlyPass
 from mlplat.monitoring.store import MonitoringStore
 
 
-def make_pass(tmp_path: Path, now_hours: int = ms.HOURS) -> HourlyPass:
+def make_pass(tmp_path: Path, now_hours: int = ms.HOURS, refresh: OutcomeRefresh | None = None) -> HourlyPass:
     db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
     db.migrate()
     examples = ms.examples(tmp_path / "examples")
     return HourlyPass(MonitoringStore(db), (tmp_path / "log").as_uri(), (tmp_path / "lake").as_uri(),
                       ms.StaticLineage(examples), ms.TableOffline(), None, grace=timedelta(minutes=2),
-                      now=lambda: ms.hour(now_hours) + timedelta(minutes=5))
+                      now=lambda: ms.hour(now_hours) + timedelta(minutes=5), refresh=refresh)
 
 
 def counts(store: MonitoringStore) -> dict[str, int]:
@@ -174,3 +175,52 @@ def test_a_running_pass_follows_a_changed_reference(tmp_path: Path) -> None:
     window = {"kind": "window", "start": ms.hour(ms.DRIFT_FROM).isoformat(), "end": last.isoformat()}
     svc.configure(Identity("lena", (ms.TEAM,)), ms.MODEL, reference=window)  # the drifted hours as reference
     assert "x" not in drifted()
+
+
+def test_the_service_pass_refreshes_outcomes_once_an_hour_and_a_failed_refresh_is_counted(tmp_path: Path) -> None:
+    """After the hours, the models whose config names metrics get their outcome statistics refreshed, once per
+    clock hour, from midnight of the longest attribution window back; one whose metric is gone fails, is logged and
+    counted, and neither stops the pass nor the other model's refresh."""
+    from datetime import datetime
+
+    from mlplat.outcomes import MetricSpec, MetricStore
+
+    lake = (tmp_path / "lake").as_uri()
+    MetricStore(lake).save(MetricSpec("bought", "binary", "SELECT user_id AS entity_id, ts, 1 AS value FROM buys",
+                                      join="entity", window_hours=96, team="growth"))
+    calls: list[tuple[str, list[str], datetime, datetime]] = []
+
+    def refresh(model: str, metrics: list[str], since: datetime, until: datetime) -> None:
+        # what the composition root's refresh does first: the definitions by name (an unknown one raises)
+        names = [MetricStore(lake).get(name).name for name in metrics]
+        calls.append((model, names, since, until))
+
+    batches = [ms.records(i, seed=i) for i in range(ms.HOURS)]
+    for rec in batches[1][::2]:  # an hour whose outputs change a key's type (the JSON reader refuses it)
+        rec.output = {**rec.output, "label": "yes"}
+    ms.write_log((tmp_path / "log").as_uri(), batches)
+    hourly = make_pass(tmp_path, refresh=refresh)
+    hourly.store.put_config(ms.MODEL, "growth", "lena", metrics=["bought"])
+    hourly.store.put_config("gone_model", "ads", "omar", metrics=["deleted_metric"])
+    hourly.store.put_config("quiet", "ads", "omar", thresholds={})  # names no metrics: never refreshed
+    report = hourly.run_once()
+    assert len(report.hours) == ms.HOURS - 1  # the hours first, as always; the unreadable one fails alone
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{ms.MODEL} 2026-11-20T01")
+    assert report.outcomes_refreshed == [ms.MODEL]
+    assert len(report.outcome_errors) == 1 and "deleted_metric" in report.outcome_errors[0]
+    until = ms.hour(ms.HOURS)
+    assert calls == [(ms.MODEL, ["bought"], datetime(2026, 11, 16, tzinfo=until.tzinfo), until)]  # 96 h back
+    assert hourly.outcomes is not None and hourly.outcomes.failures == 1
+
+    again = hourly.run_once()  # the same clock hour: nothing refreshed, nothing retried
+    assert (again.outcomes_refreshed, again.outcome_errors, len(calls)) == ([], [], 1)
+    assert hourly.run_once([ms.MODEL]).outcomes_refreshed == []  # a backfill's pass is no service pass
+    hourly.store.put_config(ms.MODEL, "growth", "lena", metrics=[])
+    assert hourly.run_once().outcomes_refreshed == []  # no metrics named: nothing to refresh
+    hourly.store.put_config(ms.MODEL, "growth", "lena", metrics=["bought"])
+    assert hourly.run_once().outcomes_refreshed == [] and len(calls) == 1  # the same metrics, the same hour
+
+    hourly._now = lambda: ms.hour(ms.HOURS + 1) + timedelta(minutes=1)
+    later = hourly.run_once()
+    assert later.outcomes_refreshed == [ms.MODEL] and len(later.outcome_errors) == 1
+    assert calls[-1][3] == ms.hour(ms.HOURS + 1) and hourly.outcomes.failures == 2

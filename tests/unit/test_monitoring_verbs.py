@@ -69,6 +69,21 @@ def test_config_is_the_owner_teams_and_bad_input_saves_nothing(service: Monitori
     assert sum(o.count for o in service.store.outputs(ms.MODEL)) == ms.HOURS * ms.ROWS  # nothing twice
 
 
+def test_config_names_defined_metrics_only(service: MonitoringService) -> None:
+    from mlplat.outcomes import MetricSpec, MetricStore
+
+    for bad in (["nope"], "bought", [""], [1]):
+        with pytest.raises(ValidationError, match="metric"):
+            service.configure(OWNER, ms.MODEL, metrics=bad)  # type: ignore[arg-type]
+    assert service.store.config(ms.MODEL) is None  # nothing saved
+    MetricStore(service.config.lake_url).save(MetricSpec("bought", "binary", "SELECT prediction_id, ts, 1 AS value "
+                                                         "FROM buys", team="growth"))
+    config = service.configure(OWNER, ms.MODEL, metrics=["bought", "bought"])
+    assert config.metrics == ["bought"] and service.store.configs_with_metrics()[0].model == ms.MODEL
+    assert service.configure(OWNER, ms.MODEL, thresholds={}).metrics == ["bought"]  # left as it was
+    assert service.configure(OWNER, ms.MODEL, metrics=[]).metrics == [] and service.store.configs_with_metrics() == []
+
+
 def test_user_response_puts_versions_side_by_side_from_the_outcome_join(service: MonitoringService) -> None:
     """Per-(model, version) day statistics as the outcome join stores them (its own writer), read back as each
     version's mean per user, its standard error and a ratio metric's ratio; none stored: 'no data' and why."""

@@ -28,6 +28,7 @@ class ConfigRequest(BaseModel):
     thresholds: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     notify: dict[str, Any] | None = None
+    metrics: list[str] | None = None
 
 
 class BackfillRequest(BaseModel):
@@ -70,7 +71,7 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     @api.put("/models/{model}/config", response_model=MonitorConfig, responses=errors(404, 422))
     def configure(model: str, body: ConfigRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.monitoring.configure(user, model, thresholds=body.thresholds, reference=body.reference,
-                                                 notify=body.notify))
+                                                 notify=body.notify, metrics=body.metrics))
 
     @api.post("/models/{model}/backfill", response_model=Backfill, responses=errors(404, 422))
     def backfill(model: str, body: BackfillRequest, user: Identity = Depends(caller)) -> Any:

@@ -49,11 +49,17 @@ class SkewView(Closed):
     features: list[dict[str, Any]] = Field(description="per feature and version")
 
 
-@mirror(records.ResponseView, versions="per version: business and model metrics", reason="why there is none")
-class ResponseView(Closed):
-    """How users responded to the model's outputs, per version."""
+RESPONSE_ROW = ("per metric and version: metric, kind, version, units, mean, std_error, ratio, first_day, last_day, "
+                "model_metrics (binary metrics: {status: ok | no data, reason, n, positives, auc, log_loss, brier, "
+                "calibration: [{decile, count, mean_score, observed_rate}], by_day: [{day, status, reason, n, "
+                "positives, auc, log_loss, brier}]}; null for other kinds)")
 
-    versions: list[dict[str, Any]] = Field(description="per version")
+
+@mirror(records.ResponseView, versions=RESPONSE_ROW, reason="why there is none")
+class ResponseView(Closed):
+    """How users responded to the model's outputs, per version: business metrics and model metrics."""
+
+    versions: list[dict[str, Any]] = Field(description=RESPONSE_ROW)
 
 
 @mirror(records.AlertInfo, figure="the monitored figure (output.*, drift.<column>.*, skew.<feature>.*)",
@@ -63,7 +69,8 @@ class Alert(Closed):
 
 
 @mirror(records.MonitorConfig, thresholds="figure pattern -> {above: x} and/or {below: x}",
-        reference="{kind: training} or {kind: window, start, end}", notify="{email: [...], webhook: url}")
+        reference="{kind: training} or {kind: window, start, end}", notify="{email: [...], webhook: url}",
+        metrics="outcome metrics the Monitoring Service refreshes every hour")
 class MonitorConfig(Closed):
     """A model's monitoring settings."""
 
