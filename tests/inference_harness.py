@@ -106,6 +106,25 @@ class Stack:
         self.platform.db.dispose()
 
 
+class Client:
+    """What a test talks to: the stack's platform, URL and log, and an HTTP client holding ``token``."""
+
+    def __init__(self, stack: Stack, token: str) -> None:
+        self.stack, self.platform, self.url, self.log = stack, stack.platform, stack.url, stack.log
+        self.http = httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {token}"})
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        assert self.stack.proc is not None, "launch the service first"
+        return self.stack.proc
+
+    def wait(self, ok: Callable[[], Any], seconds: float = 30.0) -> Any:
+        return self.stack.wait(ok, seconds)
+
+    def close(self) -> None:
+        self.http.close()
+
+
 def open_stack(models_settings: Any, spark: Any, root: Path, **settings: Any) -> Stack:
     """A home on the model tests' lake and metadata with its own MLflow registry and redis-server, the
     starter sets materialized into it. ``settings`` go to ``Settings.replace``."""
@@ -140,4 +159,4 @@ def service_stack(models_settings: Any, spark: Any, root: Path, **settings: Any)
         stack.close()
 
 
-__all__ = ["ALICE", "ONLINE_SETS", "SESSION", "Stack", "open_stack", "service_stack", "start_redis", "status"]
+__all__ = ["ALICE", "Client", "ONLINE_SETS", "SESSION", "Stack", "open_stack", "service_stack", "start_redis", "status"]

@@ -19,7 +19,7 @@ import pytest
 import redis
 from conftest import ROOT
 from experiment_feed_double import FEED_ENV, write_feed
-from inference_harness import ALICE, SESSION, Stack, service_stack
+from inference_harness import ALICE, SESSION, Client, Stack, service_stack
 
 from mlplat.experiments.live import CHANGES_CHANNEL, LiveExperiment
 from mlplat.features.starter import SESSION_FEATURES, TARGET
@@ -43,15 +43,15 @@ def experiment(name: str, *, status: str = "running", weights: tuple[float, floa
             "hash_attribute": "user_id", "sticky": sticky}
 
 
-class Service:
-    """The running service (``inference_harness.Stack``), the feed its workers read, and the Manager's moves."""
+class Service(Client):
+    """The running service, the feed its workers read, and the Manager's moves (``redis``: a client of the
+    service's Redis; ``redis_proc``: its process, frozen to take Redis away)."""
 
     def __init__(self, stack: Stack, feed: Path) -> None:
-        self.stack, self.platform, self.url, self.log, self.feed = stack, stack.platform, stack.url, stack.log, feed
-        self.redis_proc = stack.redis
+        super().__init__(stack, TOKEN)
+        self.feed, self.redis_proc = feed, stack.redis
         self.redis = redis.Redis.from_url(stack.redis_url)
         self.rows: dict[str, dict[str, Any]] = {}
-        self.http = httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
 
     def set(self, *rows: dict[str, Any]) -> None:
         """Change experiments as the Experiment Manager does: write the store, then announce each name."""
@@ -71,9 +71,6 @@ class Service:
         if response.status_code == 200:
             ISSUED[response.json()["prediction_id"]] = response.json()
         return response
-
-    def wait(self, ok: Any, seconds: float = 30.0) -> Any:
-        return self.stack.wait(ok, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +95,7 @@ def service(models_settings, spark, tmp_path_factory) -> Iterator[Service]:  # t
         try:
             yield svc
         finally:
-            svc.http.close()
+            svc.close()
             svc.redis.close()
 
 

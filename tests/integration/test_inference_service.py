@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from typing import Any, Iterator
 
 import httpx
 import pytest
-from inference_harness import ALICE, SESSION, Stack, service_stack, status
+from inference_harness import ALICE, SESSION, Client, Stack, service_stack, status
 
 from mlplat.errors import ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
@@ -32,18 +31,12 @@ MAX_BODY = 50_000
 ISSUED: list[str] = []  # every prediction id the service returned: all must reach the log
 
 
-class Service:
-    """The running service (``inference_harness.Stack``) and a client holding the platform token."""
+class Service(Client):
+    """The running service; ``redis`` is its redis-server process (frozen to take Online Serving away)."""
 
     def __init__(self, stack: Stack) -> None:
-        self.stack, self.platform, self.url, self.log = stack, stack.platform, stack.url, stack.log
+        super().__init__(stack, TOKEN)
         self.redis = stack.redis
-        self.http = httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
-
-    @property
-    def proc(self) -> subprocess.Popen:
-        assert self.stack.proc is not None
-        return self.stack.proc
 
     def predict(self, body: Any, model: str = MODEL, **kwargs: Any) -> httpx.Response:
         response = self.http.post(f"/v1/predict/{model}", json=body, **kwargs)
@@ -51,9 +44,6 @@ class Service:
             data = response.json()
             ISSUED.extend(p["prediction_id"] for p in data.get("predictions", [data]))
         return response
-
-    def wait(self, ok: Any, seconds: float = 30.0) -> Any:
-        return self.stack.wait(ok, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +62,7 @@ def service(models_settings, spark, tmp_path_factory) -> Iterator[Service]:  # t
         try:
             yield svc
         finally:
-            svc.http.close()
+            svc.close()
 
 
 def online_users(platform: Any, n: int) -> list[str]:

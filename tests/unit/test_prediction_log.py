@@ -137,6 +137,9 @@ def test_fallback_and_error_rows_give_monitoring_real_shares(tmp_path: Path) -> 
     assert summary.score_mean == pytest.approx(0.75)  # the error row has no score: it does not count as one
     calm = output_summary(read_hour(str(tmp_path), "m", datetime.fromtimestamp(quiet / 1e6, timezone.utc)).table, 1)
     assert (calm.fallback_share, calm.error_share) == (0.0, 0.0)  # known to be none: 0, not unknown
+    _v1_file(tmp_path / "model=old" / "hour=2023-11-14T22", "old")  # written before the flags
+    before = output_summary(read_hour(str(tmp_path), "old", datetime(2023, 11, 14, 22, tzinfo=timezone.utc)).table, 3)
+    assert (before.fallback_share, before.error_share) == (None, None)  # unknown, not a made-up 0
 
 
 # Version 1, as written before experiments: no experiment or phase columns.
