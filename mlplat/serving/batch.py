@@ -214,7 +214,7 @@ def loaded_pipeline(key: str, payload: Any) -> "ModelPipeline":
     pipeline = _LOADED.get(key)
     if pipeline is None:
         from mlplat.models.pipeline import ModelPipeline
-        from mlplat.serving.core import _single_thread
+        from mlplat.serving.served import _single_thread
 
         pipeline = ModelPipeline.from_bytes(payload.value if hasattr(payload, "value") else payload)
         _single_thread(pipeline.model)  # Spark runs one task per core: one thread each

@@ -15,75 +15,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from mlplat.errors import MlplatError, NotFoundError, ServiceUnavailable, ValidationError
 from mlplat.serving import deployments
 from mlplat.serving.ports import FeatureReader, ModelLoader
 from mlplat.serving.predlog import PredictionLog, Record, new_id
+from mlplat.serving.served import Served, prepare, without_store
 from mlplat.serving.workers import Announcer
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlplat.metadata import Database
-    from mlplat.models.pipeline import ModelPipeline
     from mlplat.serving.experiments import LiveExperiments, Route
 
 log = logging.getLogger("mlplat.inference")
 MAX_INSTANCES = 1000
 RETRY_SECONDS = 5.0  # a version that failed to load is tried again this often
 PRECOMPUTED_PREFIX = "predictions__"  # Online Serving set that holds a model's batch predictions
-
-
-@dataclass
-class Served:
-    """One deployed version, ready to answer."""
-
-    model: str
-    version: int
-    pipeline: "ModelPipeline"
-    predictor: Any
-    entity: tuple[str, ...]
-    entity_key: str
-    features: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)
-    deployment_id: int = 0
-
-    def describe(self) -> dict[str, Any]:
-        p = self.pipeline
-        return {
-            "model": self.model, "version": self.version, "task": p.task, "kind": p.kind, "entity": list(self.entity),
-            "store_features": list(self.features),
-            "session_features": [
-                {"name": f.name, "type": f.type, "required": f.required and f.default is None, "default": f.default}
-                for f in p.schema.session_fields
-            ],
-            "outputs": p.output_columns, "deployment": self.deployment_id,
-            "store_fallback": bool(self.options.get("store_fallback")),
-        }
-
-
-def prepare(model: str, version: int, pipeline: "ModelPipeline", options: Mapping[str, Any] | None = None,
-            deployment_id: int = 0) -> Served:
-    """Compile a pipeline for serving: one thread per estimator (replicas scale by processes)."""
-    from mlplat.features.online.base import entity_name
-    from mlplat.models.fastpath import RowPredictor
-
-    _single_thread(pipeline.model)
-    entity = tuple(pipeline.schema.entity)
-    return Served(model, version, pipeline, RowPredictor(pipeline), entity, entity_name(entity) if entity else "",
-                  tuple(pipeline.schema.online_features()), dict(options or {}), deployment_id)
-
-
-def _single_thread(model: Any) -> None:
-    if hasattr(model, "get_booster"):
-        try:
-            model.get_booster().set_param({"nthread": 1})
-            model.set_params(n_jobs=1)
-        except Exception:  # broad on purpose: an unfitted or foreign booster keeps its threads
-            pass
-    elif hasattr(model, "n_jobs"):
-        model.n_jobs = 1
 
 
 class InferenceCore:
@@ -243,39 +191,35 @@ class InferenceCore:
             return [{} for _ in ids]
         try:
             return self.features.read(served.entity_key, ids, served.features, values_only=True)
-        except ServiceUnavailable:
-            if served.options.get("store_fallback"):
-                return [{} for _ in ids]
-            raise
-        except MlplatError:
-            raise
         except Exception as exc:  # broad on purpose: any store failure is "Online Serving unavailable"
-            if served.options.get("store_fallback"):
-                return [{} for _ in ids]
-            raise ServiceUnavailable(f"Online Serving did not answer: {exc}") from None
+            return without_store(served, exc, len(ids))
 
     def predict(self, model: str, entity: Any, features: Mapping[str, Any] | None = None,
                 arm: str | None = None) -> dict[str, Any]:
         """One prediction: ``{"prediction_id", "model", "version", "output"}``."""
         result = self.predict_many(model, [(entity, features)], arm)[0]
-        if isinstance(result, MlplatError):
+        if isinstance(result, Exception):
             raise result
         return result
 
     def predict_many(self, model: str, requests: Sequence[tuple[Any, Any]], arm: str | None = None, *,
-                     routes: "Sequence[Route] | None" = None) -> list[dict[str, Any] | MlplatError]:
+                     routes: "Sequence[Route] | None" = None,
+                     prefetched: "Mapping[int, dict[str, Any] | MlplatError] | None" = None
+                     ) -> list[dict[str, Any] | Exception]:
         """Independent single requests answered together: one Online Serving round trip, one model call for trees.
 
         Each ``(entity, features)`` gets its own answer or its own error (the service's micro-batching: requests
         of one event-loop turn share the work, one bad request fails only itself). With ``routes`` (experiments')
-        each goes to its route's version; versions that read the same features share one fetch.
+        each goes to its route's version; versions that read the same features share one fetch. A server-side
+        failure (Online Serving down, the model raising) is logged as an error row of each request it failed.
+        ``prefetched``: store values (or the store's error) already read for some requests (``shared_trip``).
         """
         began = time.perf_counter()
         try:
             serveds = [r.served for r in routes] if routes else [self.get(model)] * len(requests)
         except MlplatError as exc:
             return [exc] * len(requests)
-        out: list[dict[str, Any] | MlplatError | None] = [None] * len(requests)
+        out: list[dict[str, Any] | Exception | None] = [None] * len(requests)
         ids: dict[int, str] = {}
         for i, (entity, features) in enumerate(requests):
             try:
@@ -285,16 +229,22 @@ class InferenceCore:
             except MlplatError as exc:
                 out[i] = exc
         fetches: dict[tuple[str, tuple[str, ...], bool], list[int]] = {}
-        for i, s in ((i, serveds[i]) for i in ids):
-            fetches.setdefault((s.entity_key, s.features, bool(s.options.get("store_fallback"))), []).append(i)
         stores: dict[int, dict[str, Any]] = {}
+        for i, s in ((i, serveds[i]) for i in ids):
+            ready = prefetched.get(i) if prefetched else None
+            if ready is None:
+                fetches.setdefault((s.entity_key, s.features, bool(s.options.get("store_fallback"))), []).append(i)
+            elif isinstance(ready, MlplatError):
+                out[i] = self._failed(s, ids[i], {}, ready, began, routes[i] if routes else arm)
+            else:
+                stores[i] = ready
         for (_, features, _), rows in fetches.items():
             try:
                 got = self._fetch(serveds[rows[0]], [ids[i] for i in rows]) if features else [{} for _ in rows]
                 stores.update(zip(rows, got))
             except MlplatError as exc:
                 for i in rows:
-                    out[i] = exc
+                    out[i] = self._failed(serveds[i], ids[i], {}, exc, began, routes[i] if routes else arm)
         groups: dict[int, list[int]] = {}
         for i in stores:
             groups.setdefault(id(serveds[i]), []).append(i)
@@ -305,9 +255,15 @@ class InferenceCore:
                     decoded.append((i, served.predictor.decode(stores[i], requests[i][1] or {})))
                 except MlplatError as exc:
                     out[i] = exc
-            outputs = served.predictor.predict_rows([row for _, row in decoded]) if decoded else []
+            try:
+                outputs = served.predictor.predict_rows([row for _, row in decoded]) if decoded else []
+            except Exception as exc:  # broad on purpose: the model failed these requests (a 5xx each), logged
+                for i, row in decoded:
+                    out[i] = self._failed(served, ids[i], row, exc, began, routes[i] if routes else arm)
+                continue
             for (i, row), output in zip(decoded, outputs):
-                out[i] = self._answer(served, ids[i], row, output, began, routes[i] if routes else arm)
+                out[i] = self._answer(served, ids[i], row, output, began, routes[i] if routes else arm,
+                                      _fell_back(served, stores[i]))
         return out  # type: ignore[return-value]
 
     def predict_batch(self, model: str, instances: Any, arm: str | None = None) -> list[dict[str, Any]]:
@@ -331,30 +287,55 @@ class InferenceCore:
             if not isinstance(session, Mapping):
                 raise ValidationError(f"instances[{i}].features must be an object", field=f"instances[{i}].features")
             sessions.append(session)
-        stores = self._fetch(served, ids) if served.features else [{} for _ in ids]
+        try:
+            stores = self._fetch(served, ids) if served.features else [{} for _ in ids]
+        except MlplatError as exc:
+            for eid in ids:
+                self._failed(served, eid, {}, exc, began, arm)
+            raise
         rows = []
         for i, (store, session) in enumerate(zip(stores, sessions)):
             try:
                 rows.append(served.predictor.decode(store, session))
             except ValidationError as exc:
                 raise ValidationError(f"instances[{i}]: {exc}", field=f"instances[{i}]") from None
-        outputs = served.predictor.predict_rows(rows)
-        return [self._answer(served, eid, row, out, began, arm) for eid, row, out in zip(ids, rows, outputs)]
+        try:
+            outputs = served.predictor.predict_rows(rows)
+        except Exception as exc:  # broad on purpose: logged as error rows, then answered as before (a 5xx)
+            for eid, row in zip(ids, rows):
+                self._failed(served, eid, row, exc, began, arm)
+            raise
+        return [self._answer(served, eid, row, out, began, arm, _fell_back(served, store))
+                for eid, row, out, store in zip(ids, rows, outputs, stores)]
 
     def _answer(self, served: Served, eid: str, row: dict[str, Any], output: dict[str, Any], began: float,
-                arm: "str | Route | None") -> dict[str, Any]:
+                arm: "str | Route | None", fallback: bool = False) -> dict[str, Any]:
         pid = new_id()
         latency = (time.perf_counter() - began) * 1000
         route, plain = (None, arm) if arm is None or isinstance(arm, str) else (arm, None)
         name, experiment, phase = (route.arm, route.experiment, route.phase) if route else (plain, None, None)
         if self.log is not None:
             self.log.put(Record(pid, int(time.time() * 1_000_000), served.model, served.version, name,
-                                served.entity_key, eid, row, output, latency, experiment, phase))
+                                served.entity_key, eid, row, output, latency, experiment, phase, fallback))
         self.requests += 1
         if route is None:
             return {"prediction_id": pid, "model": served.model, "version": served.version, "output": output}
         return {"prediction_id": pid, "experiment": route.experiment, "phase": route.phase, "arm": name,
                 "model": served.model, "version": served.version, "output": output}
+
+    def _failed(self, served: Served, eid: str, row: dict[str, Any], exc: Exception, began: float,
+                arm: "str | Route | None") -> Exception:
+        """Log a server-side failure (5xx) as an error row (a caller's mistake, 4xx, is not logged); ``exc``."""
+        if isinstance(exc, MlplatError) and exc.http_status < 500:
+            return exc
+        self.errors += 1
+        if self.log is not None:
+            named = arm if arm is None or isinstance(arm, str) else arm.arm
+            experiment, phase = (None, None) if arm is None or isinstance(arm, str) else (arm.experiment, arm.phase)
+            self.log.put(Record(new_id(), int(time.time() * 1_000_000), served.model, served.version, named,
+                                served.entity_key, eid, row, {}, (time.perf_counter() - began) * 1000, experiment,
+                                phase, error=error_reason(exc)))
+        return exc
 
     def precomputed(self, model: str, entity_id: str) -> dict[str, Any]:
         """The newest batch prediction of ``model`` for one entity, from Online Serving."""
@@ -390,6 +371,19 @@ class InferenceCore:
                 **({"experiments": self.experiments.health()} if self.experiments is not None else {})}
 
 
+def _fell_back(served: Served, store: Mapping[str, Any]) -> bool:
+    """Whether Online Serving gave no value for one of the model's store features (a declared default stood in):
+    the id has no row or a null, or the store was down and the deployment allows ``store_fallback`` (no values)."""
+    return bool(served.features) and (not store or None in store.values())
+
+
+def error_reason(exc: BaseException) -> str:
+    """A failure in a few words for the log: the platform's error code and message, or the exception's type."""
+    if isinstance(exc, MlplatError):
+        return f"{exc.code}: {exc.message}"[:200]
+    return f"model error: {type(exc).__name__}: {exc}"[:200]
+
+
 def precomputed_ref(model: str, columns: Sequence[str] = ()) -> Any:
     """The Online Serving set holding a model's batch predictions (one per model, version 1)."""
     from mlplat.features.online.base import SetRef
@@ -397,4 +391,4 @@ def precomputed_ref(model: str, columns: Sequence[str] = ()) -> Any:
     return SetRef(PRECOMPUTED_PREFIX + model, 1, tuple(columns))
 
 
-__all__ = ["InferenceCore", "PRECOMPUTED_PREFIX", "Served", "precomputed_ref", "prepare"]
+__all__ = ["InferenceCore", "PRECOMPUTED_PREFIX", "Served", "error_reason", "precomputed_ref", "prepare"]

@@ -18,6 +18,8 @@ its loaded arms, so a stop is in effect as soon as its row is read.
 Per request the arm is the pure hash (``LiveExperimentView.assign``); a sticky
 experiment (a bandit) keeps a unit on the arm it first got, in Redis
 (``sticky.StickyStore``), and falls back to the hash when Redis does not answer.
+Where every arm reads the same store features (``shared``), the claim is sent
+in the feature fetch's round trip (``shared_trip`` hands ``route`` its ``claim``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("mlplat.inference")
 UNIT_FIELD = "entity_id"  # besides the experiment's hash attribute, a request may name its unit here
+
+
+Claim = Callable[[str, int, Sequence[tuple[str, str]]], "list[str | None] | None"]  # ``StickyStore.claim``'s shape
 
 
 class Route(NamedTuple):
@@ -222,13 +227,14 @@ class LiveExperiments:
                                 + (f"; did you mean {hint[0]!r}?" if hint else ""), experiment=name)
         return entry
 
-    def route(self, name: str, units: Sequence[Unit]) -> list["Route | MlplatError"]:
-        """The route of each unit of one experiment; sticky experiments ask Redis once for all of them."""
+    def route(self, name: str, units: Sequence[Unit], claim: Claim | None = None) -> list["Route | MlplatError"]:
+        """The route of each unit of one experiment; sticky experiments ask Redis once for all of them
+        (through ``claim`` when given: ``shared_trip`` sends the claim with the feature fetch)."""
         entry = self._entry(name)
         exp = entry.experiment
         arms = [exp.assign(u.id, u.attributes).arm if u.id is not None else None for u in units]
         if exp.sticky and self.sticky is not None and exp.status == "running":
-            arms = self._stick(exp, units, arms)
+            arms = self._stick(exp, units, arms, claim or self.sticky.claim)
         out: list[Route | MlplatError] = []
         for arm in arms:
             try:
@@ -238,13 +244,13 @@ class LiveExperiments:
                 out.append(exc)
         return out
 
-    def _stick(self, exp: LiveExperimentView, units: Sequence[Unit], arms: list[int | None]) -> list[int | None]:
-        assert self.sticky is not None
+    def _stick(self, exp: LiveExperimentView, units: Sequence[Unit], arms: list[int | None], claim: Claim
+               ) -> list[int | None]:
         names = [a.name for a in exp.arms]
         asked = [i for i, a in enumerate(arms) if a is not None]
         if not asked:
             return arms
-        held = self.sticky.claim(exp.name, exp.phase, [(str(units[i].id), names[arms[i] or 0]) for i in asked])
+        held = claim(exp.name, exp.phase, [(str(units[i].id), names[arms[i] or 0]) for i in asked])
         if held is None:  # Redis did not answer: the hash decides (counted by the store)
             return arms
         out = list(arms)
@@ -252,6 +258,23 @@ class LiveExperiments:
             if name in names:
                 out[i] = names.index(name)
         return out
+
+    def shared(self, name: str) -> "Served | None":
+        """The version whose feature read serves every arm of a running sticky experiment (all read the same
+        store features of one entity), so the sticky claim can ride along; None when there is no such read."""
+        entry = self._table.get(name)
+        if entry is None or self.sticky is None or self.sticky.resting:
+            return None
+        exp = entry.experiment
+        if not exp.sticky or exp.status != "running":
+            return None
+        try:
+            serveds = [self._served(entry, i) for i in range(len(entry.arms))]
+        except MlplatError:
+            return None
+        first = serveds[0]
+        reads = {(s.entity_key, s.features, bool(s.options.get("store_fallback"))) for s in serveds}
+        return first if first.features and len(reads) == 1 else None
 
     def _served(self, entry: _Entry, index: int) -> "Served":
         arm = entry.arms[index]
@@ -271,4 +294,4 @@ class LiveExperiments:
                          for n, e in self._table.items()}, "errors": dict(self.errors)}
 
 
-__all__ = ["LiveExperiments", "Route", "UNIT_FIELD", "Unit", "unit_of"]
+__all__ = ["Claim", "LiveExperiments", "Route", "UNIT_FIELD", "Unit", "unit_of"]

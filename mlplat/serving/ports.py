@@ -30,6 +30,13 @@ class FeatureReader(Protocol):
     def read(self, entity: str, ids: Sequence[str], features: Sequence[str] | str | None = None, *,
              values_only: bool = False) -> list[dict[str, Any]]: ...
 
+    def read_sharing(self, entity: str, ids: Sequence[str], features: Sequence[str] | str | None,
+                     also: Callable[[Any], None], server: str) -> tuple[list[dict[str, Any]], list[Any]] | None:
+        """``read(values_only=True)`` carrying the commands ``also`` adds to its (redis-py) pipeline for the Redis
+        at ``server`` in the same round trip (a sticky claim with the feature fetch): the values and those
+        commands' replies, or None when the store is not that server (nothing was sent)."""
+        ...
+
     def refresh_ahead(self, entity: str, features: Sequence[str] | str | None, seconds: float) -> None: ...
 
     def rows(self, entity: str, id: str, refs: Sequence["SetRef"]) -> dict[str, "Row | None"]: ...

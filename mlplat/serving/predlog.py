@@ -15,9 +15,23 @@ file per flush under ``<lake>/prediction_log/model=<model>/hour=<YYYY-MM-DDTHH>/
 | entity_key | string | the entity's key columns, ``user_id`` or ``user_id,market`` |
 | entity_id | string | their values, ``u1`` or ``u1|de`` |
 | inputs | string | JSON: the decoded model inputs (store and session features) |
-| output | string | JSON: the postprocessed output |
+| output | string | JSON: the postprocessed output, with ``fallback`` and ``error`` (below) |
 | latency_ms | float64 | time spent in the service for this prediction |
 | schema_version | int16 | 2 (files written before experiments are 1) |
+
+Every row's ``output`` also says how it was answered, for monitoring's fallback
+and error shares: ``"fallback": true`` when Online Serving gave no value for at
+least one of the model's store features (the entity is unknown to it, a value
+is absent, or it was down and the deployment allows ``store_fallback``), so
+the pipeline's declared default (or its missing value) stood in. A bool, not a
+count: the share of predictions answered on made-up inputs is what is watched,
+and which features were missing can be read from ``inputs``. ``"error"`` is
+null on an answered row; a request that failed on the server's side (a 5xx: the
+model raised, Online Serving down without fallback) is a row of its own whose
+output is ``{"error": "<short reason>", "fallback": false}``, no prediction, so
+the error share counts real failures. Client errors (4xx) are not logged. Both
+keys live in the JSON, so the columns and ``schema_version`` stay as they were;
+rows written before carry neither and read as unknown.
 
 Readers accept versions 1 and 2: a version 1 file has no ``experiment`` and
 ``phase`` columns and reads with them null (``read_log`` and any reader that
@@ -83,6 +97,8 @@ class Record:
     latency_ms: float
     experiment: str | None = None
     phase: int | None = None
+    fallback: bool = False  # a store feature took its declared default (see the module docstring)
+    error: str | None = None  # a server-side failure: the row has no prediction
 
 
 @dataclass
@@ -107,6 +123,13 @@ except ImportError:  # pragma: no cover - the core without the api extra
         return json.dumps(value, separators=(",", ":"), default=str) if value is not None else "null"
 
 
+def logged_output(record: Record) -> dict[str, Any]:
+    """The ``output`` JSON object of a record's row: the answer (or the error) and the fallback flag."""
+    if record.error is not None:
+        return {"error": record.error, "fallback": record.fallback}
+    return {**record.output, "fallback": record.fallback, "error": None}
+
+
 def _batch(records: list[Record]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([
         pa.array([r.prediction_id for r in records], pa.string()),
@@ -119,7 +142,7 @@ def _batch(records: list[Record]) -> pa.RecordBatch:
         pa.array([r.entity_key for r in records], pa.string()),
         pa.array([r.entity_id for r in records], pa.string()),
         pa.array([_json(r.inputs) for r in records], pa.string()),
-        pa.array([_json(r.output) for r in records], pa.string()),
+        pa.array([_json(logged_output(r)) for r in records], pa.string()),
         pa.array([r.latency_ms for r in records], pa.float64()),
         pa.array([SCHEMA_VERSION] * len(records), pa.int16()),
     ], schema=SCHEMA)
@@ -279,4 +302,4 @@ def new_id() -> str:
 
 
 __all__ = ["LOG_DIR", "LogStats", "PredictionLog", "READABLE_VERSIONS", "Record", "SCHEMA", "SCHEMA_VERSION",
-           "check_versions", "new_id", "read_log"]
+           "check_versions", "logged_output", "new_id", "read_log"]

@@ -8,6 +8,14 @@ back. One ``SET key arm NX GET`` per unit does the read and the first write in
 one command (Redis 7), and the units of one micro-batch share one pipelined
 round trip. A new phase starts afresh (its arms or seed changed).
 
+That round trip is the feature fetch's where it can be: when Online Serving is
+the same standalone Redis (server and database) as this store, the service
+lets the feature read (``FeatureReader.read_sharing``) ``queue`` the claims in
+its own pipeline, and ``settle`` reads their replies
+(``serving.shared_trip``). Where it cannot be (another server or database, a
+Redis Cluster, whose feature keys and sticky keys live on different nodes, or
+arms reading different features) ``claim`` sends them in a round trip of its own.
+
 Redis down must not stop predictions: ``claim`` then returns None, the caller
 uses the hash, the fallback is counted (``on_fallback``, a Prometheus counter in
 the service) and logged at most every ``WARN_SECONDS``; for ``retry_seconds``
@@ -62,24 +70,45 @@ class StickyStore:
                         retry=Retry(NoBackoff(), 0))
         return self._client
 
+    @property
+    def resting(self) -> bool:
+        """Redis failed within ``retry_seconds``: it is not asked again yet (the hash decides)."""
+        return time.monotonic() < self._down_until
+
+    def queue(self, pipe: Any, experiment: str, phase: int, units: Sequence[tuple[str, str]]) -> None:
+        """Add the commands that claim ``(unit, hashed arm)`` pairs to a redis-py pipeline, whoever sends it
+        (``settle`` reads their replies)."""
+        for unit, arm in units:
+            pipe.set(sticky_key(experiment, phase, unit), arm, nx=True, get=True, ex=self.ttl_seconds)
+
+    def settle(self, experiment: str, units: Sequence[tuple[str, str]], replies: Sequence[Any] | BaseException
+               ) -> list[str | None] | None:
+        """The arms held, from the replies to ``commands`` (or the exception that sending them raised):
+        None when Redis failed (the hash decides, counted and logged; Redis rests ``retry_seconds``)."""
+        failed = replies if isinstance(replies, BaseException) else next(
+            (r for r in replies if isinstance(r, BaseException)), None)
+        if isinstance(replies, BaseException) or failed is not None:
+            self._down_until = time.monotonic() + self.retry_seconds
+            self._fallback(experiment, len(units), failed)
+            return None
+        return [(h.decode() if isinstance(h, bytes) else h) if h is not None else arm
+                for h, (_, arm) in zip(replies, units)]
+
     def claim(self, experiment: str, phase: int, units: Sequence[tuple[str, str]]) -> list[str | None] | None:
-        """For each ``(unit, hashed arm)``: the arm the unit holds (the hashed one if it held none, now stored)."""
+        """For each ``(unit, hashed arm)``: the arm the unit holds (the hashed one if it held none, now stored),
+        in a round trip of the store's own."""
         if not units:
             return []
-        if time.monotonic() < self._down_until:
+        if self.resting:
             self._fallback(experiment, len(units), None)
             return None
         try:
             pipe = self._connected().pipeline(transaction=False)
-            for unit, arm in units:
-                pipe.set(sticky_key(experiment, phase, unit), arm, nx=True, get=True, ex=self.ttl_seconds)
-            held = pipe.execute()
+            self.queue(pipe, experiment, phase, units)
+            held: Sequence[Any] | BaseException = pipe.execute()
         except Exception as exc:  # broad on purpose: any Redis failure means the hash decides, counted and logged
-            self._down_until = time.monotonic() + self.retry_seconds
-            self._fallback(experiment, len(units), exc)
-            return None
-        return [(h.decode() if isinstance(h, bytes) else h) if h is not None else arm
-                for h, (_, arm) in zip(held, units)]
+            held = exc
+        return self.settle(experiment, units, held)
 
     def _fallback(self, experiment: str, count: int, exc: BaseException | None) -> None:
         self.fallbacks += count

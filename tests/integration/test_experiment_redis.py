@@ -66,6 +66,31 @@ def test_a_unit_keeps_its_first_arm_per_phase_in_one_round_trip(redis_url: str) 
     store.close()
 
 
+def test_a_claim_rides_in_the_feature_reads_round_trip_only_on_the_same_redis(redis_url: str) -> None:
+    from datetime import datetime, timezone
+
+    from mlplat.features.online.base import SetRef
+    from mlplat.features.online.redis_shared import read_with, shares_with
+    from mlplat.features.online.redis_store import RedisStore
+
+    url = redis_db(redis_url, 7)
+    store, sticky = RedisStore(url), StickyStore(url)
+    ref = SetRef("views", 1, ("n", "price"))
+    store.write_batch(ref, "user_id", ["u1"], [datetime(2026, 11, 1, tzinfo=timezone.utc)], [(3, 9.5)])
+    client = redis.Redis.from_url(url)
+    before = client.info("stats")["total_reads_processed"]
+    rows, replies = read_with(store, "user_id", ["u1", "u2"], [ref],
+                              lambda pipe: sticky.queue(pipe, "bandit", 1, [("u1", "a"), ("u2", "b")]))
+    assert client.info("stats")["total_reads_processed"] - before == 2  # the read and the claims; then this INFO
+    assert [r["views"].values if r["views"] else None for r in rows] == [{"n": 3, "price": 9.5}, None]
+    assert sticky.settle("bandit", [("u1", "a"), ("u2", "b")], replies) == ["a", "b"]  # claimed: the hash's arms
+    assert sticky.claim("bandit", 1, [("u1", "b")]) == ["a"]  # and kept, as a claim of its own finds
+    assert shares_with(store, url) and not shares_with(store, redis_db(redis_url, 8))  # another database: no
+    assert not shares_with(store, url.replace("127.0.0.1", "localhost"))  # another name: its own round trip
+    store.close()
+    sticky.close()
+
+
 def test_redis_down_falls_back_to_the_hash_counts_it_and_recovers(own_redis: tuple[str, subprocess.Popen]) -> None:
     url, proc = own_redis
     counted: list[tuple[str, int]] = []

@@ -9,10 +9,7 @@ so that predictions go on while Redis is frozen. The tests run in file order: th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,21 +17,19 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import redis
-from conftest import ROOT, free_ports
+from conftest import ROOT
 from experiment_feed_double import FEED_ENV, write_feed
+from inference_harness import ALICE, SESSION, Client, Stack, service_stack
 
-from mlplat.accounts import write_secret
 from mlplat.experiments.live import CHANGES_CHANNEL, LiveExperiment
 from mlplat.features.starter import SESSION_FEATURES, TARGET
-from mlplat.identity import Identity
 from mlplat.serving.predlog import LOG_DIR, read_log
+from mlplat.serving.sticky import sticky_key
 
 pytestmark = pytest.mark.integration
 
-ALICE = Identity("alice", teams=("growth",))
 MODEL = "svc_exp"
 TOKEN = "t-experiments-test"
-SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "session_mean_price": 25.0}
 ISSUED: dict[str, dict[str, Any]] = {}  # prediction id -> the answer
 
 
@@ -48,14 +43,15 @@ def experiment(name: str, *, status: str = "running", weights: tuple[float, floa
             "hash_attribute": "user_id", "sticky": sticky}
 
 
-class Service:
-    def __init__(self, platform: Any, proc: subprocess.Popen, url: str, redis_proc: subprocess.Popen,
-                 redis_url: str, feed: Path, log: Path) -> None:
-        self.platform, self.proc, self.url, self.redis_proc, self.feed, self.log = (
-            platform, proc, url, redis_proc, feed, log)
-        self.redis = redis.Redis.from_url(redis_url)
+class Service(Client):
+    """The running service, the feed its workers read, and the Manager's moves (``redis``: a client of the
+    service's Redis; ``redis_proc``: its process, frozen to take Redis away)."""
+
+    def __init__(self, stack: Stack, feed: Path) -> None:
+        super().__init__(stack, TOKEN)
+        self.feed, self.redis_proc = feed, stack.redis
+        self.redis = redis.Redis.from_url(stack.redis_url)
         self.rows: dict[str, dict[str, Any]] = {}
-        self.http = httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
 
     def set(self, *rows: dict[str, Any]) -> None:
         """Change experiments as the Experiment Manager does: write the store, then announce each name."""
@@ -76,73 +72,31 @@ class Service:
             ISSUED[response.json()["prediction_id"]] = response.json()
         return response
 
-    def wait(self, ok: Any, seconds: float = 30.0) -> Any:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            got = ok()
-            if got:
-                return got
-            time.sleep(0.05)
-        raise AssertionError(f"timed out; the service's log:\n{self.log.read_text()[-3000:]}")
-
 
 @pytest.fixture(scope="module")
 def service(models_settings, spark, tmp_path_factory) -> Iterator[Service]:  # type: ignore[no-untyped-def]
-    from mlplat.platform import Platform
-
     root = tmp_path_factory.mktemp("experiments")
-    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
-    redis_port, port = free_ports(2)
-    redis_proc = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", str(root)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    s = models_settings.replace(
-        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=redis_url, inference_port=port,
-    )
-    platform = Platform(s, spark=spark)
-    for name in ("user_views_7d", "user_profile"):
-        platform.features.materialize(ALICE, name)
-    for kind in ("logistic", "xgboost"):
-        platform.models.train(ALICE, "session_examples", TARGET, kind, session_features=SESSION_FEATURES,
-                              params={"n_estimators": 10, "max_depth": 3} if kind == "xgboost" else None,
-                              register=MODEL, alias=None)
-    platform.serving.deploy(ALICE, MODEL, 1, store_fallback=True)
-    write_secret(s.secrets_dir / "inference_token", TOKEN)
-    feed = root / "experiments.json"
-    write_feed(feed, {})
-
-    metrics = root / "metrics"
-    metrics.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_") and k != "JUPYTERHUB_API_TOKEN"}
-    env.update(s.as_env())
-    env.update({FEED_ENV: str(feed), "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-                "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).parent)])})
-    log = root / "inference.log"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "experiment_feed_double.py"), "--port",
-                             str(port), "--workers", "2", "--log-file", str(log)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    svc = Service(platform, proc, f"http://127.0.0.1:{port}", redis_proc, redis_url, feed, log)
-    try:
-        svc.wait(lambda: proc.poll() is None and _status(svc.url + "/readyz") == 200, 90)
-        yield svc
-    finally:
-        svc.http.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        redis_proc.send_signal(signal.SIGCONT)
-        redis_proc.kill()
-        redis_proc.wait(10)
-        platform.db.dispose()
-
-
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
+    with service_stack(models_settings, spark, root) as stack:
+        platform = stack.platform
+        for kind in ("logistic", "xgboost"):
+            platform.models.train(ALICE, "session_examples", TARGET, kind, session_features=SESSION_FEATURES,
+                                  params={"n_estimators": 10, "max_depth": 3} if kind == "xgboost" else None,
+                                  register=MODEL, alias=None)
+        platform.serving.deploy(ALICE, MODEL, 1, store_fallback=True)
+        feed = root / "experiments.json"
+        write_feed(feed, {})
+        metrics = root / "metrics"
+        metrics.mkdir()
+        here = Path(__file__).parent
+        stack.launch([str(here / "experiment_feed_double.py"), "--workers", "2"], TOKEN,
+                     {FEED_ENV: str(feed), "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+                      "PYTHONPATH": os.pathsep.join([str(ROOT), str(here)])})
+        svc = Service(stack, feed)
+        try:
+            yield svc
+        finally:
+            svc.close()
+            svc.redis.close()
 
 
 def users(n: int, prefix: str = "u") -> list[str]:
@@ -211,6 +165,29 @@ def test_a_sticky_unit_keeps_its_arm_when_the_weights_move(service: Service) -> 
     service.wait(lambda: all(service.ask("bandit", u, fresh=True).json()["arm"] == "treatment" for u in newcomers))
     for _ in range(3):  # fresh connections: every worker keeps them where they were
         assert {u: service.ask("bandit", u, fresh=True).json()["arm"] for u in users(40)} == first
+
+
+def test_a_sticky_request_reads_its_arm_with_its_features_in_one_round_trip(service: Service) -> None:
+    """Online Serving is the sticky store's Redis and both arms read the same features: the unit's claim rides in
+    the feature fetch's pipeline. Counted on the test's own redis-server: its read events (one per pipeline a
+    client sends; this test's INFO is one more) and the commands it ran (a SET for the arm, an HMGET)."""
+    assert service.ask("bandit", "trip-warm").status_code == 200  # names resolved, connections open
+
+    def counts() -> tuple[int, int, int]:
+        info = service.redis.info("all")
+        calls = [info.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("set", "hmget")]
+        return info["total_reads_processed"], calls[0], calls[1]
+
+    trips = []
+    for k in range(3):  # a worker's pubsub health check (every 5 s) may land in one window: the fewest count
+        before = counts()
+        answer = service.ask("bandit", f"trip{k}")
+        after = counts()
+        assert answer.status_code == 200 and answer.json()["arm"] in ("control", "treatment"), answer.text
+        assert (after[1] - before[1], after[2] - before[2]) == (1, 1)  # the arm claimed, the features read
+        trips.append(after[0] - before[0] - 1)  # less this test's own INFO
+    assert min(trips) == 1, trips  # one round trip, not the claim's and then the fetch's
+    assert service.redis.get(sticky_key("bandit", 1, "trip0")) is not None
 
 
 def test_a_stop_reaches_every_worker(service: Service) -> None:

@@ -8,59 +8,35 @@ file order: the last ones take Online Serving away and then stop the service.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
-from conftest import ROOT, free_ports
+from inference_harness import ALICE, SESSION, Client, Stack, service_stack, status
 
-from mlplat.accounts import write_secret
 from mlplat.errors import ValidationError
 from mlplat.features.starter import SESSION_FEATURES, TARGET
-from mlplat.identity import Identity
 from mlplat.serving.predlog import LOG_DIR, read_log
 
 pytestmark = pytest.mark.integration
 
-ALICE = Identity("alice", teams=("growth",))
 MODEL = "svc_purchase"
 TOKEN = "t-inference-test"
 MAX_BODY = 50_000
-SESSION = {"device": "ios", "country": "US", "session_product_views": 3.0, "session_mean_price": 25.0}
 ISSUED: list[str] = []  # every prediction id the service returned: all must reach the log
 
 
-def _redis(port: int, folder: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    _wait_port(port, 10)
-    return proc
+class Service(Client):
+    """The running service; ``redis`` is its redis-server process (frozen to take Online Serving away)."""
 
-
-def _wait_port(port: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
-
-
-class Service:
-    def __init__(self, platform: Any, proc: subprocess.Popen, url: str, redis: subprocess.Popen, log: Path) -> None:
-        self.platform, self.proc, self.url, self.redis, self.log = platform, proc, url, redis, log
-        self.http = httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack, TOKEN)
+        self.redis = stack.redis
 
     def predict(self, body: Any, model: str = MODEL, **kwargs: Any) -> httpx.Response:
         response = self.http.post(f"/v1/predict/{model}", json=body, **kwargs)
@@ -69,65 +45,24 @@ class Service:
             ISSUED.extend(p["prediction_id"] for p in data.get("predictions", [data]))
         return response
 
-    def wait(self, ok: Any, seconds: float = 30.0) -> Any:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            got = ok()
-            if got:
-                return got
-            time.sleep(0.1)
-        raise AssertionError(f"timed out; the service's log:\n{self.log.read_text()[-3000:]}")
-
 
 @pytest.fixture(scope="module")
 def service(models_settings, spark, tmp_path_factory) -> Iterator[Service]:  # type: ignore[no-untyped-def]
-    from mlplat.platform import Platform
-
     root = tmp_path_factory.mktemp("inference")
-    shutil.copy(models_settings.home / "metadata.db", root / "metadata.db")
-    redis_port, port = free_ports(2)
-    redis = _redis(redis_port, root)
-    s = models_settings.replace(
-        home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=f"redis://127.0.0.1:{redis_port}/0",
-        inference_port=port, inference_max_body=MAX_BODY, inference_workers=2,
-    )
-    platform = Platform(s, spark=spark)
-    for name in ("user_views_7d", "user_profile"):
-        platform.features.materialize(ALICE, name)
-    platform.models.train(ALICE, "session_examples", TARGET, "xgboost", session_features=SESSION_FEATURES,
-                          params={"n_estimators": 20, "max_depth": 3}, register=MODEL)
-    platform.models.train(ALICE, "session_examples", TARGET, "logistic", session_features=SESSION_FEATURES,
-                          register=MODEL, alias=None)
-    platform.serving.deploy(ALICE, MODEL, 1)
-    write_secret(s.secrets_dir / "inference_token", TOKEN)
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLAT_") and k != "JUPYTERHUB_API_TOKEN"}
-    env.update(s.as_env())
-    log = root / "inference.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlplat.services.inference", "--workers", "2", "--port", str(port), "--log-file",
-         str(log)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    svc = Service(platform, proc, f"http://127.0.0.1:{port}", redis, log)
-    try:
-        svc.wait(lambda: proc.poll() is None and _get(svc.url + "/readyz") == 200, 90)
-        yield svc
-    finally:
-        svc.http.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        redis.send_signal(signal.SIGCONT)
-        redis.kill()
-        redis.wait(10)
-        platform.db.dispose()
-
-
-def _get(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
+    with service_stack(models_settings, spark, root, inference_max_body=MAX_BODY, inference_workers=2) as stack:
+        stack.poll = 0.1
+        platform = stack.platform
+        platform.models.train(ALICE, "session_examples", TARGET, "xgboost", session_features=SESSION_FEATURES,
+                              params={"n_estimators": 20, "max_depth": 3}, register=MODEL)
+        platform.models.train(ALICE, "session_examples", TARGET, "logistic", session_features=SESSION_FEATURES,
+                              register=MODEL, alias=None)
+        platform.serving.deploy(ALICE, MODEL, 1)
+        stack.launch(["-m", "mlplat.services.inference", "--workers", "2"], TOKEN)
+        svc = Service(stack)
+        try:
+            yield svc
+        finally:
+            svc.close()
 
 
 def online_users(platform: Any, n: int) -> list[str]:
@@ -328,6 +263,62 @@ def test_a_first_deploy_is_answered_as_soon_as_the_deploy_returns(service: Servi
     assert len(served) == 2 and all(w.models.get("svc_fresh") == 1 for w in served)
 
 
+def test_fallbacks_and_model_errors_are_logged_and_monitoring_reports_their_shares(service: Service) -> None:
+    """A user Online Serving does not know is answered on the declared defaults and logged ``fallback``; a
+    pipeline that fails (its transformer hands the estimator text) answers 500 and is logged as an error row; a
+    caller's mistake is not logged at all.
+    The Monitoring Service's output history over that log then knows both shares."""
+    from mlplat.features.examples import get_examples, to_pandas
+    from mlplat.features.transforms import fit, function, one_hot, save_transformer
+    from mlplat.monitoring.hourly import output_summary
+    from mlplat.monitoring.logread import log_hours, read_hour
+
+    def lookup(frame: Any) -> Any:  # the team's scoring code, with a bug for one input: text where a number goes
+        hit = frame["session_product_views"] == 666
+        if hit.any():
+            frame = frame.astype({"session_mean_price": object})
+            frame.loc[hit, "session_mean_price"] = "overflow"
+        return frame
+
+    platform, model = service.platform, "svc_strict"
+    examples = to_pandas(get_examples(platform.db, "session_examples"))
+    text = ["device", "country", "user_profile__age_band", "user_profile__home_device"]
+    steps = [function(lookup), *(one_hot(c) for c in text)]
+    save_transformer(platform.db, "svc_strict_tf", "growth", fit(steps, examples), "alice")
+    platform.models.train(ALICE, "session_examples", TARGET, "xgboost", session_features=SESSION_FEATURES,
+                          params={"n_estimators": 5, "max_depth": 2}, transformer="svc_strict_tf", register=model)
+    platform.serving.deploy(ALICE, model, 1)
+
+    answers = platform.features.online(ALICE, "user_id", online_users(platform, 40), ["user_views_7d", "user_profile"])
+    whole = next(a["id"] for a in answers if None not in a["features"].values())  # every store value is there
+    ask = lambda user, session: service.http.post(f"/v1/predict/{model}",  # noqa: E731 (not in ISSUED: own log)
+                                                  json={"entity": {"user_id": user}, "features": session})
+    found, unknown = ask(whole, SESSION), ask("nobody-knows-me", SESSION)
+    assert found.status_code == unknown.status_code == 200, unknown.text
+    assert set(unknown.json()["output"]) == {"probability", "label"}  # the answer's shape is unchanged
+    broken = ask(whole, {**SESSION, "session_product_views": 666})
+    assert broken.status_code == 500 and broken.json()["error"] == "internal", broken.text
+    assert ask(whole, {**SESSION, "device": 3}).status_code == 422  # the caller's mistake: not logged
+
+    folder = platform.settings.lake.rstrip("/") + "/" + LOG_DIR
+    (log,) = service.wait(lambda: (lambda t: (t,) if len(t) >= 3 else None)(read_log(folder, model)))
+    assert len(log) == 3, log
+    outputs = {pid: json.loads(out) for pid, out in zip(log["prediction_id"], log["output"])}
+    assert outputs[found.json()["prediction_id"]]["fallback"] is False
+    assert outputs[unknown.json()["prediction_id"]]["fallback"] is True
+    (error,) = [o for o in outputs.values() if o.get("error")]
+    assert error["error"].startswith("model error: ValueError") and "probability" not in error
+
+    counted = fallbacks = errors = 0.0
+    for hour in log_hours(folder, model):
+        summary = output_summary(read_hour(folder, model, hour).table, 1)
+        assert summary.fallback_share is not None and summary.error_share is not None
+        counted += summary.count
+        fallbacks += summary.fallback_share * summary.count
+        errors += summary.error_share * summary.count
+    assert (counted, round(fallbacks), round(errors)) == (3, 1, 1)
+
+
 def test_online_serving_down_is_503_within_the_timeout_unless_defaults_are_allowed(service: Service) -> None:
     (user,) = online_users(service.platform, 1)
     body = {"entity": {"user_id": user}, "features": SESSION}
@@ -359,7 +350,7 @@ def test_a_graceful_shutdown_flushes_the_prediction_log(service: Service) -> Non
     assert len(ISSUED) > 100
     service.proc.send_signal(signal.SIGTERM)
     assert service.proc.wait(60) == 0
-    assert _get(service.url + "/healthz") == 0
+    assert status(service.url + "/healthz") == 0
     log = read_log(service.platform.settings.lake.rstrip("/") + "/" + LOG_DIR, MODEL)
     assert set(ISSUED) <= set(log["prediction_id"]), len(set(ISSUED) - set(log["prediction_id"]))
     assert set(log["version"]) == {1, 2} and set(log["entity_key"]) == {"user_id"}

@@ -55,7 +55,7 @@ def test_the_pass_finds_the_planted_feature_counts_each_hour_once_and_clears_its
     assert skew["x"].status == "session"
     out = store.outputs(ms.MODEL)[0]
     assert out.quantiles["p50"] is not None and set(out.class_shares) == {"0", "1"}
-    assert out.fallback_share is None  # the log does not carry it: unknown, not 0
+    assert (out.fallback_share, out.error_share) == (0.0, 0.0)  # every row says it was answered on real inputs
 
     alerts = {a.figure: a for a in store.alerts([ms.MODEL])}
     assert alerts["drift.x.drifted"].state == "open" and alerts["drift.x.drifted"].opened_hour[:13] == "2026-11-20T02"

@@ -52,7 +52,8 @@ def test_records_land_in_model_and_hour_partitions_with_the_documented_schema(tm
     assert table.loc[early.prediction_id, "ts"].value // 1000 == edge - 5  # microseconds survive
     assert json.loads(table.loc[other.prediction_id, "inputs"]) == {"x": 2.5, "n": 3, "when": "2026-01-01T00:00:00"}
     assert table.loc[other.prediction_id, "arm"] == "treatment" and table.loc[late.prediction_id, "arm"] is None
-    assert json.loads(table.loc[late.prediction_id, "output"]) == {"prediction": 1, "probability": 0.75}
+    assert json.loads(table.loc[late.prediction_id, "output"]) == {"prediction": 1, "probability": 0.75,
+                                                                   "fallback": False, "error": None}
     assert set(table["schema_version"]) == {2}
     assert table["experiment"].isna().all() and table["phase"].isna().all()
     assert len(read_log(str(tmp_path), "b")) == 1
@@ -106,6 +107,39 @@ def test_flush_rows_writes_before_the_timer(tmp_path: Path, rows: int) -> None:
     _wait(lambda: log.stats().written == rows)
     assert log.stats().files == 1
     log.close()
+
+
+def test_fallback_and_error_rows_give_monitoring_real_shares(tmp_path: Path) -> None:
+    from mlplat.monitoring.hourly import output_summary
+    from mlplat.monitoring.logread import read_hour
+
+    hour = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    busy, quiet = int(hour.timestamp() * 1_000_000), int(hour.timestamp() * 1_000_000) + HOUR_US
+    answered = [_record("m", busy + k) for k in range(6)]
+    answered[0].fallback = answered[4].fallback = True  # a store feature took its declared default
+    failed = _record("m", busy + 9)
+    failed.output, failed.error = {}, "model error: XGBoostError: bad input"
+    log = PredictionLog(str(tmp_path), flush_seconds=0.05)
+    for r in (*answered, failed, *(_record("m", quiet + k) for k in range(3))):
+        assert log.put(r)
+    _wait(lambda: log.stats().written == 10)
+    log.close()
+    table = read_log(str(tmp_path), "m").set_index("prediction_id")
+    assert json.loads(table.loc[answered[0].prediction_id, "output"]) == {
+        "prediction": 1, "probability": 0.75, "fallback": True, "error": None}
+    assert json.loads(table.loc[failed.prediction_id, "output"]) == {
+        "error": "model error: XGBoostError: bad input", "fallback": False}  # no prediction
+    assert set(table["schema_version"]) == {2}  # the flags live in the output JSON: the schema is unchanged
+
+    summary = output_summary(read_hour(str(tmp_path), "m", hour).table, 1)
+    assert summary.count == 7
+    assert summary.fallback_share == pytest.approx(2 / 7) and summary.error_share == pytest.approx(1 / 7)
+    assert summary.score_mean == pytest.approx(0.75)  # the error row has no score: it does not count as one
+    calm = output_summary(read_hour(str(tmp_path), "m", datetime.fromtimestamp(quiet / 1e6, timezone.utc)).table, 1)
+    assert (calm.fallback_share, calm.error_share) == (0.0, 0.0)  # known to be none: 0, not unknown
+    _v1_file(tmp_path / "model=old" / "hour=2023-11-14T22", "old")  # written before the flags
+    before = output_summary(read_hour(str(tmp_path), "old", datetime(2023, 11, 14, 22, tzinfo=timezone.utc)).table, 3)
+    assert (before.fallback_share, before.error_share) == (None, None)  # unknown, not a made-up 0
 
 
 # Version 1, as written before experiments: no experiment or phase columns.

@@ -11,7 +11,7 @@ answer 503 until Redis is back.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplat.features.online.base import OnlineStore, Row, SetRef, open_store
 from mlplat.features.online.read import FeatureResolver, get_online
@@ -38,6 +38,21 @@ class OnlineServing:
              values_only: bool = False) -> list[dict[str, Any]]:
         """Each id's newest values of ``features`` in the shape every surface answers (see ``read.get_online``)."""
         return get_online(self.resolver, self.store, entity, ids, features, values_only=values_only)
+
+    def read_sharing(self, entity: str, ids: Sequence[str], features: Sequence[str] | str | None,
+                     also: Callable[[Any], None], server: str) -> tuple[list[dict[str, Any]], list[Any]] | None:
+        """``read(..., values_only=True)`` with the commands ``also`` adds to the round trip's redis-py pipeline
+        (for the Redis at ``server``), and their replies; None (nothing sent) when the store is not that
+        standalone Redis: the caller then sends them itself (``redis_shared``)."""
+        from mlplat.features.online.read import MAX_IDS, feature_values
+        from mlplat.features.online.redis_shared import read_with, shares_with
+
+        store = self.store
+        if len(ids) > MAX_IDS or not shares_with(store, server):
+            return None
+        selections = self.resolver.resolve(entity, features)
+        rows, replies = read_with(store, entity, [str(i) for i in ids], [s.ref for s in selections], also)
+        return [feature_values(selections, r) for r in rows], replies
 
     def refresh_ahead(self, entity: str, features: Sequence[str] | str | None, seconds: float) -> None:
         self.resolver.refresh_ahead(entity, features, seconds)

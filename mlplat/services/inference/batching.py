@@ -8,9 +8,10 @@ still gets its own answer or its own error.
 
 Requests to an experiment queue by experiment: the flush assigns all of an
 experiment's units at once (a sticky experiment asks Redis once for the whole
-turn), then all routed requests of the turn are answered together: one Online
-Serving round trip for every version that reads the same features, one model
-call per version.
+turn, in the feature fetch's round trip where it can: ``serving.shared_trip``),
+then all routed requests of the turn are answered together: one Online
+Serving round trip for every version that reads the same features (unless
+they were read with the sticky claim), one model call per version.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 
 from mlplat.serving.core import InferenceCore
 from mlplat.serving.experiments import Route, Unit
+from mlplat.serving.shared_trip import route_sharing
 
-Waiter = tuple[Any, Any, "Route | None", "asyncio.Future[Any]"]
+Waiter = tuple[Any, Any, "Route | None", "asyncio.Future[Any]", Any]  # entity, features, route, future, store
 
 
 class Batcher:
@@ -56,29 +58,32 @@ class Batcher:
         experiments, self.experiments = self.experiments, {}
         routed: list[Waiter] = []
         for name, queued in experiments.items():
-            try:
-                assert self.core.experiments is not None  # answer() refused the request otherwise
-                routes: list[Any] = self.core.experiments.route(name, [u for u, _, _, _ in queued])
+            routes: list[Any]
+            stores: list[Any]
+            try:  # answer() refused the request unless the core has experiments
+                routes, stores = route_sharing(self.core, name, [(u, e) for u, e, _, _ in queued])
             except Exception as exc:  # broad on purpose: every waiter gets the error (a bug answers 500)
-                routes = [exc] * len(queued)
-            for (_, entity, features, future), route in zip(queued, routes):
+                routes, stores = [exc] * len(queued), [None] * len(queued)
+            for (_, entity, features, future), route, store in zip(queued, routes, stores):
                 if isinstance(route, BaseException):
                     _settle(future, route)
                 else:
-                    routed.append((entity, features, route, future))
+                    routed.append((entity, features, route, future, store))
         for model, items in pending.items():
-            self._run(model, [(e, f, None, fut) for e, f, fut in items])
+            self._run(model, [(e, f, None, fut, None) for e, f, fut in items])
         if routed:  # every experiment's requests in one call: versions that read the same features share a fetch
             self._run("", routed)
 
     def _run(self, model: str, items: list[Waiter]) -> None:
-        routes = [r for _, _, r, _ in items if r is not None]  # all of a group, or none (a plain model's)
+        routes = [w[2] for w in items if w[2] is not None]  # all of a group, or none (a plain model's)
+        prefetched = {k: w[4] for k, w in enumerate(items) if w[4] is not None}
         try:
-            results: list[Any] = self.core.predict_many(model, [(e, f) for e, f, _, _ in items], routes=routes or None)
+            results: list[Any] = self.core.predict_many(model, [(w[0], w[1]) for w in items], routes=routes or None,
+                                                        prefetched=prefetched or None)
         except Exception as exc:  # broad on purpose: a bug, every waiter gets it (and answers 500)
             results = [exc] * len(items)
-        for (_, _, _, future), result in zip(items, results):
-            _settle(future, result)
+        for w, result in zip(items, results):
+            _settle(w[3], result)
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any) -> None:
