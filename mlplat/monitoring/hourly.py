@@ -5,7 +5,9 @@ no database, no lake. The output's *score* is the first of ``output.probability`
 or ``output.value`` the model answers with; its *classes* are ``output.label``
 (or ``output.segment``). Store fallbacks and errors are counted when the log
 carries them (an ``output.fallback`` flag, an ``output.error`` text); a log
-that does not carry them gives ``None`` (unknown), never a made-up 0.
+that does not carry them gives ``None`` (unknown), never a made-up 0. An error
+row (a request the service failed to answer) counts in the hour's count and its
+error share only: scores, classes, latency and drift are the answered rows'.
 """
 
 from __future__ import annotations
@@ -63,8 +65,18 @@ def _share(table: pa.Table, name: str) -> float | None:
     return float(table.num_rows - column.null_count) / table.num_rows  # a text (an error message) where it failed
 
 
+def answered(table: pa.Table) -> pa.Table:
+    """The rows the service answered (an error row, logged where a request failed, has no prediction)."""
+    error = OUTPUT_PREFIX + "error"
+    if error not in table.column_names or table.column(error).null_count == table.num_rows:
+        return table
+    return table.filter(pc.is_null(table.column(error)))
+
+
 def output_summary(table: pa.Table, version: int) -> OutputSummary:
-    """Count, score mean and p1..p99, class shares, fallback and error shares, latency p50/p99."""
+    """Count, score mean and p1..p99, class shares (of the answered rows), fallback and error shares (of all),
+    latency p50/p99."""
+    everything, table = table, answered(table)
     n = table.num_rows
     score = _first(table, SCORE_KEYS)
     mean: float | None = None
@@ -84,9 +96,9 @@ def output_summary(table: pa.Table, version: int) -> OutputSummary:
     latency = table.column("latency_ms").to_numpy(zero_copy_only=False).astype(np.float64) if n else np.array([])
     latency = latency[np.isfinite(latency)]
     p50, p99 = (np.percentile(latency, [50, 99]).tolist() if latency.size else (None, None))
-    return OutputSummary(version, n, score[len(OUTPUT_PREFIX):] if score else None, finite(mean), quantiles, shares,
-                         _share(table, OUTPUT_PREFIX + "fallback"), _share(table, OUTPUT_PREFIX + "error"),
-                         finite(p50), finite(p99))
+    return OutputSummary(version, everything.num_rows, score[len(OUTPUT_PREFIX):] if score else None, finite(mean),
+                         quantiles, shares, _share(everything, OUTPUT_PREFIX + "fallback"),
+                         _share(everything, OUTPUT_PREFIX + "error"), finite(p50), finite(p99))
 
 
 def by_version(table: pa.Table) -> dict[int, pa.Table]:
@@ -115,6 +127,8 @@ def hour_drift(table: pa.Table, version: int, profile: ReferenceProfile | None, 
         return HourDrift(version, None, error or "no reference profile")
     from mlplat.monitoring.reference import as_text
 
+    table = answered(table)  # a failed request's inputs are not what the model saw
+
     label = OUTPUT_PREFIX + "label"
     if label in profile.columns and label in table.column_names:
         table = table.set_column(table.schema.get_field_index(label), label, as_text(table.column(label)))
@@ -137,4 +151,4 @@ def drift_rows(drift: HourDrift) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["HourDrift", "OutputSummary", "QUANTILES", "by_version", "drift_rows", "hour_drift", "output_summary"]
+__all__ = ["HourDrift", "OutputSummary", "QUANTILES", "answered", "by_version", "drift_rows", "hour_drift", "output_summary"]

@@ -5,7 +5,9 @@ differ (``("experiment", "phase", "arm")`` or ``("model", "version")``).
 
 1. **Units.** The prediction log's rows in ``[since, until)`` whose keys and
    ``entity_id`` are set (a request outside an experiment has ``arm`` null and
-   is no unit of it), one row per prediction id. A unit is the entity within
+   is no unit of it), one row per prediction id. A request the service failed
+   to answer (an error row) is a unit too: its user was assigned (intention to
+   treat; an arm that fails more pays for it in its outcomes). A unit is the entity within
    one group; its *first exposure* is its earliest prediction there, and its
    day is that prediction's UTC date. A unit is counted once, on that day, so
    days add up: a phase's statistics are the sum of its days.

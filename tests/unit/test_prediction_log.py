@@ -142,6 +142,22 @@ def test_fallback_and_error_rows_give_monitoring_real_shares(tmp_path: Path) -> 
     assert (before.fallback_share, before.error_share) == (None, None)  # unknown, not a made-up 0
 
 
+def test_an_error_row_counts_in_the_count_and_error_share_only() -> None:
+    from mlplat.monitoring.hourly import output_summary
+    from mlplat.monitoring.logread import OUTPUT_PREFIX
+
+    table = pa.table({OUTPUT_PREFIX + "label": ["yes", "no", "yes", None],
+                      OUTPUT_PREFIX + "probability": [0.9, 0.2, 0.7, None],
+                      OUTPUT_PREFIX + "fallback": [False, False, True, False],
+                      OUTPUT_PREFIX + "error": [None, None, None, "model error: boom"],
+                      "latency_ms": [1.0, 2.0, 3.0, 500.0]})
+    summary = output_summary(table, 1)
+    assert summary.count == 4 and summary.error_share == pytest.approx(0.25)
+    assert summary.fallback_share == pytest.approx(0.25)
+    assert summary.class_shares == {"yes": pytest.approx(2 / 3), "no": pytest.approx(1 / 3)}  # no class "None"
+    assert summary.latency_p99 is not None and summary.latency_p99 < 4.0  # the failed request's time is not in it
+
+
 # Version 1, as written before experiments: no experiment or phase columns.
 V1_SCHEMA = pa.schema([f for f in SCHEMA if f.name not in ("experiment", "phase")])
 
