@@ -23,7 +23,6 @@ connector on the classpath (``spark.jars.packages``), see docs/streaming.md.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
@@ -66,29 +65,41 @@ def bounds(start: str, end: str, parts: int) -> list[tuple[str, str]]:
 
 def read_range(url: str, stream: str, low: str, high: str) -> Iterator[Any]:
     """The entries in ``(low, high]`` as Arrow record batches (runs in Spark's Python workers)."""
-    import pyarrow as pa
-
     from mlplat.streams.bus import EventBus, stream_key
 
     bus = EventBus(url, wait=5.0)
-    key, after = stream_key(stream), low
+    key, after = stream_key(stream), low.encode()
     try:
         while True:
-            got = bus._retry("read events",
-                             functools.partial(bus.client.xrange, key, f"({after}", high, count=READ_CHUNK))
+            got = bus.read_raw(key, after, high, READ_CHUNK)
             if not got:
                 return
-            ids = [i.decode() for i, _ in got]
-            values = [f.get(b"v", b"").decode("utf-8", errors="replace") for _, f in got]
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(ids, pa.string()), pa.array(values, pa.string()),
-                 pa.array([_ms(i) for i in ids], pa.int64())],
-                names=["offset", "value", "published_ms"])
+            batch, after = entries_batch(got)
+            yield batch
             if len(got) < READ_CHUNK:
                 return
-            after = ids[-1]
     finally:
         bus.close()
+
+
+def entries_batch(entries: list[Any]) -> tuple[Any, bytes]:
+    """``offset, value, published_ms`` from raw XRANGE entries, and the last entry id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = [e[0] for e in entries]
+    # Publishers write one field, v; an entry with other fields still gives its v (or an empty event).
+    values = [f[1] if len(f) == 2 and f[0] == b"v" else dict(zip(f[::2], f[1::2])).get(b"v", b"")
+              for f in (e[1] for e in entries)]
+    offset = pa.array(ids, pa.binary()).cast(pa.string())
+    raw = pa.array(values, pa.binary())
+    try:
+        value = raw.cast(pa.string())
+    except pa.ArrowInvalid:  # not UTF-8 somewhere: decode one by one, replacing what does not decode
+        value = pa.array([v.decode("utf-8", errors="replace") for v in values], pa.string())
+    published = pc.cast(pc.list_element(pc.split_pattern(offset, "-", max_splits=1), 0), pa.int64())
+    batch = pa.RecordBatch.from_arrays([offset, value, published], names=["offset", "value", "published_ms"])
+    return batch, ids[-1]
 
 
 def register(spark: "SparkSession") -> None:
@@ -161,4 +172,5 @@ def _kafka_parts(source: dict[str, Any]) -> list[Any]:
     return [p for topic in end.values() if isinstance(topic, dict) for p in topic]
 
 
-__all__ = ["FORMAT", "SCHEMA", "lag_of", "read_of", "read_range", "read_stream", "register", "source_kind"]
+__all__ = ["FORMAT", "SCHEMA", "entries_batch", "lag_of", "read_of", "read_range", "read_stream", "register",
+           "source_kind"]

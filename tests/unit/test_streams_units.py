@@ -157,3 +157,29 @@ def test_simulated_traffic_is_seeded_and_keeps_stock_in_step() -> None:
         level[change["product_id"]] = change["stock"]
         assert change["stock"] >= 0
     assert list(first.stock) == [level[p] for p in first.products]
+
+
+def test_raw_stream_entries_become_the_sources_columns() -> None:
+    from mlplat.streams.source import entries_batch
+
+    entries = [[b"1700000000000-0", [b"v", b'{"a": 1}']],
+               [b"1700000000001-3", [b"v", "{\"b\": \"\u00e9\"}".encode()]],
+               [b"1700000000002-0", [b"x", b"1", b"v", b"two fields"]],  # another field beside v
+               [b"1700000000003-0", [b"x", b"1"]],  # no v: an empty event (a dead letter downstream)
+               [b"1700000000004-0", [b"v", b"\xff bad"]]]  # not UTF-8: replaced, never a broken string
+    batch, last = entries_batch(entries)
+    assert last == b"1700000000004-0"
+    assert batch.column_names == ["offset", "value", "published_ms"]
+    assert batch.column("offset").to_pylist()[1] == "1700000000001-3"
+    assert batch.column("value").to_pylist() == ['{"a": 1}', '{"b": "\u00e9"}', "two fields", "", "\ufffd bad"]
+    assert batch.column("published_ms").to_pylist() == [1700000000000 + i for i in range(5)]
+
+
+def test_a_batch_writes_each_keys_newest_row_online_and_the_later_of_equal_times() -> None:
+    from mlplat.streams.sinks import newest_per_key
+
+    table = pa.table({"_mlplat_id": ["a", "b", "a", "a", "b", "c"], "_mlplat_ts": [5, 1, 9, 7, 1, 3],
+                      "stock": [1, 2, 3, 4, 5, 6]})
+    got = newest_per_key(table).to_pydict()
+    assert sorted(zip(got["_mlplat_id"], got["_mlplat_ts"], got["stock"])) == [("a", 9, 3), ("b", 1, 5), ("c", 3, 6)]
+    assert newest_per_key(table.slice(0, 1)).num_rows == 1
