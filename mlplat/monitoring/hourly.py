@@ -151,4 +151,5 @@ def drift_rows(drift: HourDrift) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["HourDrift", "OutputSummary", "QUANTILES", "answered", "by_version", "drift_rows", "hour_drift", "output_summary"]
+__all__ = ["HourDrift", "OutputSummary", "QUANTILES", "answered", "by_version", "drift_rows", "hour_drift",
+           "output_summary"]
