@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import nbformat
@@ -95,7 +96,9 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     assert sum("image/png" in o.get("data", {}) for o in monitoring_outputs) >= 3  # by hour, up close, history
     texts = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in monitoring_outputs)
     assert "found: session_mean_price from" in texts and "and no other input at any hour" in texts
-    assert "user response:" in texts or "conversion" in texts
+    # The user response and model metrics from the service's own hourly outcome refresh, by version.
+    assert "user response and model metrics of purchase_model by version" in texts
+    assert re.search(r"v1: [\d,]+ scored predictions, [\d,]+ bought; AUC \d\.\d{3}", texts), texts[-2000:]
     assert "/services/dashboards/models/purchase_model" in texts
     drift = json.loads(mlplat(stack, "monitor", "drift", "purchase_model", "--json").stdout)
     assert drift["status"] == "ok" and drift["columns"]
