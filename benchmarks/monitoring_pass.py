@@ -59,7 +59,8 @@ def write_world(work: Path, rows: int, seed: int) -> None:
         inputs = [orjson.dumps({**{c: float(values[c][i]) for c in NUMERIC}, "device": str(devices[i]),
                                 "country": str(countries[i]), "views__n": float(users[i] % 50)})
                   for i in range(lo, hi)]
-        outputs = [orjson.dumps({"probability": float(p), "label": int(p > 0.5)}) for p in probability[lo:hi]]
+        outputs = [orjson.dumps({"probability": float(p), "label": int(p > 0.5), "fallback": False, "error": None})
+                   for p in probability[lo:hi]]  # as the service logs now: every row says fallback and error
         m = hi - lo
         pq.write_table(pa.table({
             "prediction_id": pa.array([f"p{i}" for i in range(lo, hi)]),
@@ -68,7 +69,8 @@ def write_world(work: Path, rows: int, seed: int) -> None:
             "arm": pa.nulls(m, pa.string()), "entity_key": pa.array(["user_id"] * m),
             "entity_id": pa.array([f"u{u}" for u in users[lo:hi]]), "inputs": pa.array(inputs, pa.string()),
             "output": pa.array(outputs, pa.string()), "latency_ms": pa.array(rng.uniform(1, 5, m)),
-            "schema_version": pa.array([1] * m, pa.int16())}, schema=SCHEMA), folder / f"part-{k}.parquet")
+            "schema_version": pa.array([2] * m, pa.int16()), "experiment": pa.nulls(m, pa.string()),
+            "phase": pa.nulls(m, pa.int32())}, schema=SCHEMA), folder / f"part-{k}.parquet")
 
 
 class _Lineage:
