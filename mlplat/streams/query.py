@@ -8,15 +8,17 @@ goes to the dead letters instead of stopping the query.
 Two shapes of query, told apart by the set's SQL:
 
 - **stateless** (no GROUP BY, aggregate or DISTINCT: e.g. the latest stock level per
-  product): each event gives its rows; output mode ``append``;
+  product): each event gives its rows; output mode ``append``. The stream carries the
+  checked events alone; the handler caches each micro-batch and runs the set's SQL on
+  it (``tag_batch``), so every event is read from the source and parsed once;
 - **stateful** (windowed aggregations): Spark keeps the windows' state, with its
   watermark on the event time; output mode ``update`` (the windows a batch changed).
+  The set's SQL runs on the stream itself (``build``), beside the events.
 
-Either way the set's SQL runs on the stream, and the handler gets one DataFrame per
-micro-batch, each row tagged ``row`` (the set's output), ``raw`` (a valid event: its
-offset, text and time, from which the handler takes the late ones) or ``dead`` (with
-its reason): one query, one checkpoint, and one Spark job per batch to bring it all
-to the driver.
+Either way the handler ends up with one table per micro-batch, each row tagged
+``row`` (the set's output), ``raw`` (a valid event: its time, and its offset and text
+when it is late) or ``dead`` (with its reason): one query, one checkpoint, and one
+Spark job per batch to bring it all to the driver.
 """
 
 from __future__ import annotations
