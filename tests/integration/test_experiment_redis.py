@@ -66,14 +66,16 @@ def test_a_unit_keeps_its_first_arm_per_phase_in_one_round_trip(redis_url: str) 
     store.close()
 
 
-def test_a_claim_rides_in_the_feature_reads_round_trip_only_on_the_same_redis(redis_url: str) -> None:
+def test_a_claim_rides_in_the_feature_reads_round_trip_only_on_the_same_redis(
+        own_redis: tuple[str, subprocess.Popen]) -> None:
     from datetime import datetime, timezone
 
     from mlplat.features.online.base import SetRef
     from mlplat.features.online.redis_shared import read_with, shares_with
     from mlplat.features.online.redis_store import RedisStore
 
-    url = redis_db(redis_url, 7)
+    redis_url = own_redis[0]  # a server of its own: the session's Redis serves other tests' background readers,
+    url = redis_db(redis_url, 7)  # whose reads the server-wide count below would take for this test's
     store, sticky = RedisStore(url), StickyStore(url)
     ref = SetRef("views", 1, ("n", "price"))
     store.write_batch(ref, "user_id", ["u1"], [datetime(2026, 11, 1, tzinfo=timezone.utc)], [(3, 9.5)])
