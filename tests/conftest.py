@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,15 +74,22 @@ def shell(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     InteractiveShell.clear_instance()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real `mlplat up` (Redis, MLflow, JupyterHub, platform API) for the whole session."""
-    env = stack_env(tmp_path_factory.mktemp("stack") / "home")
+@contextmanager
+def running_stack(home: Path) -> Iterator[dict[str, str]]:
+    """`mlplat up` on a home of its own, and `mlplat down` after: the environment that reaches it."""
+    env = stack_env(home)
     mlplat(env, "up", timeout=400)
     try:
         yield env
     finally:
         mlplat(env, "down", check=False)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real `mlplat up` (Redis, MLflow, JupyterHub, platform API) for the whole session."""
+    with running_stack(tmp_path_factory.mktemp("stack") / "home") as env:
+        yield env
 
 
 SEED_END = "2026-11-20"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import nbformat
 import pytest
-from conftest import mlplat, settings_from, stack_env
+from conftest import mlplat, running_stack, settings_from
 
 pytestmark = pytest.mark.notebooks
 
@@ -17,12 +17,8 @@ pytestmark = pytest.mark.notebooks
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The tour runs as `make demo` does, on a platform of its own: the session's shared stack holds what other
     tests made there (other versions of the chapters' feature sets, other versions of their models)."""
-    env = stack_env(tmp_path_factory.mktemp("tour") / "home")
-    mlplat(env, "up", timeout=400)
-    try:
+    with running_stack(tmp_path_factory.mktemp("tour") / "home") as env:
         yield env
-    finally:
-        mlplat(env, "down", check=False)
 
 
 @pytest.mark.timeout(1800)
