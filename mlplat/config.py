@@ -36,6 +36,12 @@ class Settings:
     metadata_url: str = ""
     online_store_url: str = ""
     mlflow_tracking_uri: str = ""
+    # The embedded stack's own databases (empty: SQLite files under home). mlplat/stack/postgres.py puts them all
+    # on one PostgreSQL server (postgres_server_url) for the cluster profile, or set each here.
+    mlflow_backend_store_url: str = ""
+    mlflow_auth_db_url: str = ""
+    hub_db_url: str = ""
+    postgres_server_url: str = ""
     spark_master: str = "local[*]"
     spark_remote: str = ""
     spark_ui: bool = False
@@ -85,6 +91,18 @@ class Settings:
     @property
     def metadata(self) -> str:
         return self.metadata_url or f"sqlite:///{self.home / 'metadata.db'}"
+
+    @property
+    def mlflow_backend_store(self) -> str:
+        return self.mlflow_backend_store_url or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_auth_db(self) -> str:
+        return self.mlflow_auth_db_url or f"sqlite:///{self.home / 'mlflow' / 'auth.db'}"
+
+    @property
+    def hub_db(self) -> str:
+        return self.hub_db_url or f"sqlite:///{self.home / 'hub' / 'jupyterhub.sqlite'}"
 
     @property
     def online_store(self) -> str:

@@ -75,9 +75,10 @@ def shell(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 
 
 @contextmanager
-def running_stack(home: Path) -> Iterator[dict[str, str]]:
-    """`mlplat up` on a home of its own, and `mlplat down` after: the environment that reaches it."""
-    env = stack_env(home)
+def running_stack(home: Path, **extra: str) -> Iterator[dict[str, str]]:
+    """`mlplat up` on a home of its own, and `mlplat down` after: the environment that reaches it (``extra``:
+    more ``MLPLAT_*`` variables)."""
+    env = stack_env(home, **extra)
     mlplat(env, "up", timeout=400)
     try:
         yield env

@@ -84,7 +84,7 @@ def configure(c: Any, settings: Settings) -> None:
 
     c.JupyterHub.bind_url = f"http://{settings.host}:{settings.hub_port}"
     c.JupyterHub.hub_bind_url = f"http://{settings.host}:{settings.hub_api_port}"
-    c.JupyterHub.db_url = f"sqlite:///{home / 'hub' / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = settings.hub_db
     c.JupyterHub.cookie_secret_file = str(secrets / "hub_cookie_secret")
     c.JupyterHub.pid_file = str(settings.run_dir / "hub.pid")
     c.JupyterHub.cleanup_servers = True

@@ -133,7 +133,7 @@ def components(settings: Settings) -> list[Component]:
             ports=("mlflow_port",) if settings.embedded_mlflow else (),
             command=[
                 python, "-m", "mlflow", "server", "--host", host, "--port", str(settings.mlflow_port),
-                "--backend-store-uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+                "--backend-store-uri", settings.mlflow_backend_store,
                 "--artifacts-destination", str(home / "mlflow" / "artifacts"),
                 "--workers", "1",
                 # Signed-in requests only; writes from the platform's account only (mlflow_auth.py).

@@ -41,8 +41,10 @@ def auth_config_path(settings: Settings) -> Path:
     return settings.secrets_dir / "mlflow_auth.ini"
 
 
-def auth_db_path(settings: Settings) -> Path:
-    return settings.home / "mlflow" / "auth.db"
+def auth_db_path(settings: Settings) -> str:
+    """MLflow's account database, as the message that names it shows it (a file, or a database URL)."""
+    db = settings.mlflow_auth_db
+    return db.removeprefix("sqlite:///") if db.startswith("sqlite:///") else db
 
 
 def proxy_url(settings: Settings) -> str:
@@ -65,7 +67,7 @@ def write_auth_config(settings: Settings) -> Path:
         "[mlflow]",
         # Reads need no grant; writes are refused by the authorization function for every non-admin.
         "default_permission = READ",
-        f"database_uri = sqlite:///{auth_db_path(settings)}",
+        f"database_uri = {settings.mlflow_auth_db}",
         f"admin_username = {ADMIN_USER}",
         f"admin_password = {admin}",
         f"authorization_function = {AUTHORIZATION_FUNCTION}",
@@ -125,7 +127,7 @@ def ensure_reader(settings: Settings) -> None:
             raise StackError(
                 f"MLflow refuses the platform's admin password ({settings.secrets_dir / ADMIN_SECRET}): its account "
                 f"database {auth_db_path(settings)} was created with another one. Stop the stack, remove that "
-                "file (MLflow's accounts only; runs and models stay) and run `mlplat up` again"
+                "file or database (MLflow's accounts only; runs and models stay) and run `mlplat up` again"
             )
         if found.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" not in found.text:  # no such route at all
             raise StackError(f"MLflow at {settings.mlflow} runs without its authentication app (started before "
