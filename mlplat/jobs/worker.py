@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from mlplat.config import Settings
 from mlplat.jobs.notify import Notifier
@@ -32,7 +32,33 @@ from mlplat.jobs.store import JobStore
 from mlplat.metadata import Database
 from mlplat.metadata.models import JobStatus
 
+T = TypeVar("T")
+
 log = logging.getLogger("mlplat.jobs.worker")
+DB_PATIENCE_SECONDS = 120.0
+
+
+def patiently(what: str, call: Callable[[], T], seconds: float = DB_PATIENCE_SECONDS) -> T:
+    """``call``, tried again while the metadata database does not answer (a restart, a failover).
+
+    A worker that gave up on its first failed write would leave a finished run
+    recorded as running: the scheduler would declare it lost and run the notebook
+    again. The writes it retries are compare-and-set, so one that reached the
+    database before the connection broke is not applied twice.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    deadline, delay = time.monotonic() + seconds, 0.2
+    while True:
+        try:
+            return call()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s: the metadata database does not answer (%s); trying again in %.1f s", what,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -109,10 +135,10 @@ class RunExecution:
             log.warning("run %s: the scheduler that started this worker is gone; leaving the run to recovery",
                         self.run_id)
             return 0
-        if not self.store.attach(self.run_id, self.claimed_by, self.me):
+        if not patiently(f"run {self.run_id}", lambda: self.store.attach(self.run_id, self.claimed_by, self.me)):
             log.warning("run %s is not claimed by %s any more; nothing to do", self.run_id, self.claimed_by)
             return 0
-        self.run, self.job = self._load()
+        self.run, self.job = patiently(f"run {self.run_id}", self._load)
         signal.signal(signal.SIGTERM, lambda *_: self.abandon("terminated"))
         threading.Thread(target=self._guard, name="heartbeat", daemon=True).start()
         outcome = self._execute()
@@ -162,7 +188,8 @@ class RunExecution:
 
     def _finish(self, outcome: Outcome) -> None:
         self._write_outputs(outcome)
-        finished = self.store.finish(self.run_id, [self.me], outcome.status, outcome.error, outcome.output_url)
+        finished = patiently(f"run {self.run_id}", lambda: self.store.finish(
+            self.run_id, [self.me], outcome.status, outcome.error, outcome.output_url))
         if finished is None:
             log.warning("run %s was taken from this worker (cancelled or declared lost); its result is dropped",
                         self.run_id)
@@ -218,7 +245,7 @@ class RunExecution:
         self.finishing = True
         log.warning("run %s: %s; putting it back in the queue", self.run_id, why)
         kill_tree()
-        self.store.requeue(self.run_id, [self.me])
+        patiently(f"run {self.run_id}", lambda: self.store.requeue(self.run_id, [self.me]), 30.0)
         os._exit(143)
 
     def time_out(self) -> None:
