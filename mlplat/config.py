@@ -42,6 +42,11 @@ class Settings:
     mlflow_auth_db_url: str = ""
     hub_db_url: str = ""
     postgres_server_url: str = ""
+    # Where users' servers run: "local" (a process per user, this machine) or "kubernetes" (KubeSpawner, a pod per
+    # user from hub_image in hub_namespace: mlplat/services/hub_kubernetes.py).
+    hub_spawner: str = "local"
+    hub_image: str = "mlplat/notebook:latest"
+    hub_namespace: str = "mlplat"
     spark_master: str = "local[*]"
     spark_remote: str = ""
     spark_ui: bool = False

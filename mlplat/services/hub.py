@@ -16,6 +16,7 @@ from jupyterhub.auth import Authenticator
 
 from mlplat import accounts
 from mlplat.config import Settings, load_settings
+from mlplat.errors import ConfigError
 from mlplat.homes import prepare_home
 from mlplat.metadata import Database
 from mlplat.stack import mlflow_auth
@@ -120,6 +121,12 @@ def configure(c: Any, settings: Settings) -> None:
         "JUPYTER_PATH": str(home / "jupyter"),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    if settings.hub_spawner == "kubernetes":
+        from mlplat.services.hub_kubernetes import configure_kubernetes
+
+        configure_kubernetes(c, settings, c.Spawner.environment, c.Spawner.args)
+    elif settings.hub_spawner != "local":
+        raise ConfigError(f"hub_spawner must be local or kubernetes, got {settings.hub_spawner!r}")
     # The token a server, its kernels, its terminal (the CLI) and the Platform sidebar's proxy carry: the user's
     # activity (the hub requires it), the server itself, the platform API, the Inference Service and MLflow as
     # its user, and nothing else (no hub API: it cannot read other users or mint longer-lived tokens). The hub
