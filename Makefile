@@ -12,7 +12,7 @@ LAB := mlplat/labextension/package.json
 LAB_SOURCES := lab_extension/package.json lab_extension/tsconfig.json $(wildcard lab_extension/src/*.ts lab_extension/src/*/*.ts lab_extension/style/*)
 PYTEST_ARGS ?=
 
-.PHONY: setup system lab demo test test-unit lint up down clean
+.PHONY: setup system lab demo test test-unit test-cluster lint up down clean
 
 setup: system $(STAMP) $(LAB) $(PROXY)
 
@@ -52,6 +52,10 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
+
+# The tests on the cluster profile's engines (Spark standalone cluster and Spark Connect, S3 on moto, ...).
+test-cluster: setup
+	$(PY) -m pytest -q -rs -m cluster $(PYTEST_ARGS)
 
 # The rules and the strictness live in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint: setup

@@ -87,6 +87,28 @@ class Settings:
     dashboards_port: int = 8840  # the hub's Voila service: monitoring dashboards behind the hub's login
     monitoring_interval_seconds: float = 60.0  # between the Monitoring Service's passes over the prediction log
     monitoring_grace_seconds: float = 120.0  # an hour is processed this long after it ends (writers' last flush)
+    # The cluster profile's Spark (mlplat/stack/spark_cluster.py, spark_connect.py): a standalone master and its
+    # workers on loopback, and a Spark Connect server in front of them. spark_master/spark_remote point at them.
+    spark_cluster_port: int = 7180
+    spark_cluster_webui_port: int = 8180
+    spark_cluster_workers: int = 2
+    spark_worker_cores: int = 1
+    spark_worker_memory: str = "1g"
+    spark_connect_port: int = 15102
+    # Maven coordinates Spark fetches at start (spark.jars.packages), e.g. hadoop-aws for an s3a:// lake.
+    spark_jars_packages: str = ""
+    # The cluster profile's S3 API on loopback (moto, mlplat/stack/object_store.py) listens on s3_port;
+    # s3_endpoint_url sends the platform's S3 clients there (empty: AWS's own endpoints, credentials from the usual
+    # AWS variables and files).
+    s3_port: int = 8860
+    s3_endpoint_url: str = ""
+    # Where the stack's MLflow server keeps artifacts (served to clients through it): empty is home/mlflow/artifacts;
+    # s3://bucket/prefix at scale (MLflow reaches it with MLFLOW_S3_ENDPOINT_URL and the AWS variables).
+    mlflow_artifacts_url: str = ""
+    # Livy, for sites that run Spark behind it: `mlplat kernels install --sparkmagic` writes sparkmagic's config.
+    livy_url: str = ""
+    livy_auth: str = "None"  # sparkmagic's: None, Kerberos or Basic_Access (password: $LIVY_PASSWORD, not a setting)
+    livy_user: str = ""
 
     # -- resolved locations -------------------------------------------------
     @property
@@ -128,6 +150,16 @@ class Settings:
     @property
     def embedded_mlflow(self) -> bool:
         return not self.mlflow_tracking_uri
+
+    @property
+    def spark_cluster_master(self) -> str:
+        """The cluster profile's standalone master (what ``spark_master`` names when jobs run on it)."""
+        return f"spark://{self.host}:{self.spark_cluster_port}"
+
+    @property
+    def spark_connect(self) -> str:
+        """The cluster profile's Spark Connect server (what ``spark_remote`` names when work goes through it)."""
+        return f"sc://{self.host}:{self.spark_connect_port}"
 
     @property
     def api(self) -> str:
@@ -173,7 +205,8 @@ class Settings:
 
 PORT_SETTINGS = (
     "hub_port", "hub_api_port", "proxy_api_port", "api_port", "mlflow_port", "mlflow_proxy_port", "redis_port",
-    "inference_port", "dashboards_port",
+    "inference_port", "dashboards_port", "spark_cluster_port", "spark_cluster_webui_port", "spark_connect_port",
+    "s3_port",
 )
 
 

@@ -37,6 +37,8 @@ def install_kernels(dest: Path, settings: Settings, python: str | None = None) -
         spec = _render(json.loads((src / "kernel.json").read_text()), python)
         assert isinstance(spec, dict)
         spec["env"] = {**settings.as_env(), **spec.get("env", {})}
+        if name == "pyspark":  # say where its Spark runs: local, a master, or a Spark Connect server
+            spec["display_name"] = f"PySpark (mlplat, {spark_location(settings)})"
         target = dest / f"mlplat-{name}" if name != "mlplat" else dest / "mlplat"
         target.mkdir(parents=True, exist_ok=True)
         for extra in src.iterdir():
@@ -45,6 +47,13 @@ def install_kernels(dest: Path, settings: Settings, python: str | None = None) -
         (target / "kernel.json").write_text(json.dumps(spec, indent=1))
         written.append(target)
     return written
+
+
+def spark_location(settings: Settings) -> str:
+    """Where a session on these settings runs its Spark, in a kernel's name."""
+    if settings.spark_remote:
+        return f"Spark Connect {settings.spark_remote}"
+    return "local" if settings.spark_master.startswith("local") else settings.spark_master
 
 
 def labextension_dir() -> Path | None:

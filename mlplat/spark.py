@@ -58,9 +58,11 @@ def spark_session(
                 f"-Dderby.system.home={settings.home / 'spark-derby'} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
             "spark.ui.showConsoleProgress": "false",
         })
-        if settings.spark_master.startswith("local"):
-            # Its executors are threads of this process: nothing outside the machine has to reach the driver's
-            # RPC and block-manager ports, which Spark would otherwise open on the host's network address.
+        options.update(lake_options(settings))
+        if settings.spark_master.startswith("local") or _on_loopback(settings.spark_master):
+            # Its executors are threads of this process, or processes of this machine (the cluster profile's
+            # standalone cluster): nothing outside the machine has to reach the driver's RPC and block-manager
+            # ports, which Spark would otherwise open on the host's network address.
             options.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
     options.update({key: str(value) for key, value in (conf or {}).items()})
     builder = SparkSession.builder.remote(settings.spark_remote) if settings.spark_remote else SparkSession.builder
@@ -77,6 +79,67 @@ def spark_session(
 
         register_views(spark, Lake(settings.lake, Database(settings.metadata)))
     return spark
+
+
+def _on_loopback(master: str) -> bool:
+    """A ``spark://`` master on this machine's loopback address (the cluster profile's)."""
+    from urllib.parse import urlparse
+
+    return master.startswith("spark://") and urlparse(master).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def lake_options(settings: Settings) -> dict[str, str]:
+    """What Spark needs to reach the lake: on ``s3a://``, the S3A file system (hadoop-aws, which pip's PySpark
+    does not ship) and the S3 endpoint; ``spark_jars_packages`` on any lake."""
+    options = {"spark.jars.packages": settings.spark_jars_packages} if settings.spark_jars_packages else {}
+    if not settings.lake.startswith("s3a://"):
+        return options
+    check_s3a(settings)
+    options["spark.hadoop.fs.s3a.path.style.access"] = "true"
+    if settings.s3_endpoint_url:  # a store of one's own (moto, MinIO): AWS's endpoints otherwise
+        options["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint_url
+        https = settings.s3_endpoint_url.startswith("https")
+        options["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "true" if https else "false"
+    return options
+
+
+def check_s3a(settings: Settings) -> None:
+    """Refuse an ``s3a://`` lake when neither ``spark_jars_packages`` nor Spark's ``jars/`` brings hadoop-aws:
+    Spark would fail on the first read with ``ClassNotFoundException: ...S3AFileSystem``."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    jars = Path(_find_spark_home()) / "jars"
+    if "hadoop-aws" in settings.spark_jars_packages or any(jars.glob("hadoop-aws-*.jar")):
+        return
+    hadoop = next((p.name[len("hadoop-client-api-"):-len(".jar")] for p in jars.glob("hadoop-client-api-*.jar")),
+                  "<Spark's Hadoop version>")
+    raise ConfigError(
+        f"the lake {settings.lake} is on s3a://, but Spark has no S3A file system: hadoop-aws is neither in "
+        f"spark_jars_packages nor in {jars}. Set spark_jars_packages = \"org.apache.hadoop:hadoop-aws:{hadoop}\" "
+        f"(MLPLAT_SPARK_JARS_PACKAGES; Spark fetches it and the AWS SDK from Maven at start; {hadoop} matches "
+        f"Spark's own Hadoop jars), or copy hadoop-aws-{hadoop}.jar and the AWS SDK bundle into {jars}",
+        lake=settings.lake, missing="hadoop-aws", setting="spark_jars_packages",
+    )
+
+
+def is_connect(spark: Any) -> bool:
+    """Whether ``spark`` is a Spark Connect session (its JVM is on the server: no SparkContext, no ``_jvm``)."""
+    return getattr(spark, "_jvm", None) is None
+
+
+def classic_only(spark: Any, what: str, why: str) -> None:
+    """Refuse, with what and why, work that Spark Connect cannot do (docs/scale_spark.md lists it)."""
+    if is_connect(spark):
+        raise ConfigError(f"{what} needs a classic SparkSession, not Spark Connect ({why}); unset spark_remote "
+                          "(MLPLAT_SPARK_REMOTE) for the process that does it, and set spark_master instead")
+
+
+def describe_jobs(spark: Any, text: str | None) -> None:
+    """Name the Spark jobs that follow in Spark's UI (``None`` clears it); a no-op on Spark Connect, which has no
+    SparkContext to carry a description."""
+    if not is_connect(spark):
+        # pyspark annotates the description as str, but None is how it is cleared.
+        spark.sparkContext.setJobDescription(text)
 
 
 def start_driver(options: dict[str, str], log: Path) -> None:

@@ -1,19 +1,31 @@
 """The one contract every implementation of ``mlplat.lake.files.Files`` keeps, run against each of them.
 
 A test module subclasses ``FilesContract`` and provides a ``files`` fixture (the
-implementation under test); every test works in a fresh local folder given as
-a ``file://`` URL, which both the local and the Hadoop implementation reach.
+implementation under test). Every test works on a fresh tree of files that the
+``root`` fixture lays out and then looks at directly, not through ``Files``: by
+default a local folder given as a ``file://`` URL (both the local and the Hadoop
+implementation reach it); a store of another kind overrides ``root`` with a
+``Tree`` of its own (the S3 one: a prefix of a bucket, read with boto3).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from mlplat.errors import ConflictError
 from mlplat.lake import local_path
 from mlplat.lake.files import Files
+
+LAYOUT = {
+    "t/ds=2026-01-01/part-0.parquet": "aaaa",
+    "t/ds=2026-01-02/part-0.parquet": "bb",
+    "t/_SUCCESS": "",
+    "t/_tmp/run/part-9.parquet": "staged",
+    "t/.tmp-x/part-8.parquet": "hidden",
+}
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -22,65 +34,105 @@ def tree(folder: Path) -> dict[str, str]:
             if p.is_file() and not p.name.endswith(".crc")}
 
 
+class Tree(Protocol):
+    """A tree of files seen directly in its store; paths are relative to its root, whose URL is ``url``."""
+
+    url: str
+
+    def put(self, rel: str, text: str) -> None: ...
+
+    def text(self, rel: str) -> str: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+    def is_dir(self, rel: str) -> bool: ...
+
+    def files(self, rel: str) -> dict[str, str]:
+        """Every file under ``rel`` (relative to it) with its text."""
+        ...
+
+    def relative(self, url: str) -> str:
+        """A URL under the root as a path relative to it."""
+        ...
+
+
+class LocalTree:
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.url = folder, folder.as_uri()
+
+    def put(self, rel: str, text: str) -> None:
+        (self.folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.folder / rel).write_text(text)
+
+    def text(self, rel: str) -> str:
+        return (self.folder / rel).read_text()
+
+    def exists(self, rel: str) -> bool:
+        return (self.folder / rel).exists()
+
+    def is_dir(self, rel: str) -> bool:
+        return (self.folder / rel).is_dir()
+
+    def files(self, rel: str) -> dict[str, str]:
+        return tree(self.folder / rel)
+
+    def relative(self, url: str) -> str:
+        path = local_path(url)
+        assert path is not None, url
+        return str(path.relative_to(self.folder))
+
+
 class FilesContract:
     @pytest.fixture
-    def root(self, tmp_path: Path) -> tuple[Path, str]:
-        folder = tmp_path / "lake"
-        folder.mkdir()
-        (folder / "t" / "ds=2026-01-01").mkdir(parents=True)
-        (folder / "t" / "ds=2026-01-01" / "part-0.parquet").write_text("aaaa")
-        (folder / "t" / "ds=2026-01-02").mkdir()
-        (folder / "t" / "ds=2026-01-02" / "part-0.parquet").write_text("bb")
-        (folder / "t" / "_SUCCESS").write_text("")
-        (folder / "t" / "_tmp" / "run").mkdir(parents=True)
-        (folder / "t" / "_tmp" / "run" / "part-9.parquet").write_text("staged")
-        (folder / "t" / ".tmp-x").mkdir()
-        (folder / "t" / ".tmp-x" / "part-8.parquet").write_text("hidden")
-        return folder, folder.as_uri()
+    def root(self, tmp_path: Path) -> Tree:
+        local = LocalTree(tmp_path / "lake")
+        local.folder.mkdir()
+        for rel, text in LAYOUT.items():
+            local.put(rel, text)
+        return local
 
-    def test_exists_and_children(self, files: Files, root: tuple[Path, str]) -> None:
-        _, url = root
+    def test_exists_and_children(self, files: Files, root: Tree) -> None:
+        url = root.url
         assert files.exists(f"{url}/t") and files.exists(f"{url}/t/_SUCCESS")
         assert not files.exists(f"{url}/nothing")
         assert files.children(f"{url}/t") == [(".tmp-x", True), ("_SUCCESS", False), ("_tmp", True),
                                               ("ds=2026-01-01", True), ("ds=2026-01-02", True)]
         assert files.children(f"{url}/nothing") == []
 
-    def test_data_files_skip_hidden_names_and_size_counts_only_them(self, files: Files,
-                                                                    root: tuple[Path, str]) -> None:
-        folder, url = root
-        found = sorted(str(local_path(u).relative_to(folder)) for u in files.data_files(f"{url}/t"))  # type: ignore[union-attr]
+    def test_data_files_skip_hidden_names_and_size_counts_only_them(self, files: Files, root: Tree) -> None:
+        url = root.url
+        found = sorted(root.relative(u) for u in files.data_files(f"{url}/t"))
         assert found == ["t/ds=2026-01-01/part-0.parquet", "t/ds=2026-01-02/part-0.parquet"]
         assert files.size(f"{url}/t/ds=2026-01-01") == 4
         assert files.has_files(f"{url}/t", ".parquet") and not files.has_files(f"{url}/t", ".csv")
         # a folder whose only Parquet file is staged still has one: staging is seen by those who look for it
-        (folder / "u" / "_tmp").mkdir(parents=True)
-        (folder / "u" / "_tmp" / "p.parquet").write_text("x")
+        root.put("u/_tmp/p.parquet", "x")
         assert files.has_files(f"{url}/u", ".parquet") and list(files.data_files(f"{url}/u")) == []
 
-    def test_rename_moves_a_folder_and_never_onto_something(self, files: Files, root: tuple[Path, str]) -> None:
-        folder, url = root
-        before = tree(folder / "t" / "ds=2026-01-01")
+    def test_rename_moves_a_folder_and_never_onto_something(self, files: Files, root: Tree) -> None:
+        url = root.url
+        before = root.files("t/ds=2026-01-01")
         files.rename(f"{url}/t/ds=2026-01-01", f"{url}/t/ds=2026-02-01")
-        assert not (folder / "t" / "ds=2026-01-01").exists() and tree(folder / "t" / "ds=2026-02-01") == before
+        assert not root.exists("t/ds=2026-01-01") and root.files("t/ds=2026-02-01") == before
         with pytest.raises(ConflictError, match="the destination exists"):
             files.rename(f"{url}/t/ds=2026-02-01", f"{url}/t/ds=2026-01-02")
-        assert tree(folder / "t" / "ds=2026-02-01") == before  # neither moved nor moved into the other
-        assert tree(folder / "t" / "ds=2026-01-02") == {"part-0.parquet": "bb"}
+        assert root.files("t/ds=2026-02-01") == before  # neither moved nor moved into the other
+        assert root.files("t/ds=2026-01-02") == {"part-0.parquet": "bb"}
 
-    def test_delete_mkdirs_and_write_text(self, files: Files, root: tuple[Path, str]) -> None:
-        folder, url = root
+    def test_delete_mkdirs_and_write_text(self, files: Files, root: Tree) -> None:
+        url = root.url
         files.delete(f"{url}/t/ds=2026-01-01")
-        assert not (folder / "t" / "ds=2026-01-01").exists()
+        assert not root.exists("t/ds=2026-01-01")
         files.delete(f"{url}/t/ds=2026-01-01")  # already gone: no error
         files.delete(f"{url}/t/_SUCCESS")
-        assert not (folder / "t" / "_SUCCESS").exists()
+        assert not root.exists("t/_SUCCESS")
+        assert root.files("t/ds=2026-01-02") == {"part-0.parquet": "bb"}  # a sibling is untouched
         files.mkdirs(f"{url}/a/b/c")
         files.mkdirs(f"{url}/a/b/c")
-        assert (folder / "a" / "b" / "c").is_dir()
-        assert not files.delete_if_empty(f"{url}/a/b") and (folder / "a" / "b" / "c").is_dir()  # not empty
-        assert files.delete_if_empty(f"{url}/a/b/c") and not (folder / "a" / "b" / "c").exists()
+        assert root.is_dir("a/b/c")
+        assert not files.delete_if_empty(f"{url}/a/b") and root.is_dir("a/b/c")  # not empty
+        assert files.delete_if_empty(f"{url}/a/b/c") and not root.exists("a/b/c")
         assert not files.delete_if_empty(f"{url}/a/b/c")  # not there
         files.write_text(f"{url}/a/manifest.json", '{"rows": 1}')
         files.write_text(f"{url}/a/manifest.json", '{"rows": 2}')
-        assert (folder / "a" / "manifest.json").read_text() == '{"rows": 2}'
+        assert root.text("a/manifest.json") == '{"rows": 2}'

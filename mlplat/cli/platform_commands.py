@@ -19,13 +19,32 @@ def kernels() -> None:
 @click.option("--user", "where", flag_value="user", help="Into ~/.local/share/jupyter/kernels.")
 @click.option("--sys-prefix", "where", flag_value="sys-prefix", default=True, help="Into this environment (default).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Into this kernels folder.")
+@click.option("--sparkmagic", is_flag=True,
+              help="Also sparkmagic's Livy kernels and its config.json, from the settings (livy_url, livy_auth).")
+@click.option("--sparkmagic-dir", type=click.Path(file_okay=False),
+              help="sparkmagic's config folder (default ~/.sparkmagic); its kernels are pointed at it.")
 @click.pass_context
-def kernels_install(ctx: click.Context, where: str, directory: str | None) -> None:
-    """Install "Python (mlplat)" and the local PySpark kernel spec."""
+def kernels_install(ctx: click.Context, where: str, directory: str | None, sparkmagic: bool,
+                    sparkmagic_dir: str | None) -> None:
+    """Install "Python (mlplat)" and the PySpark kernel spec (and, with --sparkmagic, the Livy kernels)."""
+    from pathlib import Path
+
+    from mlplat import sparkmagic as livy
     from mlplat.kernels import default_kernel_dir, install_kernels
 
-    for path in install_kernels(default_kernel_dir(directory or where), _settings(ctx)):
+    settings, dest = _settings(ctx), default_kernel_dir(directory or where)
+    if sparkmagic:  # first: a missing livy_url stops the command before it writes anything
+        livy.credentials(settings)
+    for path in install_kernels(dest, settings):
         click.echo(f"installed {path}")
+    if sparkmagic:
+        conf_dir = Path(sparkmagic_dir) if sparkmagic_dir else None
+        for path in livy.install_kernels(dest, settings, conf_dir):
+            click.echo(f"installed {path}")
+        click.echo(f"wrote {(conf_dir or livy.default_conf_dir()) / livy.CONFIG_FILE} (Livy {settings.livy_url})")
+        lacking = livy.missing()
+        if lacking:
+            click.echo(f"warning: {lacking}", err=True)
 
 
 # -- identity -----------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import select
 
-from mlplat.errors import ConfigError, MlplatError, ValidationError
+from mlplat.errors import MlplatError, ValidationError
 from mlplat.features import quality
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.features.runs import RunInfo, latest_run, mark_materialized, run_info, runs  # re-exported
@@ -39,6 +39,7 @@ from mlplat.lake.files import Files, lake_files
 from mlplat.lake.publish import Writer
 from mlplat.metadata import Database
 from mlplat.metadata.models import Alert, FeatureRun, FeatureSet, RunStatus, utcnow
+from mlplat.spark import describe_jobs
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -79,10 +80,7 @@ def compute(
     set_id = registry.set_id(sv.name, sv.kind)
     register_views(spark, registry.lake, check_tables(sv.spec, registry.lake))
     offline = registry.offline_url(sv)
-    if getattr(spark, "_jvm", None) is None:  # runs are described and files staged through the driver's JVM
-        raise ConfigError("computing sets needs a classic SparkSession, not Spark Connect; "
-                          "unset spark_remote for the process that computes")
-    fs = lake_files(spark, offline)
+    fs = lake_files(spark, offline)  # on Spark Connect: a lake this process reaches itself (file://, s3://)
     _clean_leftovers(fs, registry.db, set_id, offline)
     done: list[RunInfo] = []
     for i, ds in enumerate(days):
@@ -126,7 +124,7 @@ def _run_one(
     swapped = False
     try:
         fs.mkdirs(staging)
-        spark.sparkContext.setJobDescription(f"mlplat compute {subject} v{sv.version} ds={ds}")
+        describe_jobs(spark, f"mlplat compute {subject} v{sv.version} ds={ds}")
         frame = spark.sql(render(sv.spec.sql, ds, sv.name))
         schema = [Column(f.name, f.dataType.simpleString(), f.nullable) for f in frame.schema.fields]
         _check_schema(sv, schema)
@@ -166,8 +164,7 @@ def _run_one(
             raise ValidationError(message, **details) from exc
         raise MlplatError(message, **details) from exc
     finally:
-        # pyspark annotates the description as str, but None is how it is cleared.
-        spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+        describe_jobs(spark, None)
         try:
             _settle(fs, staging, target)
         except Exception:

@@ -1,10 +1,11 @@
 """The lake's file operations, by URL scheme: the one place that lists, moves and deletes lake folders.
 
-Two implementations of one small interface (``Files``): ``LocalFiles`` for a
-local lake (``file://``), plain file system calls, and ``HadoopFiles`` for every
-other scheme (``hdfs://``, ``s3a://``, ...), Hadoop's FileSystem reached
-through the SparkSession's JVM, so the same code runs on a laptop and on a
-cluster. ``lake_files`` picks one by the lake's URL. The local one is not a
+Three implementations of one small interface (``Files``): ``LocalFiles`` for a
+local lake (``file://``), plain file system calls; ``S3Files`` (``s3files.py``)
+for ``s3://``, boto3, for processes without Spark's S3A; and ``HadoopFiles``
+for every other scheme (``hdfs://``, ``s3a://``, ...), Hadoop's FileSystem
+reached through the SparkSession's JVM, so the same code runs on a laptop and
+on a cluster. ``lake_files`` picks one by the lake's URL. The local one is not a
 shortcut for tests: it saves a round trip to the JVM per call (a tenth of a
 second per build on a local lake) and works without a classic Spark session.
 
@@ -77,8 +78,15 @@ class Files(Protocol):
 
 
 def lake_files(spark: "SparkSession | None", url: str) -> Files:
-    """The file operations for the lake holding ``url``: local calls for ``file://``, Hadoop's otherwise."""
-    return LocalFiles() if local_path(url) is not None else HadoopFiles(spark, url)
+    """The file operations for the lake holding ``url``: local calls for ``file://``, boto3 for ``s3://``
+    (``mlplat.lake.s3files``), Hadoop's otherwise."""
+    if local_path(url) is not None:
+        return LocalFiles()
+    if url.startswith("s3://"):
+        from mlplat.lake.s3files import S3Files
+
+        return S3Files()
+    return HadoopFiles(spark, url)
 
 
 class LocalFiles:

@@ -34,6 +34,7 @@ from mlplat.models.training import (
     encode_target,
     prepare,
 )
+from mlplat.spark import classic_only
 
 LABEL, TEST, RAW = "__mlplat_label", "__mlplat_test", "__mlplat_raw"
 EVAL_ROWS = 2_000_000  # holdout rows brought to the driver for the metrics (a sample beyond this)
@@ -57,6 +58,8 @@ def train_spark(
     """
     require("pyspark", "spark")
     require("xgboost", "all")
+    classic_only(spark, "training on Spark (xgboost.spark)",
+                 "it runs its workers as a barrier stage of RDDs and reads SparkContext.defaultParallelism")
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 

@@ -382,7 +382,7 @@ def batch_predict(
     tmp = publish.staging_url(hosting.lake.url(PREDICTIONS, model), day.isoformat())
     try:
         say(f"scoring on Spark into {final}", 0.2)
-        scored.write.mode("errorifexists").parquet(tmp)
+        scored.write.mode("error").parquet(tmp)  # not its synonym "errorifexists": Spark Connect refuses that
         rows = _count(spark, tmp)
         if rows == 0:
             raise NotFoundError(

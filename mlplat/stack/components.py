@@ -134,7 +134,7 @@ def components(settings: Settings) -> list[Component]:
             command=[
                 python, "-m", "mlflow", "server", "--host", host, "--port", str(settings.mlflow_port),
                 "--backend-store-uri", settings.mlflow_backend_store,
-                "--artifacts-destination", str(home / "mlflow" / "artifacts"),
+                "--artifacts-destination", settings.mlflow_artifacts_url or str(home / "mlflow" / "artifacts"),
                 "--workers", "1",
                 # Signed-in requests only; writes from the platform's account only (mlflow_auth.py).
                 "--app-name", "basic-auth",
@@ -142,7 +142,7 @@ def components(settings: Settings) -> list[Component]:
             health=lambda: http_ok(settings.mlflow.rstrip("/") + "/health"),
             # The job runner serves GenAI features we do not use: seven idle worker processes.
             env={"MLFLOW_HOME": str(home / "mlflow"), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-                 **mlflow_auth.server_env(settings)},
+                 **mlflow_auth.server_env(settings), **artifact_store_env(settings)},
             cwd=home / "mlflow",
             embedded=settings.embedded_mlflow,
         ),
@@ -215,6 +215,16 @@ def components(settings: Settings) -> list[Component]:
         ),
     ]
     return items
+
+
+def artifact_store_env(settings: Settings) -> dict[str, str]:
+    """What MLflow's server needs to reach an ``s3://`` artifact destination on ``s3_endpoint_url`` (moto, MinIO):
+    on AWS itself (no endpoint set) it uses the usual AWS variables and files, as boto3 does."""
+    if not settings.mlflow_artifacts_url.startswith("s3://") or not settings.s3_endpoint_url:
+        return {}
+    from mlplat.stack.object_store import client_env  # it builds on Component (defined here)
+
+    return client_env(settings)
 
 
 def pid_file_alive(path: Path) -> tuple[bool, str]:

@@ -146,7 +146,7 @@ def build_examples(
             rows = write_local(joined, tmp)
             say("counting rows", 0.9)
         else:
-            result.write.mode("errorifexists").parquet(tmp)
+            result.write.mode("error").parquet(tmp)  # not its synonym "errorifexists": Spark Connect refuses that
             say("counting rows", 0.9)
             rows = spark.read.parquet(tmp).count()
         written = manifest(name, version, final, label_sv, feature_svs, label_columns, schema, rows, stats,
