@@ -1,7 +1,8 @@
 """Typed settings, read once at the entry point.
 
 Precedence, highest first: an explicit argument, an ``MLPLAT_<FIELD>``
-environment variable, the ``mlplat.toml`` file, the default. Every location
+environment variable, the ``mlplat.toml`` file, the profile the home's running
+stack was started with (``run/profile``, ``profile`` only), the default. Every location
 (lake, metadata database, online store, MLflow tracking, Spark) is a URL so the
 same code runs on one machine and on a cluster by configuration alone.
 """
@@ -20,6 +21,11 @@ from mlplat.errors import ConfigError
 
 ENV_PREFIX = "MLPLAT_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Stack profiles (``mlplat up --profile NAME``): the components each adds live in mlplat/stack/profiles.py.
+PROFILES = ("default", "cluster")
+# Where `mlplat up --profile` records the profile it started, so every later command on the home uses it.
+PROFILE_FILE = Path("run") / "profile"
+REDIS_CLUSTER_NODES = 6  # the cluster profile's Redis Cluster: 3 masters, a replica each
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,10 @@ class Settings:
     mlflow_port: int = 8820
     mlflow_proxy_port: int = 8821  # the hub's MLflow service (users read MLflow through /services/mlflow/)
     redis_port: int = 6390
+    # The stack profile: "default", or "cluster" (a Redis Cluster for Online Serving; mlplat/stack/profiles.py).
+    profile: str = "default"
+    redis_cluster_port: int = 6400  # the cluster profile's six Redis nodes listen here and on the next five ports
+    redis_cluster_node_timeout: int = 2000  # ms a node may be silent before its replica takes over
     inference_port: int = 8830
     api_url: str = ""
     hub_url: str = ""
@@ -133,15 +143,39 @@ class Settings:
 
     @property
     def online_store(self) -> str:
-        return self.online_store_url or f"redis://{self.host}:{self.redis_port}/0"
+        if self.online_store_url:
+            return self.online_store_url
+        if self.embedded_redis_cluster:  # every node: a client still finds the cluster when one is down
+            nodes = ",".join(f"{self.host}:{self.redis_cluster_port + i}" for i in range(REDIS_CLUSTER_NODES))
+            return f"redis+cluster://{nodes}/0"
+        return self.local_redis
+
+    @property
+    def local_redis(self) -> str:
+        """The redis-server `mlplat up` starts (whatever the profile)."""
+        return f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def message_redis(self) -> str:
+        """The Redis for messages and small shared state (experiment changes, streams, sticky arms).
+
+        Online Serving's own, unless that is the cluster profile's Redis Cluster: those uses take one
+        plain connection (pub/sub, stream offsets), so they stay on the stack's redis-server.
+        """
+        return self.local_redis if self.embedded_redis_cluster else self.online_store
 
     @property
     def stream_source(self) -> str:
-        return self.stream_source_url or self.online_store
+        return self.stream_source_url or self.message_redis
 
     @property
     def embedded_redis(self) -> bool:
         return not self.online_store_url
+
+    @property
+    def embedded_redis_cluster(self) -> bool:
+        """The cluster profile's Redis Cluster serves Online Serving (no online_store_url names another)."""
+        return self.profile == "cluster" and not self.online_store_url
 
     @property
     def mlflow(self) -> str:
@@ -265,6 +299,9 @@ def load_settings(
     home = Path(str(home_raw)).expanduser() if home_raw else Settings().home
 
     values: dict[str, Any] = {}
+    running = running_profile(home)
+    if running:
+        values["profile"] = running
     path = _config_file(env, home, config_file)
     if path is not None:
         try:
@@ -284,7 +321,18 @@ def load_settings(
         if raw is not None:
             values[name] = _coerce(name, hints[name], raw, "argument")
     values["home"] = Path(values.get("home", home)).expanduser().resolve()
+    if values.get("profile", "default") not in PROFILES:
+        raise ConfigError(f"unknown profile {values['profile']!r}: choose one of {', '.join(PROFILES)}")
     return Settings(**values)
+
+
+def running_profile(home: Path) -> str:
+    """The profile `mlplat up --profile` started on ``home`` ("" when none): below every other source, so that
+    commands after `up` reach what it started without repeating the option."""
+    try:
+        return (home / PROFILE_FILE).read_text().strip()
+    except OSError:
+        return ""
 
 
 def resource_dir(name: str) -> Path:

@@ -165,7 +165,7 @@ class Platform:
 
         outcomes = Outcomes(lambda: self.outcomes)
         return ExperimentService(self.db, self._repository, lambda: outcomes, lambda: outcomes,
-                                 RedisPublisher(self.settings.online_store))
+                                 RedisPublisher(self.settings.message_redis))
 
     @cached_property
     def streams(self) -> StreamService:
@@ -173,7 +173,7 @@ class Platform:
         from mlplat.streams.source import source_kind
 
         s = self.settings
-        bus = s.stream_source if source_kind(s.stream_source) == "redis" else s.online_store
+        bus = s.stream_source if source_kind(s.stream_source) == "redis" else s.message_redis
         config = StreamConfig(s.stream_source, bus, s.stream_partitions, s.log_dir, s.run_dir, s.stream_alert_webhook)
         return StreamService(config, self.db, self.registry, self.lake, self._spark, self._online, Notifier())
 

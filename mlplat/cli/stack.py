@@ -9,16 +9,22 @@ from typing import Any
 import click
 
 from mlplat.cli import _client, _emit_json, _print_status, _progress_line, _settings, _table, main
+from mlplat.config import PROFILES
 
 
 # -- the local stack ---------------------------------------------------------
 @main.command()
+@click.option("--profile", type=click.Choice(PROFILES),
+              help="Also start a profile's engines: cluster = a Redis Cluster (3 masters + 3 replicas) for Online "
+                   "Serving. Remembered by this home until `mlplat down` (default: the home's, or `default`).")
 @click.pass_context
-def up(ctx: click.Context) -> None:
+def up(ctx: click.Context, profile: str | None) -> None:
     """Start the local stack (Redis, MLflow, JupyterHub with the platform API)."""
     from mlplat import stack
 
     settings = _settings(ctx)
+    if profile:
+        settings = settings.replace(profile=profile)
     t0 = time.monotonic()
     result = stack.up(settings, progress=lambda m: click.echo(m, err=True))
     if result.admin_password:
@@ -30,7 +36,7 @@ def up(ctx: click.Context) -> None:
     if result.already_running and not result.started:
         click.echo(f"already running: {', '.join(result.already_running)}")
     _print_status(result.status)
-    click.echo(f"hub: {settings.hub}   ({time.monotonic() - t0:.1f} s)")
+    click.echo(f"hub: {settings.hub}   profile: {settings.profile}   ({time.monotonic() - t0:.1f} s)")
     if not all(s.healthy for s in result.status):
         ctx.exit(1)
 
@@ -61,6 +67,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         _emit_json([{**r.to_dict(), **({"token": token} if r.component == "inference" else {})} for r in rows])
     else:
         _print_status(rows)
+        click.echo(f"profile: {settings.profile}")
         _print_streams(settings)
     if not all(r.healthy for r in rows):
         ctx.exit(1)
@@ -86,8 +93,8 @@ def _print_streams(settings: Any) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["redis", "mlflow", "mlflow-proxy", "hub", "api", "inference", "scheduler",
-                                           "streams"]))
+@click.argument("name", type=click.Choice(["redis", "redis-cluster", "mlflow", "mlflow-proxy", "hub", "api",
+                                           "inference", "scheduler", "streams"]))
 @click.option("-n", "--lines", default=60, show_default=True)
 @click.pass_context
 def logs(ctx: click.Context, name: str, lines: int) -> None:

@@ -88,6 +88,7 @@ class Component:
     cwd: Path | None = None
     embedded: bool = True  # False: configured elsewhere, only checked
     managed_by: str = "mlplat"  # or "hub" for hub-managed services
+    more_ports: tuple[int, ...] = ()  # ports it listens on that no setting names (derived from one that does)
 
 
 def find_proxy(settings: Settings) -> str:
@@ -109,7 +110,7 @@ def find_proxy(settings: Settings) -> str:
 
 
 def components(settings: Settings) -> list[Component]:
-    """Every component, in start order."""
+    """Every component of the settings' profile, in start order."""
     home = settings.home
     host = settings.host
     python = sys.executable
@@ -117,14 +118,15 @@ def components(settings: Settings) -> list[Component]:
     items = [
         Component(
             name="redis",
-            url=safe_url(settings.online_store),  # shown by `mlplat status` and /v1/status: never a password
+            # Online Serving's, or with the cluster profile the messages' (settings.message_redis).
+            url=safe_url(settings.message_redis),  # shown by `mlplat status` and /v1/status: never a password
             ports=("redis_port",) if settings.embedded_redis else (),
             command=[
                 "redis-server", "--port", str(settings.redis_port), "--bind", host,
                 "--dir", str(home / "redis"), "--save", "300 1", "--appendonly", "no",
                 "--daemonize", "no", "--protected-mode", "yes",
             ],
-            health=lambda: redis_ping(settings.online_store),
+            health=lambda: redis_ping(settings.message_redis),
             embedded=settings.embedded_redis,
         ),
         Component(
@@ -214,7 +216,9 @@ def components(settings: Settings) -> list[Component]:
             managed_by="hub",
         ),
     ]
-    return items
+    from mlplat.stack.profiles import profile_components  # the profiles build on Component (defined here)
+
+    return [items[0], *profile_components(settings), *items[1:]]
 
 
 def artifact_store_env(settings: Settings) -> dict[str, str]:

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from mlplat.accounts import ensure_admin, read_or_create_secret
 from mlplat.config import Settings
 from mlplat.errors import NotFoundError, PortInUse, StackError
 from mlplat.metadata import Database
-from mlplat.stack import mlflow_auth
+from mlplat.stack import mlflow_auth, profiles
 from mlplat.stack.components import Component, ComponentStatus, components, merged_env, port_free
 
 Progress = Callable[[str], None]
@@ -82,7 +82,7 @@ def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
     if not path.exists():
         raise NotFoundError(
             f"no log for {name!r} under {settings.log_dir}; "
-            "components: redis, mlflow, hub, api, inference, mlflow-proxy, scheduler"
+            "components: redis, redis-cluster, mlflow, hub, api, inference, mlflow-proxy, scheduler"
         )
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
@@ -106,9 +106,14 @@ def _prepare_home(settings: Settings) -> None:
     mlflow_auth.write_auth_config(settings)
 
 
+def _ports(settings: Settings, component: Component) -> list[tuple[int, str]]:
+    """``(port, the setting that chooses it)`` for every port the component listens on."""
+    named = [(int(getattr(settings, setting)), setting) for setting in component.ports]
+    return named + [(port, component.ports[0] if component.ports else "") for port in component.more_ports]
+
+
 def _check_ports(settings: Settings, component: Component) -> None:
-    for setting in component.ports:
-        port = int(getattr(settings, setting))
+    for port, setting in _ports(settings, component):
         if not port_free(settings.host, port):
             raise PortInUse(
                 f"port {port} on {settings.host} is in use (needed by {component.name}); "
@@ -122,6 +127,8 @@ def _check_ports(settings: Settings, component: Component) -> None:
 def _start(settings: Settings, component: Component) -> int:
     log = log_path(settings, component.name)
     log.parent.mkdir(parents=True, exist_ok=True)
+    if component.cwd is not None:
+        component.cwd.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {component.name}\n".encode())
         out.flush()
@@ -183,6 +190,7 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
     install_labextension(settings.home / "jupyter" / "labextensions")
 
     state = read_state(settings)
+    profiles.check_switch(settings, any(_alive(_state_pid(entry)) for entry in state.values()))
     started: list[str] = []
     running: list[str] = []
     pending: list[tuple[Component, int, float]] = []
@@ -217,12 +225,42 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
             mlflow_auth.ensure_reader(settings)
         for service in (c for c in components(settings) if c.managed_by == "hub"):
             _wait_healthy(settings, service, None, service.name)
+        profiles.record(settings)
     except BaseException:
         if started:
             say("start-up failed; stopping what this call started")
             _stop_names(settings, started)
         raise
     return UpResult(started=started, already_running=running, admin_password=password, status=status(settings))
+
+
+def start_only(settings: Settings, names: Sequence[str], progress: Progress | None = None) -> list[str]:
+    """Start only the named components of the settings' profile (not yet running) and wait until they are
+    healthy: for a test or a benchmark that needs one engine of a profile, with the code `up` runs, without the
+    hub. `down` stops them. Returns the names started."""
+    say = progress or (lambda _msg: None)
+    state = read_state(settings)
+    chosen = [c for c in components(settings) if c.name in names and c.embedded and c.managed_by == "mlplat"]
+    unknown = sorted(set(names) - {c.name for c in chosen})
+    if unknown:
+        raise NotFoundError(f"the {settings.profile!r} profile starts no component {', '.join(unknown)}; "
+                            f"it starts: {', '.join(c.name for c in components(settings) if c.command)}")
+    started: list[str] = []
+    try:
+        for component in chosen:
+            if _alive(_state_pid(state.get(component.name, {}))):
+                continue
+            _check_ports(settings, component)
+            say(f"starting {component.name}")
+            pid = _start(settings, component)
+            state[component.name] = {"pid": pid, "url": component.url, "started_at": time.time()}
+            _write_state(settings, state)
+            started.append(component.name)
+            _wait_healthy(settings, component, pid, component.name)
+    except BaseException:
+        _stop_names(settings, started)
+        raise
+    return started
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -278,8 +316,9 @@ def _stop_names(settings: Settings, names: list[str]) -> list[str]:
     return stopped
 
 
-def _wait_ports_closed(settings: Settings, timeout: float = 15.0) -> list[int]:
-    ports = [int(getattr(settings, p)) for c in components(settings) if c.embedded for p in c.ports]
+def _wait_ports_closed(settings: Settings, names: list[str], timeout: float = 15.0) -> list[int]:
+    """Wait until the ports of the components ``names`` (those just stopped) are closed; those still open."""
+    ports = [port for c in components(settings) if c.embedded and c.name in names for port, _ in _ports(settings, c)]
     deadline = time.monotonic() + timeout
     while True:
         busy = [p for p in ports if not port_free(settings.host, p)]
@@ -293,11 +332,13 @@ def down(settings: Settings, progress: Progress | None = None) -> list[str]:
     say = progress or (lambda _msg: None)
     state = read_state(settings)
     order = [c.name for c in components(settings) if c.managed_by == "mlplat"]
-    names = [n for n in order if n in state]
+    # Whatever else the state names too (a component of another profile): down stops all this home started.
+    names = [n for n in order if n in state] + [n for n in state if n not in order]
     for name in reversed(names):
         say(f"stopping {name}")
         _stop_names(settings, [name])
-    busy = _wait_ports_closed(settings) if names else []
+    profiles.forget(settings)
+    busy = _wait_ports_closed(settings, names) if names else []
     if busy:
         raise StackError(f"stopped {', '.join(names)} but port(s) {busy} are still in use")
     return names

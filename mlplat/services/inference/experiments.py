@@ -42,11 +42,13 @@ def predict_target(path: str) -> tuple[str | None, str | None] | None:
 
 
 def redis_url(settings: Settings) -> str | None:
-    """The platform's Redis (Online Serving's), without the cluster marker; None when it is not Redis."""
-    from mlplat.features.online.redis_layout import split_cluster
+    """The platform's Redis for messages and sticky arms (settings.message_redis), without the cluster marker;
+    None when it is not Redis."""
+    from mlplat.features.online.redis_layout import cluster_seeds, split_cluster
 
-    url = settings.online_store
-    return split_cluster(url)[0] if url.startswith(("redis://", "rediss://", "redis+")) else None
+    url = settings.message_redis
+    # A cluster URL may name several nodes: one connection goes to the first.
+    return cluster_seeds(split_cluster(url)[0])[0] if url.startswith(("redis://", "rediss://", "redis+")) else None
 
 
 def attach(core: InferenceCore, settings: Settings, feed: ExperimentFeed, models: Callable[[], Any],
