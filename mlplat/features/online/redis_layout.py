@@ -148,5 +148,23 @@ def split_cluster(url: str) -> tuple[str, bool | None]:
     return plain, forced
 
 
-__all__ = ["HEADER", "KEY_PREFIX", "READ", "Script", "WRITE", "WRITE_FIXED", "micros", "redis_key", "safe_url",
-           "split_cluster", "ttl_millis"]
+def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster URL may list several nodes to start from (``redis+cluster://h:7000,h:7001/0``), so a client
+    still finds the cluster when one of them is down: (the URL with the first node only, every node)."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return url, []
+    seeds = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValidationError(f"online store URL {safe_url(url)!r}: write each node as host:port, "
+                                  f"separated by commas (got {item!r})")
+        seeds.append((host, int(port)))
+    first = f"{seeds[0][0]}:{seeds[0][1]}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{first}" if userinfo else first)), seeds
+
+
+__all__ = ["HEADER", "KEY_PREFIX", "READ", "Script", "WRITE", "WRITE_FIXED", "cluster_seeds", "micros", "redis_key",
+           "safe_url", "split_cluster", "ttl_millis"]

@@ -2,6 +2,12 @@
 
 Every call is bounded by ``timeout`` (connects by at most 2 s) and retried once
 at most; an unreachable Redis raises ``ServiceUnavailable`` with the reason.
+
+On a Redis Cluster, a master that dies fails the commands for its slots until its
+replica takes over (``cluster-node-timeout`` plus an election, ~1-3 s); each failed
+command makes redis-py ask for a new slot map, fetched at most every
+``TOPOLOGY_REFRESH_SECONDS``, so reads reach the new master right after the
+failover. Reads go to masters only: a replica may lag behind the last write.
 """
 
 from __future__ import annotations
@@ -22,16 +28,21 @@ from mlplat.features.online.redis_layout import (
     WRITE,
     WRITE_FIXED,
     Script,
+    cluster_seeds,
     micros,
     safe_url,
     split_cluster,
     ttl_millis,
 )
+from mlplat.features.online.redis_replica import from_replicas, hmget_many, outage_errors
 
 ROWS_PER_CALL = 500  # rows one write script call guards and writes
 CALLS_PER_ROUND_TRIP = 8  # script calls sent in one pipeline
 IDS_PERREAD = 500  # ids one read script call fetches
 CONNECT_TIMEOUT = 2.0
+# On a Redis Cluster a connection error (a master that died) asks for a new slot map, fetched by the next command
+# at most this often: after a failover reads go to the promoted replica within this of it (redis-py says 1 s).
+TOPOLOGY_REFRESH_SECONDS = 0.2
 
 class RedisStore:
     """An :class:`~mlplat.features.online.base.OnlineStore` on Redis or Redis Cluster.
@@ -84,9 +95,13 @@ class RedisStore:
 
     def _connect(self) -> Any:
         if self.cluster:
-            from redis.cluster import RedisCluster
+            from redis.cluster import ClusterNode, RedisCluster
 
-            return RedisCluster.from_url(self.url, **self._options)
+            first, seeds = cluster_seeds(self.url)
+            options = {"topology_refresh_min_interval": TOPOLOGY_REFRESH_SECONDS, **self._options}
+            if seeds:
+                options["startup_nodes"] = [ClusterNode(host, port) for host, port in seeds[1:]]
+            return RedisCluster.from_url(first, **options)
         client = self._redis.Redis.from_url(self.url, **self._options)
         if self.cluster is None:  # a plain redis:// URL may still point at a cluster node
             try:
@@ -352,10 +367,16 @@ class RedisStore:
         fields = self._fields(refs)
         if not fields:
             return {}
+        key = f"{KEY_PREFIX}{{{entity}:{id}}}"
         try:
             client = self.client  # connecting finds out whether this is a cluster
-            send = client.execute_command if self.cluster else self._call
-            raw = send("HMGET", f"{KEY_PREFIX}{{{entity}:{id}}}", *fields)
+            if self.cluster:
+                try:
+                    raw = client.execute_command("HMGET", key, *fields)
+                except outage_errors(self._redis) as exc:  # the master is down: its replica answers
+                    raw = from_replicas(client, [key], fields, exc)[0]
+            else:
+                raw = self._call("HMGET", key, *fields)
         except (self._redis.RedisError, self._redis.exceptions.RedisClusterException) as exc:
             raise self._failure(exc, "read") from None
         return {r.name: self._row(r, v) for r, v in zip(refs, raw)}
@@ -368,12 +389,8 @@ class RedisStore:
         keys = [f"{prefix}{i}}}" for i in ids]
         try:
             client = self.client
-            if self.cluster:
-                # Ids live in different slots: a cluster pipeline sends one batch per node.
-                pipe = client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.execute_command("HMGET", key, *fields)
-                raws = pipe.execute()
+            if self.cluster:  # ids live in different slots: one batch per node (replicas for a dead master's)
+                raws = hmget_many(self._redis, client, keys, fields)
             else:
                 calls = [(keys[i : i + IDS_PERREAD], fields) for i in range(0, len(keys), IDS_PERREAD)]
                 raws = [r for chunk in self._run(READ, calls) for r in chunk]
