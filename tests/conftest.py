@@ -51,6 +51,54 @@ def mlplat(env: dict[str, str], *args: str, check: bool = True, timeout: float =
     return proc
 
 
+def free_port_run(n: int, offset: int = 0) -> int:
+    """The first of ``n`` consecutive free ports whose ports + ``offset`` are free too (a Redis Cluster's nodes
+    and their buses)."""
+    import random
+
+    for _ in range(200):
+        first = random.randrange(20000, 65535 - offset - n)
+        wanted = [first + i for i in range(n)] + ([first + offset + i for i in range(n)] if offset else [])
+        socks = []
+        try:
+            for port in wanted:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return first
+    raise AssertionError(f"found no {n} consecutive free ports")
+
+
+@contextmanager
+def redis_cluster_on(home: Path, node_timeout_ms: int = 1000) -> Iterator[Settings]:
+    """The cluster profile's Redis Cluster (3 masters + 3 replicas) on a home of its own, started by the profile's
+    own code (``stack.start_only``) and stopped by ``stack.down``: settings whose ``online_store`` is it."""
+    from mlplat import stack
+    from mlplat.config import REDIS_CLUSTER_NODES
+    from mlplat.stack.redis_cluster import BUS_OFFSET
+
+    first = free_port_run(REDIS_CLUSTER_NODES, BUS_OFFSET)
+    s = load_settings(env={}, home=home, profile="cluster", redis_cluster_port=first,
+                      redis_cluster_node_timeout=node_timeout_ms)
+    stack.start_only(s, ["redis-cluster"])
+    try:
+        yield s
+    finally:
+        stack.down(s)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """One 3+3 Redis Cluster for the session (tests that kill nodes start their own with ``redis_cluster_on``)."""
+    with redis_cluster_on(tmp_path_factory.mktemp("redis-cluster-3x3") / "home") as s:
+        yield s
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings on an empty temporary home (no services), on free ports so a running stack never answers."""

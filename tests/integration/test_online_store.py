@@ -70,13 +70,26 @@ def _wait_port(port: int, log: Path) -> None:
     raise AssertionError(f"redis-server never listened on {port}:\n{tail}")
 
 
-@pytest.fixture(params=["redis", "redis-cluster"])
+def store_url(request: pytest.FixtureRequest, kind: str) -> str:
+    """The URL of a store of ``kind``: the session's redis-server, the one-node cluster, or the cluster profile's
+    3 masters + 3 replicas (keys spread over three nodes, as at scale)."""
+    if kind == "redis-cluster-3x3":
+        return str(request.getfixturevalue("redis_cluster").online_store)
+    return str(request.getfixturevalue("redis_url" if kind == "redis" else "cluster_url"))
+
+
+@pytest.fixture(params=["redis", "redis-cluster", "redis-cluster-3x3"])
 def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
     """Every implementation the contract covers (only Redis today, standalone and Cluster)."""
-    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
-    s = open_store(url, 2.0)
+    s = open_store(store_url(request, request.param), 2.0)
     yield s
     s.close()
+
+
+@pytest.fixture(params=["redis", "redis-cluster-3x3"])
+def online_url(request: pytest.FixtureRequest) -> str:
+    """Materialization's target: one redis-server, and the cluster profile's Redis Cluster."""
+    return store_url(request, request.param)
 
 
 @pytest.fixture
@@ -528,13 +541,13 @@ def local_naive(value: datetime) -> datetime:
     return value.astimezone().replace(tzinfo=None)
 
 
-def test_materialize_keeps_the_newest_row_per_entity_and_is_idempotent(platform, redis_url: str) -> None:
+def test_materialize_keeps_the_newest_row_per_entity_and_is_idempotent(platform, online_url: str) -> None:
     from mlplat.features.online import materialize, set_ref
 
     registry = platform.features.registry
     sv = online_set(registry, "mat_newest_" + uuid.uuid4().hex[:6])
     offline = write_offline(platform.spark, registry.offline_url(sv))
-    s = open_store(redis_url, 2.0)
+    s = open_store(online_url, 2.0)
     result = materialize(platform.spark, registry, s, sv)
     expected = expected_newest(offline)
     assert (result.rows, result.written, result.skipped_older) == (len(expected), len(expected), 0)
