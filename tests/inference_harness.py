@@ -135,10 +135,13 @@ def open_stack(models_settings: Any, spark: Any, root: Path, **settings: Any) ->
     redis = start_redis(redis_port, root)
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     try:
-        s = models_settings.replace(
-            home=root / "home", lake_url=models_settings.lake, metadata_url=f"sqlite:///{root / 'metadata.db'}",
-            mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}", online_store_url=redis_url,
-            inference_port=port, **settings)
+        # ``settings`` may replace Online Serving (profile="cluster", online_store_url=""): the redis-server then
+        # carries the messages only, as under `mlplat up --profile cluster`.
+        s = models_settings.replace(**{
+            "home": root / "home", "lake_url": models_settings.lake,
+            "metadata_url": f"sqlite:///{root / 'metadata.db'}",
+            "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "online_store_url": redis_url, "redis_port": redis_port, "inference_port": port, **settings})
         platform = Platform(s, spark=spark)
         for name in ONLINE_SETS:
             platform.features.materialize(ALICE, name)

@@ -202,9 +202,10 @@ def serve(folder: Path, host: str, first_port: int, node_timeout: int, start_tim
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         (folder / PIDS_FILE).write_text(json.dumps({str(p): proc.pid for p, proc in nodes.items()}))
         for p in ports:
+            node = nodes[p]
             _wait(f"node {p} did not listen (see {folder / str(p) / 'redis.log'})",
-                  lambda p=p: _listening(host, p) or nodes[p].poll() is not None, start_timeout)
-            if nodes[p].poll() is not None:
+                  lambda: _listening(host, p) or node.poll() is not None, start_timeout)  # noqa: B023 - called here
+            if node.poll() is not None:
                 raise StackError(f"the Redis Cluster: node {p} exited; see {folder / str(p) / 'redis.log'}")
         if fresh:
             _create(host, ports)

@@ -68,7 +68,7 @@ def test_online_serving_spreads_entities_over_the_masters_and_replicas_copy_them
     assert (result.written, result.skipped_older) == (3000, 0)
     assert [r[name].values["x"] for r in store.get_many(entity, ids, [ref])] == [float(i) for i in range(3000)]  # type: ignore[union-attr]
     pattern = f"mlplat:{{{entity}:*"
-    per_node = {}
+    per_node: dict[str, int] = {}
     for node in nodes(redis_cluster):
         deadline = time.monotonic() + 10
         with redis.Redis(host=redis_cluster.host, port=int(node["port"])) as client:
@@ -84,7 +84,7 @@ def test_online_serving_spreads_entities_over_the_masters_and_replicas_copy_them
     store.close()
 
 
-def test_reads_continue_after_a_master_is_killed_and_never_go_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reads_continue_after_a_master_is_killed_and_never_go_back(tmp_path) -> None:
     """The issue's fault: a master killed (SIGKILL) under read load fails over to its replica; the replica serves
     reads until then, reads go on after it, and none returns an older value than a write the replica had
     acknowledged (WAIT 1) before the read began. The seconds of errors are printed (the figure

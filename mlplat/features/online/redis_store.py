@@ -100,7 +100,7 @@ class RedisStore:
             first, seeds = cluster_seeds(self.url)
             options = {"topology_refresh_min_interval": TOPOLOGY_REFRESH_SECONDS, **self._options}
             if seeds:
-                options["startup_nodes"] = [ClusterNode(host, port) for host, port in seeds[1:]]
+                options["startup_nodes"] = [ClusterNode(host, port) for host, port in seeds[1:]]  # type: ignore[no-untyped-call]
             return RedisCluster.from_url(first, **options)
         client = self._redis.Redis.from_url(self.url, **self._options)
         if self.cluster is None:  # a plain redis:// URL may still point at a cluster node
