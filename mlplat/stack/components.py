@@ -127,6 +127,7 @@ def components(settings: Settings) -> list[Component]:
                 "--daemonize", "no", "--protected-mode", "yes",
             ],
             health=lambda: redis_ping(settings.message_redis),
+            cwd=home / "redis",  # made before the start: its --dir
             embedded=settings.embedded_redis,
         ),
         Component(

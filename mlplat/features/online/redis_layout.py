@@ -148,6 +148,21 @@ def split_cluster(url: str) -> tuple[str, bool | None]:
     return plain, forced
 
 
+def round_trips(groups: list[list[int]], rows: int) -> list[list[list[int]]]:
+    """Groups of rows (one script call each) in round trips of about ``rows`` rows: 8 calls of 500 rows on one
+    Redis; on a cluster, where a call holds one slot's rows (a few each when ids spread over 16,384 slots), as
+    many calls as make the same rows, so a round trip carries as much as it does on one Redis."""
+    trips: list[list[list[int]]] = [[]]
+    count = 0
+    for group in groups:
+        if count >= rows:
+            trips.append([])
+            count = 0
+        trips[-1].append(group)
+        count += len(group)
+    return trips if groups else []
+
+
 def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
     """A cluster URL may list several nodes to start from (``redis+cluster://h:7000,h:7001/0``), so a client
     still finds the cluster when one of them is down: (the URL with the first node only, every node)."""
@@ -167,4 +182,4 @@ def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
 
 
 __all__ = ["HEADER", "KEY_PREFIX", "READ", "Script", "WRITE", "WRITE_FIXED", "cluster_seeds", "micros", "redis_key",
-           "safe_url", "split_cluster", "ttl_millis"]
+           "round_trips", "safe_url", "split_cluster", "ttl_millis"]

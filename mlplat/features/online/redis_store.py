@@ -3,11 +3,9 @@
 Every call is bounded by ``timeout`` (connects by at most 2 s) and retried once
 at most; an unreachable Redis raises ``ServiceUnavailable`` with the reason.
 
-On a Redis Cluster, a master that dies fails the commands for its slots until its
-replica takes over (``cluster-node-timeout`` plus an election, ~1-3 s); each failed
-command makes redis-py ask for a new slot map, fetched at most every
-``TOPOLOGY_REFRESH_SECONDS``, so reads reach the new master right after the
-failover. Reads go to masters only: a replica may lag behind the last write.
+On a Redis Cluster, reads go to masters, or to a master's replica while it does not
+answer (``redis_cluster_reads``); an error makes redis-py fetch a new slot map (at most
+every ``TOPOLOGY_REFRESH_SECONDS``), so reads reach a promoted replica at once.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 from mlplat.errors import ConfigError, ConflictError, MlplatError, ServiceUnavailable, ValidationError, require
 from mlplat.features.online.base import Row, SetRef, ValueCodec, WriteResult, from_micros
+from mlplat.features.online.redis_cluster_reads import NodeConnections, from_replicas, hmget_many, outage_errors
 from mlplat.features.online.redis_layout import (
     HEADER,
     KEY_PREFIX,
@@ -30,19 +29,17 @@ from mlplat.features.online.redis_layout import (
     Script,
     cluster_seeds,
     micros,
+    round_trips,
     safe_url,
     split_cluster,
     ttl_millis,
 )
-from mlplat.features.online.redis_replica import from_replicas, hmget_many, outage_errors
 
 ROWS_PER_CALL = 500  # rows one write script call guards and writes
 CALLS_PER_ROUND_TRIP = 8  # script calls sent in one pipeline
 IDS_PERREAD = 500  # ids one read script call fetches
 CONNECT_TIMEOUT = 2.0
-# On a Redis Cluster a connection error (a master that died) asks for a new slot map, fetched by the next command
-# at most this often: after a failover reads go to the promoted replica within this of it (redis-py says 1 s).
-TOPOLOGY_REFRESH_SECONDS = 0.2
+TOPOLOGY_REFRESH_SECONDS = 0.2  # a cluster's slot map is fetched again after an error at most this often
 
 class RedisStore:
     """An :class:`~mlplat.features.online.base.OnlineStore` on Redis or Redis Cluster.
@@ -69,6 +66,7 @@ class RedisStore:
         }
         self._client: Any = None
         self._idle: list[Any] = []  # connections for _call, standalone Redis only
+        self._nodes = NodeConnections(self._redis)  # the same per cluster node
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -137,6 +135,7 @@ class RedisStore:
     def close(self) -> None:
         with self._lock:
             client, self._client, self._idle = self._client, None, []
+            self._nodes.clear()
         if client is not None:
             client.close()
 
@@ -308,7 +307,7 @@ class RedisStore:
             return [([keys[i] for i in group], [*head, *packed]) for group, packed in zip(trip, values(trip))]
 
         groups = self._groups(keys, ROWS_PER_CALL)
-        trips = [groups[i : i + CALLS_PER_ROUND_TRIP] for i in range(0, len(groups), CALLS_PER_ROUND_TRIP)]
+        trips = round_trips(groups, ROWS_PER_CALL * CALLS_PER_ROUND_TRIP)
         try:
             if len(trips) == 1:
                 written = sum(self._send(script, calls(trips[0])))
@@ -372,7 +371,7 @@ class RedisStore:
             client = self.client  # connecting finds out whether this is a cluster
             if self.cluster:
                 try:
-                    raw = client.execute_command("HMGET", key, *fields)
+                    raw = self._nodes.hmget(client, key, fields)
                 except outage_errors(self._redis) as exc:  # the master is down: its replica answers
                     raw = from_replicas(client, [key], fields, exc)[0]
             else:

@@ -1,4 +1,13 @@
-"""Reads on a Redis Cluster that a dead master does not stop: its replica answers until the failover ends.
+"""Reads on a Redis Cluster: single reads on connections of the store's own, and a dead master's replica.
+
+A single-entity read (the Inference Service's hot path) goes through
+:class:`NodeConnections`: the slot's master from the client's slot map, a
+connection the store keeps for that node, one ``HMGET``. That skips most of
+redis-py's per-command work for a cluster (routing policies, retries, events),
+as ``RedisStore._call`` does on a standalone Redis. Anything unusual (a
+redirection, a slot the map does not cover, a connection error) goes through the
+client's own ``execute_command``, which follows the redirection and refreshes the
+slot map.
 
 When a master dies, its slots have no master until the cluster declares it failed
 (``cluster-node-timeout``) and its replica wins an election: 2-3 s with a 1 s node
@@ -21,6 +30,49 @@ def outage_errors(redis: Any) -> tuple[type[BaseException], ...]:
     """The redis-py errors that mean "this node does not answer", not "the command is wrong"."""
     errors = redis.exceptions
     return (errors.ConnectionError, errors.TimeoutError, errors.ClusterDownError, errors.RedisClusterException)
+
+
+class NodeConnections:
+    """``HMGET`` of one key on its slot's master, on connections kept per node (``pop``/``append`` on a list are
+    atomic: threads share them safely). The client's own path answers whatever this one cannot."""
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._idle: dict[str, list[Any]] = {}
+
+    def hmget(self, client: Any, key: str, fields: Sequence[str]) -> Any:
+        errors = self._redis.exceptions
+        try:
+            node = client.get_node_from_key(key)
+        except errors.RedisClusterException:  # a slot the map does not cover: the client finds out why
+            return client.execute_command("HMGET", key, *fields)
+        idle = self._idle.setdefault(node.name, [])
+        try:
+            conn = idle.pop()
+        except IndexError:
+            conn = client.get_redis_connection(node).connection_pool.get_connection()
+        try:
+            conn.send_packed_command(conn.pack_command("HMGET", key, *fields), False)
+            reply = conn.read_response()
+        except errors.ResponseError:  # MOVED, ASK, TRYAGAIN...: the reply was read whole, the connection is fine
+            idle.append(conn)
+            return client.execute_command("HMGET", key, *fields)
+        except (errors.ConnectionError, errors.TimeoutError):
+            conn.disconnect()  # the client's path retries, refreshes the slot map, and raises if it must
+            idle.append(conn)
+            return client.execute_command("HMGET", key, *fields)
+        except BaseException:
+            conn.disconnect()  # a reply may be half read: never reuse the socket as it is
+            idle.append(conn)
+            raise
+        idle.append(conn)
+        return reply
+
+    def clear(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.disconnect()
+        self._idle = {}
 
 
 def hmget_many(redis: Any, client: Any, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
@@ -67,4 +119,4 @@ def from_replicas(client: Any, keys: Sequence[str], fields: Sequence[str], cause
     return out
 
 
-__all__ = ["from_replicas", "hmget_many", "outage_errors"]
+__all__ = ["NodeConnections", "from_replicas", "hmget_many", "outage_errors"]
