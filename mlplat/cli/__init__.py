@@ -82,7 +82,9 @@ def _client(ctx: click.Context) -> Any:
 def main(ctx: click.Context, home: str | None, config_file: str | None) -> None:
     """mlplat: a managed machine-learning platform inside Jupyter."""
     try:
-        ctx.obj = {"settings": load_settings(config_file=config_file, home=home)}
+        from mlplat.stack.profiles import effective  # the home's profile: its engines for this command's work
+
+        ctx.obj = {"settings": effective(load_settings(config_file=config_file, home=home))}
     except MlplatError as exc:
         click.echo(f"error: {exc.message}", err=True)
         ctx.exit(exc.exit_code)

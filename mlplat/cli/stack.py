@@ -16,7 +16,8 @@ from mlplat.config import PROFILES
 @main.command()
 @click.option("--profile", type=click.Choice(PROFILES),
               help="Also start a profile's engines: cluster = a Redis Cluster (3 masters + 3 replicas) for Online "
-                   "Serving. Remembered by this home until `mlplat down` (default: the home's, or `default`).")
+                   "Serving, a Spark standalone cluster with Spark Connect, and S3 (moto). Remembered by this home "
+                   "until `mlplat down` (default: the home's, or `default`).")
 @click.pass_context
 def up(ctx: click.Context, profile: str | None) -> None:
     """Start the local stack (Redis, MLflow, JupyterHub with the platform API)."""

@@ -177,6 +177,7 @@ def _safe_tail(settings: Settings, name: str) -> str:
 def up(settings: Settings, progress: Progress | None = None) -> UpResult:
     """Start every embedded component not already running; idempotent."""
     say = progress or (lambda _msg: None)
+    settings = profiles.effective(settings)  # what the hub hands its services: work on the profile's engines
     _prepare_home(settings)
     db = Database(settings.metadata)
     try:

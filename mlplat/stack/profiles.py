@@ -17,15 +17,15 @@ from collections.abc import Callable
 
 from mlplat.config import PROFILE_FILE, PROFILES, Settings, running_profile
 from mlplat.errors import StackError
-from mlplat.stack import redis_cluster
+from mlplat.stack import redis_cluster, scale_engines
 from mlplat.stack.components import Component
 
 ComponentFactory = Callable[[Settings], list[Component]]
 
-# Start order within a profile; the Spark and object-store parts of the cluster profile go here too.
+# Start order within a profile.
 PROFILE_COMPONENTS: dict[str, tuple[ComponentFactory, ...]] = {
     "default": (),
-    "cluster": (redis_cluster.component,),
+    "cluster": (redis_cluster.component, scale_engines.components),
 }
 assert set(PROFILE_COMPONENTS) == set(PROFILES), "every profile config.PROFILES names needs its components here"
 
@@ -33,6 +33,13 @@ assert set(PROFILE_COMPONENTS) == set(PROFILES), "every profile config.PROFILES 
 def profile_components(settings: Settings) -> list[Component]:
     """The components ``settings.profile`` adds to the default stack."""
     return [c for factory in PROFILE_COMPONENTS[settings.profile] for c in factory(settings)]
+
+
+def effective(settings: Settings) -> Settings:
+    """``settings`` with the platform's work on the profile's engines: Online Serving's cluster is resolved by
+    ``Settings`` itself; Spark jobs, S3 clients and MLflow's artifacts by ``scale_engines.settings_on_engines``,
+    wherever the settings name no other engine. What `up` hands the hub's services, and the CLI its client."""
+    return scale_engines.settings_on_engines(settings) if settings.profile == "cluster" else settings
 
 
 def check_switch(settings: Settings, anything_running: bool) -> None:
@@ -53,4 +60,4 @@ def forget(settings: Settings) -> None:
     (settings.home / PROFILE_FILE).unlink(missing_ok=True)
 
 
-__all__ = ["PROFILE_COMPONENTS", "check_switch", "forget", "profile_components", "record"]
+__all__ = ["PROFILE_COMPONENTS", "check_switch", "effective", "forget", "profile_components", "record"]

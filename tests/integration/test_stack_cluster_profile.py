@@ -20,7 +20,7 @@ def status_rows(env: dict[str, str]) -> dict[str, dict]:
 
 
 def test_up_with_the_cluster_profile_serves_online_from_the_cluster_until_down(stack, tmp_path) -> None:
-    # A home of its own that shares the session stack's MLflow: redis, the Redis Cluster and the hub start here.
+    # A home of its own that shares the session stack's MLflow: redis, the profile's engines and the hub start here.
     first = free_port_run(REDIS_CLUSTER_NODES, BUS_OFFSET)
     env = stack_env(tmp_path / "home", MLPLAT_MLFLOW_TRACKING_URI=settings_from(stack).mlflow,
                     MLPLAT_REDIS_CLUSTER_PORT=str(first))
@@ -36,9 +36,12 @@ def test_up_with_the_cluster_profile_serves_online_from_the_cluster_until_down(s
         assert s.profile == "cluster" and s.online_store == cluster["url"]
         assert rows["redis"]["url"] == s.message_redis != s.online_store
         # The platform API and the Inference Service run with the profile: their Online Serving is the cluster.
+        # Spark jobs go to the profile's standalone cluster, S3 clients to its object store.
+        assert {"spark-cluster", "spark-connect", "s3"} <= set(rows)
         for name in ("api", "inference"):
             environ = psutil.Process(rows[name]["pid"]).environ()
             assert (environ["MLPLAT_PROFILE"], environ["MLPLAT_REDIS_CLUSTER_PORT"]) == ("cluster", str(first)), name
+            assert environ["MLPLAT_SPARK_MASTER"] == s.spark_cluster_master, name
         nodes = json.loads((cluster_dir(s) / PIDS_FILE).read_text())
         assert sorted(map(int, nodes)) == list(range(first, first + REDIS_CLUSTER_NODES))
     finally:

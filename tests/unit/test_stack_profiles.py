@@ -27,7 +27,7 @@ def test_the_cluster_profile_puts_online_serving_on_six_nodes_and_messages_on_th
     assert s.online_store == f"redis+cluster://{nodes}/0"
     assert s.message_redis == s.stream_source == f"redis://127.0.0.1:{s.redis_port}/0"
     by_name = {c.name: c for c in components(s)}
-    assert list(by_name)[:3] == ["redis", "redis-cluster", "mlflow"]
+    assert list(by_name)[:6] == ["redis", "redis-cluster", "spark-cluster", "spark-connect", "s3", "mlflow"]
     cluster = by_name["redis-cluster"]
     assert cluster.url == s.online_store and cluster.ports == ("redis_cluster_port",)
     assert set(cluster.more_ports) == {*range(7101, 7106), *range(7100 + BUS_OFFSET, 7106 + BUS_OFFSET)}
@@ -35,6 +35,15 @@ def test_the_cluster_profile_puts_online_serving_on_six_nodes_and_messages_on_th
     assert "--node-timeout" in cluster.command and str(s.redis_cluster_node_timeout) in cluster.command
     # the hub's services get the profile with the rest of the settings
     assert by_name["hub"].env["MLPLAT_PROFILE"] == "cluster"
+
+
+def test_the_cluster_profiles_work_goes_to_its_engines_unless_the_settings_name_others(tmp_path: Path) -> None:
+    s = load_settings(env={}, home=tmp_path, profile="cluster")
+    on = profiles.effective(s)
+    assert on.spark_master == s.spark_cluster_master and on.s3_endpoint_url.endswith(f":{s.s3_port}")
+    assert profiles.effective(s.replace(spark_master="yarn")).spark_master == "yarn"
+    plain = load_settings(env={}, home=tmp_path)
+    assert profiles.effective(plain) == plain
 
 
 def test_an_online_store_url_of_ones_own_replaces_the_profiles_cluster(tmp_path: Path) -> None:
