@@ -78,7 +78,10 @@ def store_url(request: pytest.FixtureRequest, kind: str) -> str:
     return str(request.getfixturevalue("redis_url" if kind == "redis" else "cluster_url"))
 
 
-@pytest.fixture(params=["redis", "redis-cluster", "redis-cluster-3x3"])
+CLUSTER_3X3 = pytest.param("redis-cluster-3x3", marks=pytest.mark.cluster)  # also in `make test-cluster`
+
+
+@pytest.fixture(params=["redis", "redis-cluster", CLUSTER_3X3])
 def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
     """Every implementation the contract covers (only Redis today, standalone and Cluster)."""
     s = open_store(store_url(request, request.param), 2.0)
@@ -86,7 +89,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
     s.close()
 
 
-@pytest.fixture(params=["redis", "redis-cluster-3x3"])
+@pytest.fixture(params=["redis", CLUSTER_3X3])
 def online_url(request: pytest.FixtureRequest) -> str:
     """Materialization's target: one redis-server, and the cluster profile's Redis Cluster."""
     return store_url(request, request.param)

@@ -18,7 +18,7 @@ from mlplat.features.examples import get_examples, to_pandas
 from mlplat.features.online.redis_layout import redis_key
 from mlplat.features.starter import SESSION_FEATURES, TARGET
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 MODEL = "cluster_purchase"
 TOKEN = "t-cluster-inference"
 

@@ -21,7 +21,7 @@ from mlplat.features.online import SetRef, open_store
 from mlplat.features.online.redis_store import RedisStore
 from mlplat.stack.redis_cluster import command, node_ports
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 NOW = datetime.now(timezone.utc)
 
 

@@ -12,7 +12,7 @@ from conftest import free_port_run, mlplat, settings_from, stack_env
 from mlplat.config import REDIS_CLUSTER_NODES
 from mlplat.stack.redis_cluster import BUS_OFFSET, PIDS_FILE, cluster_dir
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 def status_rows(env: dict[str, str]) -> dict[str, dict]:
