@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_write_the_job_finishes_and_writes_once(cluster: Set
 
     # the driver lost the executor during the job (its log), and still finished every task on the other one
     driver_log = (s.log_dir / "spark-driver.log").read_text()
-    assert re.search(r"Lost executor \d+ on 127\.0\.0\.1: worker lost", driver_log), driver_log[-2000:]
+    assert re.search(r"Lost executor \d+ on 127\.0\.0\.1", driver_log), driver_log[-2000:]  # worker or RPC lost
 
     path = local_path(answer["offline"])
     assert path == offline
