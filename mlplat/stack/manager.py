@@ -20,7 +20,7 @@ from mlplat.accounts import ensure_admin, read_or_create_secret
 from mlplat.config import Settings
 from mlplat.errors import NotFoundError, PortInUse, StackError
 from mlplat.metadata import Database
-from mlplat.stack import mlflow_auth, profiles
+from mlplat.stack import mlflow_auth, postgres, profiles
 from mlplat.stack.components import Component, ComponentStatus, components, merged_env, port_free
 
 Progress = Callable[[str], None]
@@ -179,6 +179,7 @@ def up(settings: Settings, progress: Progress | None = None) -> UpResult:
     say = progress or (lambda _msg: None)
     settings = profiles.effective(settings)  # what the hub hands its services: work on the profile's engines
     _prepare_home(settings)
+    postgres.ensure(settings)  # the cluster profile's databases, before the metadata's migrations
     db = Database(settings.metadata)
     try:
         db.migrate()

@@ -9,9 +9,11 @@ come from the home (``mlplat_<hash>_meta`` ...), so two homes on one server (two
 test sessions, two sites' staging stacks) never meet, and ``up`` twice finds
 its databases there.
 
-The server is one that runs already (``postgres_server_url``: the machine's own,
-or a managed one): the metadata database is migrated before any component
-starts, so it cannot be one the stack starts itself.
+The cluster profile puts every database no setting names there (``on_profile``,
+``ensure`` before ``up`` migrates). The server is one that runs already
+(``postgres_server_url``, default the machine's own on 127.0.0.1:5432, or a
+managed one): the metadata database is migrated before any component starts, so
+it cannot be one the stack starts itself.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlparse, urlunparse
 from mlplat.config import Settings
 from mlplat.errors import ConfigError, ServiceUnavailable
 
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"  # the machine's own server
 # setting -> the database's suffix
 DATABASES = {
     "metadata_url": "meta",
@@ -95,11 +98,31 @@ def drop_databases(server_url: str, home: Path) -> list[str]:
     return dropped
 
 
-def on_postgres(settings: Settings) -> Settings:
-    """``settings`` with every database on ``settings.postgres_server_url`` (created when missing)."""
-    if not settings.postgres_server_url:
-        raise ConfigError("set postgres_server_url (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
-    return settings.replace(**ensure_databases(settings.postgres_server_url, settings.home))
+def server(settings: Settings) -> str:
+    """The PostgreSQL server of the cluster profile's databases: the setting, or the machine's own."""
+    return settings.postgres_server_url or DEFAULT_SERVER
 
 
-__all__ = ["DATABASES", "database_names", "database_urls", "drop_databases", "ensure_databases", "on_postgres"]
+def on_profile(settings: Settings) -> Settings:
+    """The cluster profile's databases: each one no setting names is the home's database on ``server``.
+
+    Pure (no connection): every process of the stack derives the same URLs. ``ensure`` creates them."""
+    if settings.profile != "cluster":
+        return settings
+    urls = database_urls(server(settings), settings.home)
+    return settings.replace(**{name: url for name, url in urls.items() if not getattr(settings, name)})
+
+
+def ensure(settings: Settings) -> list[str]:
+    """Create the profile's databases that ``settings`` (after ``on_profile``) use and the server lacks."""
+    if settings.profile != "cluster":
+        return []
+    urls = database_urls(server(settings), settings.home)
+    if not any(getattr(settings, name) == url for name, url in urls.items()):
+        return []
+    ensure_databases(server(settings), settings.home)
+    return [name for name, url in urls.items() if getattr(settings, name) == url]
+
+
+__all__ = ["DATABASES", "DEFAULT_SERVER", "database_names", "database_urls", "drop_databases", "ensure",
+           "ensure_databases", "on_profile", "server"]

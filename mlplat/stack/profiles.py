@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from mlplat.config import PROFILE_FILE, PROFILES, Settings, running_profile
 from mlplat.errors import StackError
-from mlplat.stack import redis_cluster, scale_engines
+from mlplat.stack import postgres, redis_cluster, scale_engines
 from mlplat.stack.components import Component
 
 ComponentFactory = Callable[[Settings], list[Component]]
@@ -38,8 +38,11 @@ def profile_components(settings: Settings) -> list[Component]:
 def effective(settings: Settings) -> Settings:
     """``settings`` with the platform's work on the profile's engines: Online Serving's cluster is resolved by
     ``Settings`` itself; Spark jobs, S3 clients and MLflow's artifacts by ``scale_engines.settings_on_engines``,
-    wherever the settings name no other engine. What `up` hands the hub's services, and the CLI its client."""
-    return scale_engines.settings_on_engines(settings) if settings.profile == "cluster" else settings
+    and the four databases by ``postgres.on_profile``, wherever the settings name no other engine. What `up`
+    hands the hub's services, and the CLI its client."""
+    if settings.profile != "cluster":
+        return settings
+    return postgres.on_profile(scale_engines.settings_on_engines(settings))
 
 
 def check_switch(settings: Settings, anything_running: bool) -> None:

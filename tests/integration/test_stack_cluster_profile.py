@@ -1,4 +1,5 @@
-"""`mlplat up --profile cluster` for real: the stack with a Redis Cluster, remembered by the home, stopped by down."""
+"""`mlplat up --profile cluster` for real: the stack with a Redis Cluster, Spark, S3 and every database on
+PostgreSQL, remembered by the home, stopped by down."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import free_port_run, mlplat, settings_from, stack_env
 
 from mlplat.config import REDIS_CLUSTER_NODES
+from mlplat.stack.postgres import DEFAULT_SERVER, database_urls, drop_databases
 from mlplat.stack.redis_cluster import BUS_OFFSET, PIDS_FILE, cluster_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -42,6 +44,11 @@ def test_up_with_the_cluster_profile_serves_online_from_the_cluster_until_down(s
             environ = psutil.Process(rows[name]["pid"]).environ()
             assert (environ["MLPLAT_PROFILE"], environ["MLPLAT_REDIS_CLUSTER_PORT"]) == ("cluster", str(first)), name
             assert environ["MLPLAT_SPARK_MASTER"] == s.spark_cluster_master, name
+            # Every database on PostgreSQL (the machine's server): the home's own four.
+            for setting, url in database_urls(DEFAULT_SERVER, s.home).items():
+                assert environ[f"MLPLAT_{setting.upper()}"] == url, (name, setting)
+        assert _tables(database_urls(DEFAULT_SERVER, s.home)["metadata_url"]) >= {"accounts", "feature_sets"}
+        assert "users" in _tables(database_urls(DEFAULT_SERVER, s.home)["hub_db_url"])
         nodes = json.loads((cluster_dir(s) / PIDS_FILE).read_text())
         assert sorted(map(int, nodes)) == list(range(first, first + REDIS_CLUSTER_NODES))
     finally:
@@ -53,3 +60,11 @@ def test_up_with_the_cluster_profile_serves_online_from_the_cluster_until_down(s
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
     assert settings_from(env).profile == "default"  # down forgets the profile
+    drop_databases(DEFAULT_SERVER, s.home)
+
+
+def _tables(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
