@@ -8,6 +8,8 @@ events attached (``mlplat.features.starter.EVENTS``), and trains on the newest
 - ``xgboost``: the starter features and session features (what chapter 2 trains);
 - ``xgboost_events``: the same plus the 20 events' columns (one-hot), so the
   trees see everything the network sees;
+- ``mlp``: the network without events, on ``xgboost``'s inputs (is it the
+  network or the events?);
 - ``sequence_gru``: the same inputs as ``xgboost_events``, the events read as a
   sequence.
 
@@ -48,7 +50,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--example-days", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="intra-op threads (small batches: a second thread mostly spins on a shared machine)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     from mlplat.platform import Platform
 
     with tempfile.TemporaryDirectory(prefix="mlplat-deep-auc-") as tmp:
@@ -67,6 +74,7 @@ def main() -> None:
         for name, model, lay, params in (
             ("xgboost", "xgboost", no_events, {}),
             ("xgboost_events", "xgboost", layout, {}),
+            ("mlp", "mlp", no_events, {"max_epochs": args.epochs, "patience": 4}),
             ("sequence_gru", "sequence_gru", layout, {"max_epochs": args.epochs, "patience": 4}),
         ):
             log(f"training {name} on {len(frame)} rows")

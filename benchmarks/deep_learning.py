@@ -101,7 +101,7 @@ def bare_torch(frame: pd.DataFrame, train: np.ndarray, test: np.ndarray, epochs:
 def overhead(args: argparse.Namespace) -> dict[str, Any]:
     frame = synthetic(args.rows)
     params = {"hidden": 64, "layers": 2, "batch_size": 256, "max_epochs": args.epochs, "patience": args.epochs + 1}
-    config = TrainConfig(model="mlp", target="y", params=params)
+    config = TrainConfig(model="mlp", target="y", params=params, features=[c for c in frame.columns if c != "y"])
     train, test = split_rows(frame, config, ExampleLayout())
 
     def mlplat_fit() -> float:

@@ -20,10 +20,14 @@ class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy
 
     def __init__(self, layout: TabularLayout, embedding_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.numeric = list(layout.numeric)
-        self.block_columns = [list(cols) for _, cols in layout.blocks]
+        blocks = [list(cols) for _, cols in layout.blocks]
+        self.has_numeric = bool(layout.numeric)
+        # index tensors made once: a Python list would be turned into one on every forward
+        self.register_buffer("numeric", torch.tensor(layout.numeric, dtype=torch.long), persistent=False)
+        self.register_buffer("block_columns", torch.tensor(sum(blocks, []), dtype=torch.long), persistent=False)
+        self.block_sizes = [len(cols) for cols in blocks]
         self.embeddings = nn.ModuleList(
-            nn.Linear(len(cols), min(embedding_dim, len(cols)), bias=False) for cols in self.block_columns
+            nn.Linear(len(cols), min(embedding_dim, len(cols)), bias=False) for cols in blocks
         )
         width = len(self.numeric) + sum(e.out_features for e in self.embeddings)
         body: list[nn.Module] = []
@@ -34,8 +38,10 @@ class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy
         self.out_features = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = [x[:, self.numeric]] if self.numeric else []
-        parts += [emb(x[:, cols]) for emb, cols in zip(self.embeddings, self.block_columns)]
+        parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
+        if self.block_sizes:
+            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
+            parts += [emb(block) for emb, block in zip(self.embeddings, one_hot)]
         if not parts:
             return x[:, :0]
         return self.body(torch.cat(parts, dim=1))
