@@ -187,7 +187,7 @@ def save_for_mlflow(model: Any, model_dir: Path, kind: str) -> None:
         from torch import nn
 
         plain = nn.Sequential(*model.net_.tabular.body, model.net_.head).eval()
-        mlflow.pytorch.save_model(plain, str(model_dir))
+        mlflow.pytorch.save_model(plain, str(model_dir), serialization_format="pickle")  # any batch size
         return
     import mlflow.xgboost
 
