@@ -21,6 +21,9 @@ then ``--seconds`` of measurement. Only the last line on stdout is the result:
 ``ratio`` > 1 means mlplat is better (rps: mlplat/mlflow; p99: mlflow/mlplat).
 ``--server uvicorn`` runs our service on uvicorn instead of granian (the
 default, chosen with it); ``--only mlplat`` drives one side, for tuning runs.
+``--kind mlp`` serves the torch MLP kind instead (2 x 64 hidden units, the
+same 20 inputs); MLflow serves the same layers and weights with its pytorch
+flavor from a venv with torch (``mlflow-serve-torch-venv``).
 
     .venv/bin/python benchmarks/inference.py [--workers 2] [--seconds 30] [--connections 64] [--server S]
 """
@@ -52,6 +55,7 @@ import online_store as online_bench  # noqa: E402  (redis-server on a free port,
 from proctree import tree_cpu_seconds  # noqa: E402
 
 DEFAULT_MLFLOW_VENV = Path.home() / ".cache" / "mlplat-bench" / "mlflow-serve-venv"
+DEFAULT_TORCH_VENV = Path.home() / ".cache" / "mlplat-bench" / "mlflow-serve-torch-venv"
 MODEL = "bench_model"
 
 
@@ -70,7 +74,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--mlflow-venv", type=Path, default=DEFAULT_MLFLOW_VENV)
+    parser.add_argument("--kind", choices=("xgboost", "mlp"), default="xgboost",
+                        help="mlp: the torch MLP kind, served by MLflow's pytorch flavor (its own venv with torch)")
+    parser.add_argument("--mlflow-venv", type=Path)
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--server", choices=("granian", "uvicorn"), default="granian",
                         help="the HTTP server under our service (python -m mlplat.services.inference --server)")
@@ -80,19 +86,23 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- the model --------------------------------------------------------------------
-def train_model(features: int, trees: int) -> Any:
+def train_model(features: int, trees: int, kind: str = "xgboost") -> Any:
     import xgboost as xgb
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50_000, features))
     logit = x[:, :5] @ np.array([0.8, -0.6, 0.5, 0.3, -0.2]) - 1.0
     y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+    if kind == "mlp":
+        from mlplat.models.deep.estimator import MLPClassifier
+
+        return MLPClassifier(hidden=64, layers=2, max_epochs=5, batch_size=512).fit(x, y)
     model = xgb.XGBClassifier(n_estimators=trees, max_depth=6, learning_rate=0.1, tree_method="hist", n_jobs=2)
     model.fit(x, y)
     return model
 
 
-def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features: int) -> Any:
+def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features: int, kind: str = "xgboost") -> Any:
     """Home, feature set + Online Serving rows, the pipeline registered and deployed; returns settings."""
     from mlplat.config import load_settings
     from mlplat.features.online import open_store
@@ -119,12 +129,12 @@ def setup_mlplat(home: Path, redis_url: str, model: Any, entities: int, features
     fields = tuple(InputField(f"{sv.name}__f{i}", "float", "store") for i in range(features))
     schema = InputSchema(fields, ("user_id",), ((sv.name, sv.version),))
     pipeline = ModelPipeline(schema, None, model, Postprocess("threshold", classes=(0, 1)), task="classification",
-                             model_columns=[f.name for f in fields], kind="xgboost", target="y")
+                             model_columns=[f.name for f in fields], kind=kind, target="y")
     example = {f.name: float(columns[i][0]) for i, f in enumerate(fields)}
     pipeline = pipeline.with_examples(__import__("pandas").DataFrame([example]))
     report = EvaluationReport("classification", {}, 0, "random")
     registered = platform.repository.register(
-        MODEL, pipeline, {"environment": environment(), "task": "classification", "kind": "xgboost"},
+        MODEL, pipeline, {"environment": environment(), "task": "classification", "kind": kind},
         report, team="bench", created_by="bench", alias="production")
     deployments.record(platform.db, MODEL, registered.version, previous_version=None, action="deploy", status="live",
                        team="bench", checks=[], message="benchmark", options={}, created_by="bench")
@@ -145,22 +155,43 @@ def start_mlplat(settings: Any, workers: int, log: Path, server: str = "granian"
 
 
 # -- MLflow's side ------------------------------------------------------------------
-def ensure_mlflow_venv(venv: Path) -> None:
-    import mlflow
-    import xgboost
+def ensure_mlflow_venv(venv: Path, kind: str = "xgboost") -> None:
+    """MLflow's own venv with the model's library (xgboost, or torch for the mlp) at our versions."""
+    import importlib
 
+    import mlflow
+
+    library = "torch" if kind == "mlp" else "xgboost"
     python = venv / "bin" / "python"
-    wanted = {"mlflow": mlflow.__version__, "xgboost": xgboost.__version__}
+    wanted = {"mlflow": mlflow.__version__, library: importlib.import_module(library).__version__.split("+")[0]}
     if python.exists():
-        versions = "import mlflow, xgboost; print(mlflow.__version__, xgboost.__version__)"
+        versions = f"import mlflow, {library}; print(mlflow.__version__, {library}.__version__.split('+')[0])"
         probe = subprocess.run([str(python), "-c", versions], capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.split() == [wanted["mlflow"], wanted["xgboost"]]:
+        if probe.returncode == 0 and probe.stdout.split() == list(wanted.values()):
             return
-    say(f"creating MLflow's venv at {venv} (mlflow=={wanted['mlflow']}, xgboost=={wanted['xgboost']}; a few minutes)")
+    pins = [f"{name}=={version}" for name, version in wanted.items()]
+    say(f"creating MLflow's venv at {venv} ({', '.join(pins)}; a few minutes)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"mlflow=={wanted['mlflow']}",
-                    f"xgboost=={wanted['xgboost']}", "pandas<3"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *pins, "pandas<3"], check=True)
+
+
+def save_for_mlflow(model: Any, model_dir: Path, kind: str) -> None:
+    """The same fitted model in MLflow's own flavor: xgboost, or pytorch for the mlp.
+
+    The mlp's layers go in as a plain ``nn.Sequential`` holding the same weights, so MLflow's venv needs
+    torch but not mlplat (all 20 inputs are numbers: the network's embedding blocks are empty).
+    """
+    if kind == "mlp":
+        import mlflow.pytorch
+        from torch import nn
+
+        plain = nn.Sequential(*model.net_.tabular.body, model.net_.head).eval()
+        mlflow.pytorch.save_model(plain, str(model_dir), serialization_format="pickle")  # any batch size
+        return
+    import mlflow.xgboost
+
+    mlflow.xgboost.save_model(model, str(model_dir))
 
 
 def start_mlflow(venv: Path, model_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
@@ -253,22 +284,20 @@ def drive(kind: str, url: str, path: str, auth: str, bodies: Path, seconds: floa
 
 def main() -> None:
     args = parse_args()
+    args.mlflow_venv = args.mlflow_venv or (DEFAULT_MLFLOW_VENV if args.kind == "xgboost" else DEFAULT_TORCH_VENV)
     load = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "python")
     work = Path(tempfile.mkdtemp(prefix="mlplat-bench-inference-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
         if args.only != "mlplat":
-            ensure_mlflow_venv(args.mlflow_venv.expanduser())
+            ensure_mlflow_venv(args.mlflow_venv.expanduser(), args.kind)
         redis, redis_url = online_bench.start_redis(work)
         procs.append(redis)
-        say(f"training XGBoost ({args.trees} trees, depth 6, {args.features} features)")
-        model = train_model(args.features, args.trees)
-        settings = setup_mlplat(work / "home", redis_url, model, args.entities, args.features)
-
-        import mlflow.xgboost
-
+        say(f"training {args.kind} ({args.features} features)")
+        model = train_model(args.features, args.trees, args.kind)
+        settings = setup_mlplat(work / "home", redis_url, model, args.entities, args.features, args.kind)
         model_dir = work / "mlflow-model"
-        mlflow.xgboost.save_model(model, str(model_dir))
+        save_for_mlflow(model, model_dir, args.kind)
         rng = np.random.default_rng(2)
         ours, theirs = work / "ours.jsonl", work / "theirs.jsonl"
         users = rng.integers(0, args.entities, size=5000)
@@ -318,7 +347,7 @@ def main() -> None:
             "errors": {"mlplat": m["errors"], "mlflow": f["errors"]},
             "detail": {
                 "workers": args.workers, "connections": args.connections, "seconds": args.seconds, "load": load,
-                "load_threads": args.load_threads, "server": args.server, "trees": args.trees,
+                "load_threads": args.load_threads, "server": args.server, "kind": args.kind, "trees": args.trees,
                 "features": args.features, "entities": args.entities,
                 **{key: {"mlplat": m[key], "mlflow": f[key]} for key in ("p50_ms", "requests", "cpu_us_per_request")},
                 "load_avg_1m": round(os.getloadavg()[0], 2),

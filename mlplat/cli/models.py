@@ -123,7 +123,8 @@ def register_options(fn: Any) -> Any:
 @main.command("train")
 @click.option("--examples", required=True, help="The example set (NAME, or NAME:vN for a version).")
 @click.option("--target", help="The label column (none for kmeans).")
-@click.option("--model", help="xgboost (default), logistic, linear, random_forest or kmeans (`mlplat model catalog`).")
+@click.option("--model", help="xgboost (default), logistic, linear, random_forest, kmeans, mlp or sequence_gru "
+                              "(`mlplat model catalog`; the last two need the dl extra).")
 @click.option("--features", help="Input columns, comma-separated (default: every feature column).")
 @click.option("--session-features", help="Features the request carries (device, country, ...), comma-separated.")
 @click.option("--param", "params", multiple=True, help="KEY=VALUE model parameter (JSON values); repeatable.")
@@ -166,7 +167,8 @@ def train(ctx: click.Context, examples: str, target: str | None, model: str | No
 @click.option("--examples", required=True, help="The example set (NAME, or NAME:vN for a version).")
 @click.option("--target", required=True, help="The label column.")
 @click.option("--budget", type=float, help="Seconds to spend (default 60).")
-@click.option("--models", help="Model kinds to try, comma-separated (default: every kind that fits the target).")
+@click.option("--models", help="Model kinds to try, comma-separated (default: every kind that fits the target, "
+                                "the networks only when named).")
 @click.option("--features", help="Input columns to start from, comma-separated (default: every feature column).")
 @click.option("--session-features", help="Inputs the caller sends with each request, comma-separated.")
 @register_options

@@ -110,11 +110,11 @@ class ExamplesClient:
 
     def build(
         self, name: str, labels: str, features: list[str], *, team: str | None = None, start: str | None = None,
-        end: str | None = None, progress: Any = None,
+        end: str | None = None, progress: Any = None, events: dict[str, Any] | None = None,
     ) -> Any:
-
+        """Build the next version of ``name``; ``events`` attaches each row's last N earlier events."""
         found = self._t.call("examples.build", name=name, labels=labels, features=list(features), team=team,
-                             start=start, end=end, progress=progress)
+                             start=start, end=end, progress=progress, events=events)
         return one(ExampleSetInfo.from_dict, found)
 
     def show(self, name: str, version: int | None = None) -> Any:

@@ -56,8 +56,12 @@ class ExampleService:
         start: str | date | None = None,
         end: str | date | None = None,
         progress: Any = None,
+        events: dict[str, Any] | None = None,
     ) -> "ExampleSetInfo":
-        """Join a label set with feature sets point in time into the next version of ``name``."""
+        """Join a label set with feature sets point in time into the next version of ``name``.
+
+        ``events`` attaches each row's last N events before its time (``EventWindow``'s fields as a dict).
+        """
 
         team = team or label_set(self.registry, labels).spec.team
         caller.require_team(team, f"build example set {name!r} for team {team!r}")
@@ -66,7 +70,7 @@ class ExampleService:
             caller.require_team(previous, f"add a version to example set {name!r}")
         return build_examples(
             self._spark(), self.registry, self.db, name, labels, list(features), team=team, created_by=caller.name,
-            start=_day(start), end=_day(end), progress=progress,
+            start=_day(start), end=_day(end), progress=progress, events=events,
         )
 
     def show(self, caller: Identity, name: str, version: int | None = None) -> "ExampleSetInfo":

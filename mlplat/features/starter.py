@@ -36,6 +36,9 @@ class StarterVerbs(Protocol):
 
 SESSION_FEATURES = ["device", "country", "session_product_views", "session_mean_price"]
 TARGET = "purchased"
+# The last 20 events before each session, with the viewed product's category: what sequence_gru reads.
+EVENTS: dict[str, Any] = {"table": "events", "n": 20, "columns": ["event_type", "category", "price"],
+                          "lookup": ["products", "product_id", ["category"]]}
 
 
 def definitions(team: str) -> list[dict[str, Any]]:
@@ -102,8 +105,13 @@ def build_session_examples(
     days: int = 7,
     name: str = "session_examples",
     progress: Callable[[str, float], None] | None = None,
+    events: dict[str, Any] | None = None,
 ) -> "ExampleSetInfo":
-    """Apply the starter sets, compute the last ``days`` days (features from the week before), build ``name``."""
+    """Apply the starter sets, compute the last ``days`` days (features from the week before), build ``name``.
+
+    ``events`` attaches each session's last N earlier clickstream events (``EVENTS`` is the sequence
+    model's choice: type, product category and price).
+    """
     say = progress or (lambda message, fraction: None)
     available = lake_days(platform.lake)
     if not available:
@@ -122,7 +130,7 @@ def build_session_examples(
     platform.features.compute(caller, "session_purchase", start.isoformat(), end.isoformat(), kind="labels")
     say(f"building {name}", 0.8)
     return platform.examples.build(caller, name, "session_purchase", ["user_views_7d", "user_profile"], team=team,
-                                   start=start, end=end)
+                                   start=start, end=end, events=events)
 
 
-__all__ = ["SESSION_FEATURES", "StarterVerbs", "TARGET", "build_session_examples", "definitions", "lake_days"]
+__all__ = ["EVENTS", "SESSION_FEATURES", "StarterVerbs", "TARGET", "build_session_examples", "definitions", "lake_days"]

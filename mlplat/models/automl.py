@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlplat.errors import ValidationError
-from mlplat.models.catalog import CLUSTERING, PRIMARY_METRIC, get_kind, infer_task, models_for
+from mlplat.models.catalog import CLUSTERING, DEEP_CATALOG, PRIMARY_METRIC, get_kind, infer_task, models_for
 from mlplat.models.training import (
     ExampleLayout,
     Progress,
@@ -162,7 +162,8 @@ def _candidates(models: Sequence[str] | None, task: str, target: pd.Series) -> l
     if task == CLUSTERING:
         raise ValidationError("automl needs a classification or regression target")
     if models is None:
-        found = models_for(task)
+        # the networks only when named: sequence_gru needs event columns, and their trials take minutes
+        found = [m for m in models_for(task) if m not in DEEP_CATALOG]
     else:
         found = list(dict.fromkeys(models))
         if not found:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from mlplat.errors import ValidationError, require
+from mlplat.errors import MissingDependency, ValidationError, require
+from mlplat.models.deep import DEEP_KINDS, EXTRA, deep_available
 
 CLASSIFICATION, REGRESSION, CLUSTERING = "classification", "regression", "clustering"
 TASKS = (CLASSIFICATION, REGRESSION, CLUSTERING)
@@ -121,6 +123,7 @@ class ModelKind:
     known_params: tuple[str, ...] = ()
     handles_missing: bool = False  # NaN inputs are fine (no imputation needed)
     needs_scaling: bool = False
+    wants_columns: bool = False  # training passes the model matrix's column names (``columns``)
 
     def build(self, task: str, params: dict[str, Any] | None = None, seed: int = 0) -> Any:
         if task not in self.tasks:
@@ -178,6 +181,43 @@ def _kmeans(task: str, params: dict[str, Any], seed: int) -> Any:
     return KMeans(random_state=seed, n_init=params.pop("n_init", 4), **params)
 
 
+def _deep(task: str, params: dict[str, Any], seed: int, sequence: bool) -> Any:
+    require("torch", EXTRA)
+    from mlplat.models.deep import estimator as deep
+
+    if sequence:
+        cls = deep.SequenceClassifier if task == CLASSIFICATION else deep.SequenceRegressor
+    else:
+        cls = deep.MLPClassifier if task == CLASSIFICATION else deep.MLPRegressor
+    return cls(random_state=seed, **params)
+
+
+_NET_PARAMS = ("hidden", "layers", "dropout", "embedding_dim", "lr", "weight_decay", "batch_size", "max_epochs",
+               "patience", "validation_fraction", "checkpoint_dir", "device", "columns")
+_NET_SPACE = {"hidden": [32, 64, 128], "layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.4},
+              "lr": {"low": 1e-4, "high": 1e-2, "log": True}, "batch_size": [128, 256, 512]}
+DEEP_CATALOG: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind(
+            "mlp", (CLASSIFICATION, REGRESSION),
+            "tabular MLP with embeddings for categorical columns (PyTorch)",
+            partial(_deep, sequence=False),
+            defaults={"hidden": 64, "layers": 2, "max_epochs": 30, "patience": 3},
+            space=dict(_NET_SPACE), known_params=_NET_PARAMS, needs_scaling=True, wants_columns=True,
+        ),
+        ModelKind(
+            "sequence_gru", (CLASSIFICATION, REGRESSION),
+            "GRU over a user's last N events (example sets built with events) beside a tabular MLP (PyTorch)",
+            partial(_deep, sequence=True),
+            defaults={"hidden": 64, "layers": 1, "gru_hidden": 32, "max_epochs": 30, "patience": 3},
+            space={**_NET_SPACE, "gru_hidden": [16, 32, 64]}, known_params=(*_NET_PARAMS, "gru_hidden"),
+            needs_scaling=True, wants_columns=True,
+        ),
+    )
+}
+assert tuple(DEEP_CATALOG) == DEEP_KINDS
+
 CATALOG: dict[str, ModelKind] = {
     kind.name: kind
     for kind in (
@@ -225,8 +265,14 @@ CATALOG: dict[str, ModelKind] = {
 }
 
 
+if deep_available():  # without torch the deep kinds are not listed; asking for one names the extra (get_kind)
+    CATALOG.update(DEEP_CATALOG)
+
+
 def get_kind(name: str) -> ModelKind:
     kind = CATALOG.get(name)
+    if kind is None and name in DEEP_CATALOG:
+        raise MissingDependency("torch", EXTRA)
     if kind is None:
         hint = difflib.get_close_matches(str(name), list(CATALOG), n=1)
         raise ValidationError(
@@ -274,6 +320,6 @@ def infer_task(target: pd.Series | None, model: str, task: str | None = None) ->
 
 
 __all__ = [
-    "CATALOG", "CLASSIFICATION", "CLUSTERING", "ModelKind", "PRIMARY_METRIC", "Param", "REGRESSION", "TASKS",
-    "get_kind", "infer_task", "models_for", "parse_space",
+    "CATALOG", "CLASSIFICATION", "CLUSTERING", "DEEP_CATALOG", "ModelKind", "PRIMARY_METRIC", "Param", "REGRESSION",
+    "TASKS", "get_kind", "infer_task", "models_for", "parse_space",
 ]

@@ -20,14 +20,13 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import platform as _platform
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any
 
 from mlplat.config import Settings
 from mlplat.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationError, require
+from mlplat.models.environment import environment, pins_for, pip_requirements
 from mlplat.models.tracking import TrackingAccess, hub_reader_access, mlflow_client, platform_access
 
 if TYPE_CHECKING:
@@ -35,23 +34,7 @@ if TYPE_CHECKING:
 
 TAG = "mlplat."
 ALIASES = ("candidate", "production")
-PINNED = ("mlplat", "numpy", "pandas", "scikit-learn", "xgboost", "cloudpickle", "pyarrow", "mlflow")
 SHORT_FIELDS = ("team", "task", "kind", "example_set", "transformer", "created_by", "target")
-
-
-def environment() -> dict[str, Any]:
-    """The Python version and package pins of this process: recorded at training, checked at deployment."""
-    packages = {}
-    for name in PINNED:
-        try:
-            packages[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return {"python": _platform.python_version(), "packages": packages}
-
-
-def pip_requirements(env: dict[str, Any]) -> list[str]:
-    return [f"{name}=={version}" for name, version in env["packages"].items()]
 
 
 @dataclass
@@ -246,6 +229,7 @@ class ModelRepository:
         params: dict[str, Any] | None = None,
     ) -> ModelVersionInfo:
         """Log the pipeline as a run and register it as the next version of ``name`` (owned by ``team``)."""
+        from mlplat.models.deep.history import log_curves
         from mlplat.models.pyfunc import save_pyfunc
 
         if not isinstance(name, str) or not name or len(name) > 200 or any(c in name for c in "/:%"):
@@ -257,7 +241,7 @@ class ModelRepository:
             self._call("model", self.client.create_registered_model, name, tags=tags, description=description)
         elif contact and model.tags.get(TAG + "contact") != contact:
             self.client.set_registered_model_tag(name, TAG + "contact", contact)
-        env = metadata.setdefault("environment", environment())
+        env = metadata.setdefault("environment", environment(pins_for(pipeline.kind)))
         metrics = _clean(report.metrics)
         run = self._call("run", self.client.create_run, self._experiment(name),
                          run_name=f"{name}-{pipeline.kind}", tags={TAG + "team": team, TAG + "created_by": created_by})
@@ -268,6 +252,7 @@ class ModelRepository:
             for key, value in metrics.items():
                 if value is not None:
                     self.client.log_metric(run_id, key, value)
+            log_curves(self.client, run_id, pipeline.model)
             with tempfile.TemporaryDirectory(prefix="mlplat-model-") as tmp:
                 save_pyfunc(pipeline, os.path.join(tmp, "pipeline"), pip_requirements(env))
                 self.client.log_artifacts(run_id, os.path.join(tmp, "pipeline"), "pipeline")

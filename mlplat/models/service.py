@@ -19,7 +19,7 @@ from mlplat.errors import ValidationError
 from mlplat.features.examples import get_examples, parse_ref, read_examples, to_pandas
 from mlplat.identity import Identity
 from mlplat.metadata import Database
-from mlplat.models.repository import environment
+from mlplat.models.environment import environment, pins_for
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -313,7 +313,7 @@ class ModelService:
             "rows": {"train": result.rows_train, "test": result.rows_test},
             "tuning": tuning,
             "automl": {k: v for k, v in (automl or {}).items() if k != "winner"} or None,
-            "environment": environment(),
+            "environment": environment(pins_for(pipeline.kind)),
         }
 
     # -- the repository ---------------------------------------------------------

@@ -88,6 +88,7 @@ class ExampleLayout:
     label_columns: tuple[str, ...] = ()
     store_columns: tuple[str, ...] = ()
     set_versions: tuple[tuple[str, int], ...] = ()
+    event_columns: tuple[str, ...] = ()  # ev<i>_<col>: the last N events attached per row (sequence models)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> "ExampleLayout":
@@ -97,6 +98,7 @@ class ExampleLayout:
             tuple(manifest.get("label_columns") or ()),
             tuple(c for f in manifest.get("features") or () for c in f["output_columns"]),
             tuple((f["name"], int(f["version"])) for f in manifest.get("features") or ()),
+            tuple((manifest.get("events") or {}).get("output_columns") or ()),
         )
 
 
@@ -123,7 +125,8 @@ def choose_features(frame: pd.DataFrame, config: TrainConfig, layout: ExampleLay
     skip = {*layout.entity, layout.timestamp, config.target}
     store = [c for c in layout.store_columns if c in frame.columns]
     session = [c for c in config.session_features if c not in store]
-    chosen = [c for c in store + session if c not in skip]
+    events = [c for c in layout.event_columns if c in frame.columns and c not in session]
+    chosen = [c for c in store + session + events if c not in skip]
     if not chosen:
         raise ValidationError("the example set has no feature columns to train on")
     return chosen
@@ -225,6 +228,8 @@ def train_pipeline(
     model_columns = [str(c) for c in transformed.columns]
     y, classes = encode_target(frame[config.target], task) if config.target else (None, [])
     estimator = kind.build(task, dict(config.params), config.seed)
+    if kind.wants_columns:
+        estimator.set_params(columns=tuple(model_columns))
     say(f"fitting {config.model} on {len(train_idx)} rows", 0.2)
     fit_began = time.perf_counter()
     x_train = transformed[model_columns].to_numpy(dtype=np.float64, na_value=np.nan)

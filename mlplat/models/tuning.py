@@ -125,6 +125,7 @@ class _Search:
     y_val: np.ndarray | None
     grid: dict[str, list[Any]] | None = None
     threads: int | None = None  # per worker, when workers share the machine
+    columns: tuple[str, ...] = ()  # the matrices' column names, for kinds that read them (the networks)
 
     def objective(self, trial: Any) -> float:
         began = time.perf_counter()
@@ -132,6 +133,8 @@ class _Search:
         params = {**self.fixed, **chosen}
         if self.threads and "n_jobs" in self.kind.known_params and "n_jobs" not in self.fixed:
             params["n_jobs"] = self.threads
+        if self.kind.wants_columns:
+            params["columns"] = self.columns
         estimator = self.kind.build(self.task, params, self.seed)
         if self.y_fit is None:
             estimator.fit(self.x_fit)
@@ -167,8 +170,11 @@ def _raw(estimator: Any, x: np.ndarray, task: str) -> np.ndarray:
 def _search_data(
     frame: pd.DataFrame, config: TrainConfig, layout: ExampleLayout, schema: Any, task: str,
     transformer: Transformer | None, train_idx: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """(x_fit, y_fit, x_val, y_val): validation carved from the train rows as the holdout is from all rows."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """(x_fit, y_fit, x_val, y_val, column names): validation carved from the train rows as the holdout is from all.
+
+    The column names are for kinds that read them (the networks' one-hot blocks and event steps).
+    """
     train = frame.iloc[train_idx].reset_index(drop=True)
     fit_idx, val_idx = split_rows(train, config, layout)
     decoded = schema.decode(train)
@@ -188,7 +194,8 @@ def _search_data(
         raise ValidationError(f"the validation split ({len(val_idx)} rows) holds a single class of "
                               f"{config.target!r}: give more rows or a larger test_size")
     x = [f[columns].to_numpy(dtype=np.float64, na_value=np.nan) for f in (fit_x, val_x)]
-    return x[0], (y[fit_idx] if y is not None else None), x[1], (y[val_idx] if y is not None else None)
+    return (x[0], (y[fit_idx] if y is not None else None), x[1], (y[val_idx] if y is not None else None),
+            tuple(str(c) for c in columns))
 
 
 # -- the search ------------------------------------------------------------------------
@@ -249,9 +256,9 @@ def tune(
 
     train_idx, test_idx = split_rows(frame, config, layout)
     say(f"preparing the search data ({len(train_idx)} train rows, holdout of {len(test_idx)} kept out)", 0.01)
-    x_fit, y_fit, x_val, y_val = _search_data(frame, config, layout, schema, task, transformer, train_idx)
+    x_fit, y_fit, x_val, y_val, columns = _search_data(frame, config, layout, schema, task, transformer, train_idx)
     search = _Search(kind, task, metric, params, dict(config.params), config.seed, x_fit, y_fit, x_val,
-                     y_val, grid, max(1, cores() // workers) if workers > 1 else None)
+                     y_val, grid, max(1, cores() // workers) if workers > 1 else None, columns)
 
     # Trials of a resumed study were scored on the same validation rows only if all of this is unchanged.
     expected = {"model": config.model, "method": method, "metric": metric, "direction": direction,

@@ -62,6 +62,8 @@ def _single_thread(model: Any) -> None:
             model.set_params(n_jobs=1)
         except Exception:  # broad on purpose: an unfitted or foreign booster keeps its threads
             pass
+    elif hasattr(model, "serve_single_threaded"):  # the torch kinds: one intra-op thread in this worker process
+        model.serve_single_threaded()
     elif hasattr(model, "n_jobs"):
         model.n_jobs = 1
 

@@ -24,12 +24,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy.exc import IntegrityError
 
 from mlplat.errors import ConflictError, NotFoundError, ValidationError
-from mlplat.features.examples.local import INTEGRAL, LOCAL_JOIN_MAX_ROWS, local_inputs, write_local
+from mlplat.features.examples import events as event_attach
+from mlplat.features.examples.events import EventWindow
+from mlplat.features.examples.local import INTEGRAL, LOCAL_JOIN_MAX_ROWS, local_inputs, spark_type_name, write_local
 from mlplat.features.examples.manifest import manifest
 from mlplat.features.examples.store import ExampleSetInfo, get_examples, newest_version, parse_ref
 from mlplat.features.pit import (
@@ -72,6 +74,7 @@ def build_examples(
     end: date | str | None = None,
     progress: Progress | None = None,
     local_max_rows: int = LOCAL_JOIN_MAX_ROWS,
+    events: EventWindow | dict[str, Any] | None = None,
 ) -> ExampleSetInfo:
     """Join ``labels`` with ``features`` point in time and publish it as the next version of ``name``.
 
@@ -83,6 +86,10 @@ def build_examples(
     When every table is on a local lake, of plain column types, and they hold at most
     ``local_max_rows`` rows together, the join runs in this process (pyarrow) instead
     of on Spark, with the same result; ``local_max_rows=0`` always uses Spark.
+
+    ``events`` (an ``EventWindow`` or its dict) attaches each label row's last N
+    events strictly before its timestamp as ``ev1_<col>`` .. ``evN_<col>``
+    (``mlplat.features.examples.events``); the manifest lists them under ``events``.
     """
     say = progress or (lambda message, fraction: None)
     start, end = _as_date(start, "start"), _as_date(end, "end")
@@ -97,11 +104,16 @@ def build_examples(
     feature_svs = [registry.get(*_with_kind(f, "features")) for f in features]
     label_columns = [c.name for c in label_sv.value_columns]
     _check_compatible(label_sv, feature_svs, label_columns)
+    events_window = EventWindow.from_dict(events) if isinstance(events, dict) else events
+    if events_window is not None and events_window.key not in label_sv.spec.entity:
+        raise ValidationError(f"events key {events_window.key!r} is not an entity column of labels set "
+                              f"{label_sv.ref} ({', '.join(label_sv.spec.entity)})")
 
     say(f"reading labels {label_sv.ref}", 0.05)
     entity, ts = list(label_sv.spec.entity), label_sv.spec.timestamp
     local = local_inputs(registry, label_sv, feature_svs, label_columns, start, end) if local_max_rows > 0 else None
-    if local is not None and local.rows > local_max_rows:
+    if local is not None and (local.rows > local_max_rows or
+                              (events_window is not None and not event_attach.is_local(registry.lake, events_window))):
         local = None
     stats: LabelStats
     if local is not None:
@@ -125,7 +137,12 @@ def build_examples(
     say("joining features point in time", 0.2)
     if local is not None:
         joined = pit_join_local(local.labels(), entity, ts, label_columns, local.features())
-        schema = [{"name": n, "type": local.types[n]} for n in joined.column_names]
+        if events_window is not None:
+            say(f"attaching the last {events_window.n} events", 0.25)
+            joined = event_attach.attach_local(joined, event_attach.read_local(registry.lake, events_window),
+                                               events_window, ts)
+        schema = [{"name": n, "type": local.types.get(n) or spark_type_name(joined.schema.field(n).type)}
+                  for n in joined.column_names]
     else:
         inputs = [
             FeatureInput(sv.name, _read_offline(spark, registry, sv), sv.spec.timestamp,
@@ -133,6 +150,10 @@ def build_examples(
             for sv in feature_svs
         ]
         result = pit_join(label_frame, entity, ts, label_columns, inputs, label_range=(stats.start, stats.end))
+        if events_window is not None:
+            say(f"attaching the last {events_window.n} events", 0.25)
+            events_frame = event_attach.read_spark(spark, registry.lake, events_window)
+            result = event_attach.attach_spark(result, events_frame, events_window, ts)
         schema = [{"name": f.name, "type": f.dataType.simpleString()} for f in result.schema.fields]
 
     files = lake_files(spark, registry.lake.url("examples"))
@@ -151,6 +172,8 @@ def build_examples(
             rows = spark.read.parquet(tmp).count()
         written = manifest(name, version, final, label_sv, feature_svs, label_columns, schema, rows, stats,
                            start, end, created_by, created_at)
+        if events_window is not None:
+            written["events"] = {**events_window.to_dict(), "output_columns": events_window.output_columns()}
         files.write_text(f"{tmp}/_manifest.json", json.dumps(written, indent=2, sort_keys=True))
         say("publishing", 0.95)
         _publish(files, db, tmp, final, ExampleSet(

@@ -16,6 +16,7 @@ import uuid
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mlplat.errors import ValidationError
 from mlplat.features.pit import LocalFeatures, output_name
 from mlplat.features.registry import Registry, SetVersion
 from mlplat.lake import local_path
@@ -51,6 +52,14 @@ def _spark_type(kind: "pa.DataType", int96: bool) -> tuple[str, "pa.DataType"] |
             return ("timestamp", pa.timestamp("us", "UTC")) if kind.unit != "ns" or int96 else None
         return ("timestamp_ntz", pa.timestamp("us")) if kind.unit in ("ms", "us") else None
     return None
+
+
+def spark_type_name(kind: "pa.DataType") -> str:
+    """The Spark type name of a column added in this process (the event columns): as ``_spark_type`` says."""
+    found = _spark_type(kind, False)
+    if found is None:
+        raise ValidationError(f"a column of type {kind} cannot be written to an example set; leave it out")
+    return found[0]
 
 
 class _LocalTable:

@@ -21,6 +21,7 @@ class BuildRequest(BaseModel):
     team: str | None = None
     start: str | None = None
     end: str | None = None
+    events: dict[str, Any] | None = None  # the last N events per row (EventWindow's fields)
 
 
 class FitRequest(BaseModel):
@@ -36,7 +37,7 @@ def router(platform: Platform, caller: Callable[..., Identity]) -> APIRouter:
     @api.post("/v1/examples", status_code=201, response_model=ExampleSet, responses=errors(404, 409, 422, 503))
     def build(body: BuildRequest, user: Identity = Depends(caller)) -> Any:
         return out(platform.examples.build(user, body.name, body.labels, body.features, team=body.team,
-                                           start=body.start, end=body.end))
+                                           start=body.start, end=body.end, events=body.events))
 
     @api.get("/v1/examples", response_model=list[ExampleSet], responses=errors())
     def list_examples(user: Identity = Depends(caller)) -> Any:

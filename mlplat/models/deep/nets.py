@@ -1,0 +1,99 @@
+"""The two networks: an MLP over tabular inputs, and a GRU over the last N events beside it.
+
+Both take the pipeline's float matrix as one tensor and split it themselves
+(``layout``), so a batch is a single tensor wherever it comes from: an
+in-memory array, the streaming Parquet loader, or a serving request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlplat.models.deep.layout import SequenceLayout, TabularLayout
+
+
+class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy (pyproject)
+    """Numbers as they are plus one embedding per one-hot block, then an MLP body (no head)."""
+
+    def __init__(self, layout: TabularLayout, embedding_dim: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        blocks = [list(cols) for _, cols in layout.blocks]
+        self.has_numeric = bool(layout.numeric)
+        # index tensors made once: a Python list would be turned into one on every forward
+        self.register_buffer("numeric", torch.tensor(layout.numeric, dtype=torch.long), persistent=False)
+        self.register_buffer("block_columns", torch.tensor(sum(blocks, []), dtype=torch.long), persistent=False)
+        self.block_sizes = [len(cols) for cols in blocks]
+        self.embeddings = nn.ModuleList(
+            nn.Linear(len(cols), min(embedding_dim, len(cols)), bias=False) for cols in blocks
+        )
+        width = len(self.numeric) + sum(e.out_features for e in self.embeddings)
+        body: list[nn.Module] = []
+        for _ in range(layers):
+            body += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        self.body = nn.Sequential(*body)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
+        if self.block_sizes:
+            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
+            parts += [emb(block) for emb, block in zip(self.embeddings, one_hot)]
+        if not parts:
+            return x[:, :0]
+        return self.body(torch.cat(parts, dim=1))
+
+
+class MLPNet(nn.Module):  # type: ignore[misc]
+    def __init__(self, layout: TabularLayout, outputs: int, **size: Any) -> None:
+        super().__init__()
+        self.tabular = Tabular(layout, **size)
+        self.head = nn.Linear(self.tabular.out_features, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.tabular(x))
+        return out
+
+
+class SequenceNet(nn.Module):  # type: ignore[misc]
+    """A GRU over the event steps (oldest first); its last state joins the tabular body before the head."""
+
+    def __init__(self, tabular: TabularLayout, events: SequenceLayout, outputs: int, *, gru_hidden: int,
+                 embedding_dim: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.events = events
+        self.tabular = Tabular(tabular, embedding_dim, hidden, layers, dropout)
+        # the one-hot slots of a step times this map is each field's embedding, summed with the numbers
+        self.step = nn.Linear(events.width, max(embedding_dim * 2, 8))
+        self.gru = nn.GRU(self.step.out_features, gru_hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(self.tabular.out_features + gru_hidden, hidden), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, outputs))
+        self.register_buffer("place_columns", torch.tensor(events.columns, dtype=torch.long), persistent=False)
+        self.register_buffer("place_steps", torch.tensor(events.step_index, dtype=torch.long), persistent=False)
+        self.register_buffer("place_slots", torch.tensor(events.slot_index, dtype=torch.long), persistent=False)
+
+    def arrange(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch twin of ``SequenceLayout.arrange``: the batch stays on its device."""
+        ev = self.events
+        out = x.new_zeros((x.shape[0], ev.steps, ev.width))
+        out[:, self.place_steps, self.place_slots] = torch.nan_to_num(x[:, self.place_columns])
+        if ev.presence:
+            present = out[:, :, list(ev.presence)].sum(dim=2) > 0
+        else:
+            present = torch.ones(out.shape[:2], dtype=torch.bool, device=x.device)
+        out[:, :, -1] = present.to(out.dtype)
+        if ev.numeric_slots:
+            out[:, :, list(ev.numeric_slots)] = out[:, :, list(ev.numeric_slots)] * present.unsqueeze(2)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = torch.relu(self.step(self.arrange(x)))
+        _, last = self.gru(steps)
+        out: torch.Tensor = self.head(torch.cat([self.tabular(x), last[-1]], dim=1))
+        return out
+
+
+__all__ = ["MLPNet", "SequenceNet", "Tabular"]
