@@ -53,7 +53,8 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
-# The tests on the cluster profile's engines (Spark standalone cluster and Spark Connect, S3 on moto, ...).
+# The tests on the cluster profile's engines (Spark standalone cluster and Spark Connect, S3 on moto, ...) alone;
+# `make test` (what .ci/run runs) includes them.
 test-cluster: setup
 	$(PY) -m pytest -q -rs -m cluster $(PYTEST_ARGS)
 

@@ -27,7 +27,7 @@ from mlplat.jobs.definitions import JobSpec
 from mlplat.jobs.store import JobStore
 from mlplat.metadata import Database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import mlplat, running_stack, settings_from
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 def _reachable() -> str | None:
