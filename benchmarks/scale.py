@@ -1,7 +1,7 @@
 """Scale-out benchmark: Online Serving on the cluster profile's Redis Cluster against one redis-server, and failover.
 
 Parts (each a function taking the parsed options and returning its dict; ``PARTS`` lists them, ``--parts``
-chooses; the Spark cluster's part goes in as another function):
+chooses):
 
 - ``redis``: the cluster profile's 3 masters + 3 replicas and the stack's one redis-server, both started by the
   stack's own code (``mlplat.stack.start_only``) on one temporary home, get the same data (``--entities`` ids x
@@ -13,6 +13,9 @@ chooses; the Spark cluster's part goes in as another function):
 - ``failover``: a cluster of its own (``--node-timeout`` ms); three reader threads and a writer (``WAIT 1``),
   one master killed with SIGKILL (tests/cluster_faults.py, the fault test's harness): seconds from the first
   failed read to the last, seconds until reads recovered, stale reads (none expected).
+- ``spark``: ``scale_spark.py`` in a process of its own: a daily feature set's computation and an example set's
+  point-in-time join on the same generated events, by a driver on ``local[2]`` and one on the profile's 2-worker
+  standalone cluster (``ratio`` = local seconds / cluster seconds: on one 2-core machine, the cluster's overhead).
 
 On 2 cores the readers, not Redis, are the limit of both configurations: the cluster is not faster here, and
 the line says so (``ratio`` < 1 is the overhead of the cluster client). Compare figures of one run only.
@@ -203,9 +206,25 @@ def failover_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "acknowledged_writes": result.acknowledged, "stale_reads": len(result.stale_reads)}
 
 
+def spark_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """``scale_spark.py`` (feature computation and the example-set join, 2-worker cluster vs local[2]) in a process
+    of its own: its Spark drivers and cluster come and go with it."""
+    import subprocess
+    import sys
+
+    say("spark: scale_spark.py, the 2-worker cluster against local[2]")
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("scale_spark.py")),
+                           "--events-per-day", str(args.spark_events_per_day), "--workdir", str(work / "spark")],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result.pop("benchmark", None)
+    return result
+
+
 PARTS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {
     "redis": redis_part,
     "failover": failover_part,
+    "spark": spark_part,
 }
 
 
@@ -217,6 +236,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=4, help="reader processes")
     parser.add_argument("--shard-requests", type=int, default=200_000, help="redis-benchmark requests per shard")
     parser.add_argument("--node-timeout", type=int, default=1000, help="cluster-node-timeout (ms)")
+    parser.add_argument("--spark-events-per-day", type=int, default=3_000_000, help="the spark part's data")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     args = parser.parse_args()
     chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -237,6 +257,8 @@ def main() -> None:
             "cluster_p99_ms": redis["cluster_3_masters"]["p99_ms"], "one_redis_p99_ms": redis["one_redis"]["p99_ms"]}
            if redis else {}),
         **({"failover_error_seconds": failover["error_seconds"]} if failover else {}),
+        **({"spark_compute_ratio": line["spark"]["ratio"]["compute"],
+            "spark_join_ratio": line["spark"]["ratio"]["join"]} if "spark" in line else {}),
     }
     line["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps({"benchmark": line.pop("benchmark"), "summary": line.pop("summary"), **line}))
