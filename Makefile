@@ -12,7 +12,7 @@ LAB := mlplat/labextension/package.json
 LAB_SOURCES := lab_extension/package.json lab_extension/tsconfig.json $(wildcard lab_extension/src/*.ts lab_extension/src/*/*.ts lab_extension/style/*)
 PYTEST_ARGS ?=
 
-.PHONY: setup system lab demo test test-unit test-cluster lint up down clean
+.PHONY: setup system lab demo test test-unit test-cluster test-on-cluster lint up down clean
 
 setup: system $(STAMP) $(LAB) $(PROXY)
 
@@ -53,10 +53,22 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
+# Integration tests run unchanged on the cluster profile's engines (MLPLAT_TEST_PROFILE=cluster switches the shared
+# fixtures in tests/conftest.py: Spark on a 2-worker standalone cluster, Online Serving on a 3+3 Redis Cluster).
+CLUSTER_SUITE := tests/integration/test_feature_compute.py tests/integration/test_examples.py \
+	tests/integration/test_batch_and_retrain.py tests/integration/test_online_api.py \
+	tests/integration/test_inference_service.py tests/integration/test_deploy.py \
+	tests/integration/test_tuning.py::test_training_on_spark_gives_the_same_pipeline_as_pandas
+
 # The tests on the cluster profile's engines (Spark standalone cluster and Spark Connect, S3 on moto, ...) alone;
 # `make test` (what .ci/run runs) includes them.
 test-cluster: setup
 	$(PY) -m pytest -q -rs -m cluster $(PYTEST_ARGS)
+	$(MAKE) test-on-cluster
+
+# CLUSTER_SUITE alone on the cluster profile's engines: what .ci/run adds after `make test` (which ran the rest).
+test-on-cluster: setup
+	MLPLAT_TEST_PROFILE=cluster $(PY) -m pytest -q -rs $(CLUSTER_SUITE) $(PYTEST_ARGS)
 
 # The rules and the strictness live in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint: setup

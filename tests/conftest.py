@@ -159,12 +159,38 @@ def lake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return s
 
 
+# `make test-cluster` runs chosen integration tests unchanged on the cluster profile's engines: this variable
+# switches the shared fixtures below (Spark on a 2-worker standalone cluster, Online Serving on a 3+3 Redis Cluster).
+TEST_PROFILE = os.environ.get("MLPLAT_TEST_PROFILE", "default")
+
+
 @pytest.fixture(scope="session")
-def spark(lake_settings: Settings):  # type: ignore[no-untyped-def]
-    """One local SparkSession for the whole test run (it takes seconds to start)."""
+def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's Spark master: ``local[*]``, or the cluster profile's standalone cluster (started by the
+    profile's own component) under ``MLPLAT_TEST_PROFILE=cluster``."""
+    if TEST_PROFILE != "cluster":
+        yield Settings().spark_master
+        return
+    from mlplat.stack import spark_cluster
+    from mlplat.stack.scale_engines import running
+
+    ports = dict(zip(("spark_cluster_port", "spark_cluster_webui_port"), free_ports(2)))
+    s = load_settings(env={}, home=tmp_path_factory.mktemp("spark-cluster") / "home", **ports)
+    (component,) = spark_cluster.component(s)
+    with running(component, s.log_dir / "spark-cluster.log"):
+        yield s.spark_cluster_master
+
+
+@pytest.fixture(scope="session")
+def spark(lake_settings: Settings, spark_master: str):  # type: ignore[no-untyped-def]
+    """One SparkSession for the whole test run (it takes seconds to start), on ``spark_master``."""
     from mlplat.spark import spark_session
 
-    session = spark_session(lake_settings, register_tables=False)
+    settings = lake_settings.replace(spark_master=spark_master)
+    if TEST_PROFILE == "cluster":  # executors of 1 GB on the workers; the driver collects little
+        settings = settings.replace(spark_driver_memory="2g", spark_shuffle_partitions=4)
+    session = spark_session(settings, register_tables=False)
+    assert session.sparkContext.master == spark_master  # the suite runs where the profile says
     yield session
     session.stop()
 
@@ -186,9 +212,14 @@ def platform(lake_settings: Settings, spark, tmp_path: Path):  # type: ignore[no
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server on a free port for this test run."""
+    """A private redis-server on a free port for this test run (the cluster profile's 3+3 Redis Cluster under
+    ``MLPLAT_TEST_PROFILE=cluster``)."""
     import time
 
+    if TEST_PROFILE == "cluster":
+        with redis_cluster_on(tmp_path_factory.mktemp("redis-cluster-tests") / "home") as cluster:
+            yield cluster.online_store
+        return
     (port,) = free_ports(1)
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
@@ -246,9 +277,15 @@ def models_platform(models_settings: Settings, spark, tmp_path: Path):  # type: 
 
 
 def redis_db(redis_url: str, index: int) -> str:
-    """A Redis database of its own on the session's redis-server (a module picks an index), emptied."""
+    """A Redis database of its own on the session's redis-server (a module picks an index), emptied. A Redis
+    Cluster has one database: it is emptied instead (modules run one after the other)."""
     import redis
 
+    if redis_url.startswith("redis+cluster://"):
+        from mlplat.features.online.redis_store import RedisStore
+
+        RedisStore(redis_url).client.flushall()
+        return redis_url
     url = redis_url.rsplit("/", 1)[0] + f"/{index}"
     redis.Redis.from_url(url).flushdb()
     return url
