@@ -125,7 +125,8 @@ def test_cli_unknown_model_and_catalog(cli: Callable[..., Any]) -> None:
     proc = cli("model", "show", "nope", check=False)
     assert proc.returncode == 66 and messages(proc.stderr) == ["error: no model named 'nope'"], proc.stderr
     kinds = json.loads(cli("model", "catalog", "--json").stdout)
-    assert {k["name"] for k in kinds} == {"xgboost", "logistic", "linear", "random_forest", "kmeans"}
+    assert {k["name"] for k in kinds} == {"xgboost", "logistic", "linear", "random_forest", "kmeans", "mlp",
+                                          "sequence_gru"}  # the `dl` extra is part of `all`
     assert "gradient-boosted trees" in cli("model", "catalog").stdout
 
 
