@@ -124,6 +124,7 @@ class ModelKind:
     handles_missing: bool = False  # NaN inputs are fine (no imputation needed)
     needs_scaling: bool = False
     wants_columns: bool = False  # training passes the model matrix's column names (``columns``)
+    epochs: bool = False  # ``fit`` takes ``on_epoch`` (a network): training reports each epoch as progress
 
     def build(self, task: str, params: dict[str, Any] | None = None, seed: int = 0) -> Any:
         if task not in self.tasks:
@@ -204,7 +205,7 @@ DEEP_CATALOG: dict[str, ModelKind] = {
             "tabular MLP with embeddings for categorical columns (PyTorch)",
             partial(_deep, sequence=False),
             defaults={"hidden": 64, "layers": 2, "max_epochs": 30, "patience": 3},
-            space=dict(_NET_SPACE), known_params=_NET_PARAMS, needs_scaling=True, wants_columns=True,
+            space=dict(_NET_SPACE), known_params=_NET_PARAMS, needs_scaling=True, wants_columns=True, epochs=True,
         ),
         ModelKind(
             "sequence_gru", (CLASSIFICATION, REGRESSION),
@@ -212,7 +213,7 @@ DEEP_CATALOG: dict[str, ModelKind] = {
             partial(_deep, sequence=True),
             defaults={"hidden": 64, "layers": 1, "gru_hidden": 32, "max_epochs": 30, "patience": 3},
             space={**_NET_SPACE, "gru_hidden": [16, 32, 64]}, known_params=(*_NET_PARAMS, "gru_hidden"),
-            needs_scaling=True, wants_columns=True,
+            needs_scaling=True, wants_columns=True, epochs=True,
         ),
     )
 }

@@ -110,7 +110,8 @@ class EvaluationReport:
         return cls(data["task"], metrics, data["rows"], data["split"], data.get("curves") or {})
 
     def plots(self) -> list[str]:
-        return [k for k in ("roc", "pr", "calibration", "importance", "residuals", "cluster_sizes") if k in self.curves]
+        return [k for k in ("roc", "pr", "calibration", "loss", "importance", "residuals", "cluster_sizes")
+                if k in self.curves]
 
     def figure(self) -> Any:
         """One matplotlib figure with a panel per plot."""
@@ -159,6 +160,15 @@ class EvaluationReport:
         top = max(c["predicted"] + c["observed"] + [0.01])
         ax.plot([0, top], [0, top], ls="--", c="grey", lw=0.8)
         ax.set(title="calibration", xlabel="mean predicted", ylabel="observed rate")
+
+    @staticmethod
+    def _plot_loss(ax: Any, c: dict[str, Any]) -> None:
+        ax.plot(c["epoch"], c["train_loss"], marker=".", lw=1.2, label="train")
+        ax.plot(c["epoch"], c["val_loss"], marker=".", lw=1.2, label="validation")
+        if c.get("best_epoch"):
+            ax.axvline(c["best_epoch"], c="grey", ls="--", lw=0.8, label="kept")
+        ax.legend(fontsize=7)
+        ax.set(title="loss by epoch", xlabel="epoch", ylabel="loss")
 
     @staticmethod
     def _plot_importance(ax: Any, c: dict[str, Any]) -> None:
@@ -228,6 +238,12 @@ def curves_for(
         sizes = np.bincount(np.asarray(raw, dtype=int)) if len(raw) else np.array([], dtype=int)
         names = [segments[i] if i < len(segments) else f"segment_{i}" for i in range(len(sizes))]
         curves["cluster_sizes"] = {"segments": names, "sizes": [int(s) for s in sizes]}
+    history = getattr(model, "history_", None)  # a network's epochs (``models.deep``)
+    if history:
+        curves["loss"] = {"epoch": [int(p["epoch"]) for p in history],
+                          "train_loss": [round(float(p["train_loss"]), 6) for p in history],
+                          "val_loss": [round(float(p["val_loss"]), 6) for p in history],
+                          "best_epoch": int(getattr(model, "best_epoch_", 0) or 0)}
     importance = importances(model, columns)
     if importance:
         curves["importance"] = {"features": [n for n, _ in importance], "values": [round(v, 6) for _, v in importance]}

@@ -195,6 +195,15 @@ def prepare(
     return frame, schema, task, features
 
 
+def _epoch_progress(say: Progress, epochs: int) -> Callable[[dict[str, float]], None]:
+    """A network's finished epochs as progress between fitting (0.2) and evaluating (0.9)."""
+    def on_epoch(point: dict[str, float]) -> None:
+        epoch = int(point["epoch"])
+        say(f"epoch {epoch}/{epochs}: train loss {point['train_loss']:.4f}, validation loss {point['val_loss']:.4f}",
+            0.2 + 0.7 * min(epoch / max(epochs, 1), 1.0))
+    return on_epoch
+
+
 def train_pipeline(
     frame: pd.DataFrame,
     config: TrainConfig,
@@ -235,6 +244,8 @@ def train_pipeline(
     x_train = transformed[model_columns].to_numpy(dtype=np.float64, na_value=np.nan)
     if y is None:
         estimator.fit(x_train)
+    elif kind.epochs:
+        estimator.fit(x_train, y[train_idx], on_epoch=_epoch_progress(say, int(estimator.max_epochs)))
     else:
         estimator.fit(x_train, y[train_idx])
     fit_seconds = time.perf_counter() - fit_began

@@ -89,12 +89,22 @@ def test_without_torch_the_kinds_are_absent_and_named() -> None:
 
 def test_mlp_trains_pickles_and_serves_the_same_numbers(examples: pd.DataFrame) -> None:
     config = TrainConfig(model="mlp", target="bought", features=["user__x0", "user__country"], params=FAST)
-    result = train_pipeline(examples, config, LAYOUT)
+    said: list[tuple[str, float]] = []
+    result = train_pipeline(examples, config, LAYOUT, progress=lambda message, fraction: said.append((message,
+                                                                                                      fraction)))
     model = result.pipeline.model
     assert isinstance(model, MLPClassifier)
     assert [b for b, _ in model.net_.tabular.embeddings.named_children()] == ["0"]  # one block: the country
     assert result.metrics["auc"] > 0.65, result.metrics
     assert model.history_ and model.best_epoch_ >= 1
+    # each finished epoch is progress (a notebook's bar), and the report carries the loss curve to plot
+    epochs = [(m, f) for m, f in said if m.startswith("epoch ")]
+    assert len(epochs) == len(model.history_) and epochs[0][0].startswith("epoch 1/12: train loss ")
+    assert [f for _, f in epochs] == sorted(f for _, f in epochs) and 0.2 < epochs[-1][1] <= 0.9
+    loss = result.report.curves["loss"]
+    assert loss["val_loss"] == [round(p["val_loss"], 6) for p in model.history_]
+    assert loss["best_epoch"] == model.best_epoch_ and "loss" in result.report.plots()
+    assert len(result.report.figure().axes) == len(result.report.plots())
     loaded = ModelPipeline.from_bytes(result.pipeline.to_bytes())
     rows = examples.head(20)
     a, b = result.pipeline.predict(rows), loaded.predict(rows)
