@@ -248,12 +248,19 @@ class ExampleMagics(ClientMagics):
     @argument("--team")
     @argument("--start")
     @argument("--end")
+    @argument("--events", help="each row's last N events before its time: TABLE:N:COL,COL")
+    @argument("--events-lookup", help="a dimension table's columns joined to the events first: TABLE:ON:COL,COL")
     def _build(self, line: str) -> Table:
         """Join a label set with feature sets point in time into a new example set version."""
+        from mlplat.features.examples.events import EventWindow
+
         args = parse(self._build, line)
+        if args.events_lookup and not args.events:
+            raise MagicError("--events-lookup needs --events")
+        events = EventWindow.from_text(args.events, args.events_lookup).to_dict() if args.events else None
         with progress_bar(f"examples {args.name}") as bar:
             info = self.client.examples.build(args.name, args.labels, _csv(args.features) or [], team=args.team,
-                                              start=args.start, end=args.end, progress=bar)
+                                              start=args.start, end=args.end, events=events, progress=bar)
         return _example_table(info)
 
     @magic_arguments()

@@ -252,14 +252,24 @@ def examples() -> None:
 @click.option("--team", help="Owner team (default: the label set's).")
 @click.option("--start", help="First label date (ds) to use.")
 @click.option("--end", help="Last label date (ds) to use.")
+@click.option("--events", "events_spec", metavar="TABLE:N:COL,COL",
+              help="Attach each label row's last N events before its time (e.g. events:20:event_type,category,price).")
+@click.option("--events-lookup", metavar="TABLE:ON:COL,COL",
+              help="Columns of a dimension table joined to the events first (e.g. products:product_id:category).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def examples_build(ctx: click.Context, name: str, labels: str, feature_sets: str, team: str | None,
-                   start: str | None, end: str | None, as_json: bool) -> None:
+                   start: str | None, end: str | None, events_spec: str | None, events_lookup: str | None,
+                   as_json: bool) -> None:
     """Join a label set with feature sets point in time; writes examples/<name>/v<k>/."""
     sets = [f.strip() for f in feature_sets.split(",") if f.strip()]
+    if events_lookup and not events_spec:
+        raise click.UsageError("--events-lookup needs --events")
+    from mlplat.features.examples.events import EventWindow
+
+    events = EventWindow.from_text(events_spec, events_lookup).to_dict() if events_spec else None
     with _client(ctx) as client:
-        info = client.examples.build(name, labels, sets, team=team, start=start, end=end,
+        info = client.examples.build(name, labels, sets, team=team, start=start, end=end, events=events,
                                      progress=None if as_json else _progress_line)
     if as_json:
         _emit_json(info.to_dict())

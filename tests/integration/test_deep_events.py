@@ -80,6 +80,17 @@ def test_window_options_are_checked() -> None:
         EventWindow(columns=("nope",)).source_columns(EVENTS.column_names)
     round_trip = EventWindow.from_dict(WINDOW.to_dict())
     assert round_trip == WINDOW
+    # the command line's form (mlplat examples build --events, %examples build --events)
+    starter = EventWindow.from_text("events:20:event_type, category,price", "products:product_id:category")
+    assert (starter.table, starter.n, starter.columns) == ("events", 20, ("event_type", "category", "price"))
+    assert starter.lookup == ("products", "product_id", ("category",))
+    assert EventWindow.from_text('{"n": 3, "columns": ["price"]}').columns == ("price",)
+    for bad, message in (("events:twenty:price", "N must be a whole number"), ("events:20", "is not TABLE:N:COL"),
+                         ("{nope", "not JSON"), ("events:20:price;drop", "not a plain column name")):
+        with pytest.raises(ValidationError, match=message):
+            EventWindow.from_text(bad)
+    with pytest.raises(ValidationError, match="lookup 'products' is not TABLE:ON:COL,COL"):
+        EventWindow.from_text("events:5:price", "products")
 
 
 @pytest.fixture
@@ -135,3 +146,16 @@ def test_build_examples_attaches_events_on_both_paths(spark, event_world) -> Non
     with pytest.raises(ValidationError, match="not an entity column"):
         build_examples(spark, registry, db, "bad", "lab", ["fx"], team="growth", created_by="owner",
                        events={"key": "session_id"})
+
+
+def test_the_command_line_checks_the_events_option_before_building(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from mlplat.cli import main
+
+    runner = CliRunner()
+    base = ["--home", str(tmp_path), "examples", "build", "x", "--labels", "lab", "--features", "fx"]
+    bad = runner.invoke(main, [*base, "--events", "events:many:price"])
+    assert bad.exit_code == 65 and "N must be a whole number of events, not 'many'" in bad.output
+    lonely = runner.invoke(main, [*base, "--events-lookup", "products:product_id:category"])
+    assert lonely.exit_code == 2 and "--events-lookup needs --events" in lonely.output

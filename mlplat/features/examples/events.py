@@ -68,6 +68,31 @@ class EventWindow:
             fields["lookup"] = (table, on, tuple(extra))
         return cls(**fields)
 
+    @classmethod
+    def from_text(cls, text: str, lookup: str | None = None) -> "EventWindow":
+        """The command line's form: ``TABLE:N:COL,COL`` (or the dict as JSON); ``lookup`` is ``TABLE:ON:COL,COL``.
+
+        ``events:20:event_type,category,price`` with ``products:product_id:category`` is the starter's window.
+        """
+        text = text.strip()
+        if text.startswith("{"):
+            import json
+
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValidationError(f"events is not JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ValidationError("events JSON must be an object, e.g. {\"table\": \"events\", \"n\": 20}")
+            if lookup:
+                data["lookup"] = _triple(lookup, "events lookup", "TABLE:ON:COL,COL")
+            return cls.from_dict(data)
+        table, n, columns = _triple(text, "events", "TABLE:N:COL,COL")
+        if not n.isdigit():
+            raise ValidationError(f"events {text!r}: N must be a whole number of events, not {n!r}")
+        return cls(table=table, n=int(n), columns=tuple(columns),
+                   lookup=_triple(lookup, "events lookup", "TABLE:ON:COL,COL") if lookup else None)
+
     def to_dict(self) -> dict[str, Any]:
         lookup = [self.lookup[0], self.lookup[1], list(self.lookup[2])] if self.lookup else None
         return {"table": self.table, "n": self.n, "columns": list(self.columns), "key": self.key, "ts": self.ts,
@@ -89,6 +114,14 @@ class EventWindow:
             raise ValidationError(f"events table {self.table!r} lacks column(s) {missing}; it has "
                                   f"{', '.join(available)}", table=self.table, missing=missing)
         return list(dict.fromkeys(wanted))
+
+
+def _triple(text: str, what: str, form: str) -> tuple[str, str, tuple[str, ...]]:
+    parts = text.split(":")
+    columns = tuple(c.strip() for c in parts[-1].split(",") if c.strip()) if len(parts) == 3 else ()
+    if len(parts) != 3 or not parts[0].strip() or not parts[1].strip() or not columns:
+        raise ValidationError(f"{what} {text!r} is not {form}")
+    return parts[0].strip(), parts[1].strip(), columns
 
 
 def _dense_rank(*arrays: np.ndarray) -> list[np.ndarray]:
