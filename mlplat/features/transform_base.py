@@ -69,6 +69,8 @@ def category_keys(series: pd.Series) -> np.ndarray:
     keys: np.ndarray
     if series.dtype.kind in "iu":
         keys = series.astype(str).to_numpy(dtype=object)
+    elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "string":
+        keys = series.to_numpy(dtype=object)  # every value is text: its own key
     else:
         keys = series.map(category_key).to_numpy(dtype=object)
     return keys

@@ -133,6 +133,8 @@ class InputField:
             if self.default is not None:
                 numbers = np.where(np.isnan(numbers), float(self.default), numbers)
             return pd.Series(numbers, dtype="float64")
+        if self.type == "str" and column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "string":
+            return pd.Series(column.to_numpy(dtype=object), dtype=object)  # every value is text: nothing to decode
         decode = self.decoder()
         values = column.to_numpy(dtype=object) if column.dtype == object else column.to_numpy()
         try:

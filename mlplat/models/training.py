@@ -255,7 +255,7 @@ def train_pipeline(
                              kind=config.model, target=config.target)
     say(f"evaluating on {len(test_idx)} held-out rows", 0.9)
     x_test = pipeline.matrix(test_x, decoded=True)
-    raw = pipeline.raw(test_x, decoded=True)
+    raw = pipeline.raw(test_x, decoded=True) if len(x_test) == 0 else pipeline.score(x_test)  # one transform
     y_test = y[test_idx] if y is not None else None
     metrics = task_metrics(task, y_test, raw, x_test, estimator)
     curves = curves_for(task, y_test, raw, estimator, model_columns, config.segments, config.seed)

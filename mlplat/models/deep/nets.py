@@ -7,6 +7,7 @@ in-memory array, the streaming Parquet loader, or a serving request.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import torch
@@ -16,9 +17,19 @@ from mlplat.models.deep.layout import SequenceLayout, TabularLayout
 
 
 class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy (pyproject)
-    """Numbers as they are plus one embedding per one-hot block, then an MLP body (no head)."""
+    """Numbers as they are plus one embedding per one-hot block, then an MLP body (no head).
 
-    def __init__(self, layout: TabularLayout, embedding_dim: int, hidden: int, layers: int, dropout: float) -> None:
+    The embeddings feed the body's first layer directly, so the two fold into
+    one matrix: ``W [x_num, E_b x_b ...] = [W_num, W_b E_b ...] x``. The forward
+    builds that (hidden x matrix width) weight from the parameters, in the
+    matrix's column order, and applies it to the batch as one linear layer:
+    the same function and the same parameters (and gradients) as selecting,
+    splitting, embedding and concatenating the batch's columns, for one
+    matrix product instead of a handful of copies per batch.
+    """
+
+    def __init__(self, layout: TabularLayout, embedding_dim: int, hidden: int, layers: int, dropout: float,
+                 width: int | None = None) -> None:
         super().__init__()
         blocks = [list(cols) for _, cols in layout.blocks]
         self.has_numeric = bool(layout.numeric)
@@ -29,22 +40,44 @@ class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy
         self.embeddings = nn.ModuleList(
             nn.Linear(len(cols), min(embedding_dim, len(cols)), bias=False) for cols in blocks
         )
-        width = len(self.numeric) + sum(e.out_features for e in self.embeddings)
+        inner = len(self.numeric) + sum(e.out_features for e in self.embeddings)
         body: list[nn.Module] = []
         for _ in range(layers):
-            body += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
-            width = hidden
+            body += [nn.Linear(inner, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            inner = hidden
         self.body = nn.Sequential(*body)
-        self.out_features = width
+        self.out_features = inner
+        # the matrix columns the layout leaves out (a sequence model's events) get zero weight
+        placed = [*layout.numeric, *sum(blocks, [])]
+        total = max([*placed, -1]) + 1 if width is None else width
+        order = placed + sorted(set(range(total)) - set(placed))
+        self.skipped = total - len(placed)
+        self.register_buffer("fold_order", torch.argsort(torch.tensor(order, dtype=torch.long)), persistent=False)
+
+    def folded_weight(self) -> torch.Tensor:
+        """The first layer's weight over the whole matrix, in its column order (see the class doc)."""
+        first: nn.Linear = self.body[0]
+        weight = first.weight
+        at = len(self.numeric)
+        parts = [weight[:, :at]]
+        for emb in self.embeddings:
+            parts.append(weight[:, at:at + emb.out_features] @ emb.weight)
+            at += emb.out_features
+        if self.skipped:
+            parts.append(weight.new_zeros((weight.shape[0], self.skipped)))
+        return torch.cat(parts, dim=1).index_select(1, self.fold_order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
-        if self.block_sizes:
-            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
-            parts += [emb(block) for emb, block in zip(self.embeddings, one_hot)]
-        if not parts:
+        if not self.has_numeric and not self.block_sizes:
             return x[:, :0]
-        return self.body(torch.cat(parts, dim=1))
+        if len(self.body) == 0:  # no hidden layer: nothing to fold into
+            parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
+            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
+            return torch.cat(parts + [emb(block) for emb, block in zip(self.embeddings, one_hot)], dim=1)
+        out = nn.functional.linear(x, self.folded_weight(), self.body[0].bias)
+        for layer in islice(self.body, 1, None):
+            out = layer(out)
+        return out
 
 
 class MLPNet(nn.Module):  # type: ignore[misc]
@@ -65,7 +98,8 @@ class SequenceNet(nn.Module):  # type: ignore[misc]
                  embedding_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
         self.events = events
-        self.tabular = Tabular(tabular, embedding_dim, hidden, layers, dropout)
+        placed = [*tabular.numeric, *(i for _, cols in tabular.blocks for i in cols), *events.columns]
+        self.tabular = Tabular(tabular, embedding_dim, hidden, layers, dropout, width=max(placed) + 1)
         # the one-hot slots of a step times this map is each field's embedding, summed with the numbers
         self.step = nn.Linear(events.width, max(embedding_dim * 2, 8))
         self.gru = nn.GRU(self.step.out_features, gru_hidden, batch_first=True)
