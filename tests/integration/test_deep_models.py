@@ -290,3 +290,30 @@ def test_torch_distributor_trains_with_two_processes(examples: pd.DataFrame, spa
     assert auc > 0.6
     with pytest.raises(ValidationError, match="torch kinds"):
         fit_distributed(object(), x, y)
+
+
+def test_folded_first_layer_is_the_same_function_as_embedding_each_block() -> None:
+    """The embeddings fold into the first layer (one product per batch): outputs and gradients must not change."""
+    from mlplat.models.deep.layout import SequenceLayout, TabularLayout
+    from mlplat.models.deep.nets import SequenceNet
+
+    torch.manual_seed(0)
+    columns = ["a", "c=x", "ev1_price", "b", "c=y", "ev1_event_type=view", "d=1", "c=z", "d=2"]
+    events = SequenceLayout.from_columns(columns)
+    assert events is not None
+    net = SequenceNet(TabularLayout.from_columns(columns, skip=events.columns), events, 2, gru_hidden=4,
+                      embedding_dim=2, hidden=8, layers=2, dropout=0.0)
+    x = torch.randn(6, len(columns))
+    folded = net.tabular(x)
+    by_columns = net.tabular._by_columns(x)
+    assert torch.allclose(folded, by_columns, atol=1e-6)
+    assert net.tabular.folded_weight()[:, list(events.columns)].abs().sum() == 0  # the events: zero weight
+    grads = []
+    for out in (folded, by_columns):
+        net.zero_grad()
+        out.sum().backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in net.tabular.parameters()])
+    assert all(torch.allclose(g1, g2, atol=1e-5) for g1, g2 in zip(*grads))
+    # a network pickled before folding existed (no fold_order) still predicts the same
+    del net.tabular._buffers["fold_order"]
+    assert torch.allclose(net.tabular(x), folded, atol=1e-6)

@@ -70,13 +70,19 @@ class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.has_numeric and not self.block_sizes:
             return x[:, :0]
-        if len(self.body) == 0:  # no hidden layer: nothing to fold into
-            parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
-            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
-            return torch.cat(parts + [emb(block) for emb, block in zip(self.embeddings, one_hot)], dim=1)
+        if len(self.body) == 0 or "fold_order" not in self._buffers:  # no layer to fold into; a network pickled
+            return self._by_columns(x)                                 # before folding existed
         out = nn.functional.linear(x, self.folded_weight(), self.body[0].bias)
         for layer in islice(self.body, 1, None):
             out = layer(out)
+        return out
+
+    def _by_columns(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [x.index_select(1, self.numeric)] if self.has_numeric else []
+        if self.block_sizes:
+            one_hot = torch.split(x.index_select(1, self.block_columns), self.block_sizes, dim=1)
+            parts += [emb(block) for emb, block in zip(self.embeddings, one_hot)]
+        out: torch.Tensor = self.body(torch.cat(parts, dim=1))
         return out
 
 
