@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -317,3 +318,27 @@ def test_folded_first_layer_is_the_same_function_as_embedding_each_block() -> No
     # a network pickled before folding existed (no fold_order) still predicts the same
     del net.tabular._buffers["fold_order"]
     assert torch.allclose(net.tabular(x), folded, atol=1e-6)
+
+
+def test_serving_chain_matches_the_modules_and_follows_parameter_changes() -> None:
+    from mlplat.models.deep.layout import TabularLayout
+    from mlplat.models.deep.nets import MLPNet
+
+    torch.manual_seed(1)
+    columns = ["a", "c=x", "b", "c=y", "c=z", "d=1", "d=2"]
+    net = MLPNet(TabularLayout.from_columns(columns), 2, embedding_dim=2, hidden=8, layers=2, dropout=0.5).eval()
+    x = torch.randn(4, len(columns))
+    with torch.no_grad():
+        modules = net(x)  # eval without inference mode: the modules themselves
+    with torch.inference_mode():
+        served = net(x)
+    assert "_serve_chain" in net.__dict__ and torch.allclose(served, modules, atol=1e-6)
+    with torch.no_grad():
+        net.head.bias.add_(1.0)  # a changed parameter must not be served from the old chain
+        moved = net(x)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), moved, atol=1e-6) and not torch.allclose(moved, modules)
+    restored = pickle.loads(pickle.dumps(net))
+    assert "_serve_chain" not in restored.__dict__
+    with torch.inference_mode():
+        assert torch.allclose(restored(x), moved, atol=1e-6)
