@@ -168,6 +168,26 @@ def test_a_pipeline_whose_served_outputs_differ_fails_its_sanity_test(hosting) -
     assert [c["ok"] for c in history(platform.db, "drifted")[0].checks] == [True, True, False]
 
 
+def test_a_network_passes_its_sanity_test_to_float32_precision_and_no_further(hosting) -> None:
+    """A float32 network sums in another order for one row than for a batch, so its served outputs differ from
+    those recorded at training in the last bits (5e-7 relative seen on sequence_gru): that must not refuse it,
+    while a changed output still does."""
+    pytest.importorskip("torch", reason="the torch kinds need the dl extra")
+    platform = hosting[0]
+    outcome = platform.models.train(ALICE, "session_examples", TARGET, "mlp", session_features=SESSION_FEATURES,
+                                    params={"max_epochs": 2}, register="net_buyers")
+    metadata = platform.models.show(ALICE, "net_buyers").metadata
+    for name, shift in (("net_last_bits", 5e-7), ("net_drifted", 1e-4)):
+        tampered = outcome.pipeline.with_examples(outcome.pipeline.input_example)
+        tampered.example_output = tampered.example_output.copy()
+        tampered.example_output.loc[2, "probability"] *= 1 + shift
+        platform.repository.register(name, tampered, metadata, outcome.evaluation(), team="growth",
+                                     created_by="alice")
+    assert platform.serving.deploy(ALICE, "net_last_bits").status == "live"
+    with pytest.raises(ValidationError, match="failed its sanity test on example row 2: probability is"):
+        platform.serving.deploy(ALICE, "net_drifted")
+
+
 def test_only_the_owner_team_deploys_and_a_refusal_records_nothing_for_it(hosting) -> None:
     platform = hosting[0]
     register(hosting, "owned")
