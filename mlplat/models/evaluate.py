@@ -117,8 +117,14 @@ class EvaluationReport:
         """One matplotlib figure with a panel per plot."""
         import matplotlib.pyplot as plt
 
+        return self._draw(plt.figure(figsize=self._size()))
+
+    def _size(self) -> tuple[float, float]:
+        return 4.2 * max(len(self.plots()), 1), 3.6
+
+    def _draw(self, fig: Any) -> Any:
         names = self.plots()
-        fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.2 * max(len(names), 1), 3.6), squeeze=False)
+        axes = fig.subplots(1, max(len(names), 1), squeeze=False)
         for ax, name in zip(axes[0], names):
             getattr(self, f"_plot_{name}")(ax, self.curves[name])
         title = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, float) and v == v)
@@ -130,17 +136,15 @@ class EvaluationReport:
         """evaluation.png in ``directory`` (the Model Repository stores it with the run)."""
         import os
 
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # A bare Figure, not pyplot: no GUI backend in a service's threads, and a notebook that trains in process
+        # keeps its inline backend (switching pyplot to Agg here stopped the kernel's later plots from showing).
+        from matplotlib.figure import Figure
 
         if not self.plots():
             return []
-        fig = self.figure()
+        fig = self._draw(Figure(figsize=self._size()))
         path = os.path.join(directory, "evaluation.png")
         fig.savefig(path, dpi=90)
-        plt.close(fig)
         return [path]
 
     @staticmethod

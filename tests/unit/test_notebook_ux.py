@@ -127,6 +127,25 @@ def test_the_cards_figures_scale_to_the_output_width() -> None:
     assert "max-width:100%" in Table(["path"], [["/very/long/" * 30]])._repr_html_()
 
 
+def test_training_in_a_notebook_keeps_its_inline_plots(tmp_path) -> None:
+    """Registering a model saves its evaluation plots in the kernel's process (in-process client): that must not
+    switch the notebook's pyplot backend, or the cells after it show no figure."""
+    import matplotlib.pyplot as plt
+
+    from mlplat.models.evaluate import EvaluationReport
+
+    inline = "module://matplotlib_inline.backend_inline"
+    before = plt.get_backend()
+    plt.switch_backend(inline)
+    try:
+        report = EvaluationReport("classification", {"auc": 0.7}, 10, "time",
+                                  {"roc": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.7, 1.0]}})
+        assert report.save_plots(str(tmp_path)) == [str(tmp_path / "evaluation.png")]
+        assert plt.get_backend() == inline and (tmp_path / "evaluation.png").stat().st_size > 0
+    finally:
+        plt.switch_backend(before)
+
+
 def test_progress_outside_a_kernel_is_a_line_that_ends_full_or_goes(capsys) -> None:
     from mlplat_magics.progress import progress_bar
 
