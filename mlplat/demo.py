@@ -16,7 +16,8 @@ from mlplat.jobs import run_notebook
 
 # The tour, then each chapter as it lands; each runs in a fresh mlplat kernel.
 CHAPTERS = ("00_tour.ipynb", "01_features.ipynb", "02_models.ipynb", "03_deploy.ipynb", "04_jobs.ipynb",
-            "05_experiments.ipynb", "06_monitoring.ipynb", "07_streaming.ipynb")
+            "05_experiments.ipynb", "06_monitoring.ipynb", "07_streaming.ipynb",
+            "08_deep_learning.ipynb")
 
 
 def run_tour(

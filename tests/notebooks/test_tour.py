@@ -112,6 +112,22 @@ def test_demo_runs_the_tour_and_its_chapters(stack, tmp_path) -> None:
     with connect(settings=settings_from(stack)) as client:
         assert client.models.show("stream_purchase_model", alias="production").version.version >= 1
 
+    # Chapter 8: the sequence model trained with its loss curve, compared with XGBoost on one holdout, deployed.
+    deep = nbformat.read(tmp_path / "08_deep_learning.ipynb", as_version=4)
+    deep_outputs = [o for c in deep.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in deep_outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in deep_outputs) >= 2  # the loss curve, the ROC curves
+    texts = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in deep_outputs)
+    assert re.search(r"the sequence model's AUC is \d\.\d{3}, XGBoost's \d\.\d{3}", texts), texts[-2000:]
+    assert "kept epoch" in texts and "session_sequence_model v1 is live" in texts
+    assert "the loaded pipeline in process on the same inputs" in texts
+    assert "refused (422): session feature 'ev1_price'" in texts
+    with connect(settings=settings_from(stack)) as client:
+        sequence = client.models.show("session_sequence_model", alias="production").version
+    assert (sequence.version, sequence.team, sequence.kind) == (1, "growth", "sequence_gru")
+    history = json.loads(mlplat(stack, "deployments", "session_sequence_model", "--json").stdout)
+    assert [(d["action"], d["status"]) for d in history] == [("deploy", "live")], history
+
 
 def test_a_failing_cell_fails_the_run(stack, tmp_path) -> None:
     from mlplat.jobs import run_notebook
