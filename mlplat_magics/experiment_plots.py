@@ -16,12 +16,12 @@ import numpy as np
 
 
 def _figure(rows: int = 1, width: float = 7.0, height: float = 2.6) -> tuple[Any, Any]:
-    import matplotlib
+    # A bare Figure, not pyplot: the plots go out as inline images, and switching pyplot's backend here would
+    # leave the notebook's later figures unshown.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(rows, 1, figsize=(width, height * rows), squeeze=False)
+    fig = Figure(figsize=(width, height * rows))
+    axes = fig.subplots(rows, 1, squeeze=False)
     return fig, [a[0] for a in axes]
 
 
@@ -118,12 +118,9 @@ def figures(results: dict[str, Any]) -> list[Any]:
 
 
 def png(fig: Any) -> str:
-    """An <img> of the figure, closed afterwards (inline, so a saved notebook keeps it)."""
-    import matplotlib.pyplot as plt
-
+    """An <img> of the figure (inline, so a saved notebook keeps it); pyplot never held it, so nothing to close."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     return f"<img src='data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}'/>"
 
 

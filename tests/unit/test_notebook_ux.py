@@ -142,6 +142,12 @@ def test_training_in_a_notebook_keeps_its_inline_plots(tmp_path) -> None:
                                   {"roc": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.7, 1.0]}})
         assert report.save_plots(str(tmp_path)) == [str(tmp_path / "evaluation.png")]
         assert plt.get_backend() == inline and (tmp_path / "evaluation.png").stat().st_size > 0
+        from mlplat_magics.experiment_plots import png, posteriors  # an experiment's plots: the same rule
+
+        drawn = posteriors({"bayesian": [{"model": "beta_binomial", "metric": "conversion", "arms": [
+            {"name": "a", "mean": 0.1, "posterior": [11, 91]}, {"name": "b", "mean": 0.12, "posterior": [13, 89]}]}]})
+        assert png(drawn).startswith("<img src='data:image/png;base64,")
+        assert plt.get_backend() == inline
     finally:
         plt.switch_backend(before)
 
