@@ -54,9 +54,18 @@ def epochs(device: str, x: np.ndarray, y: np.ndarray, columns: list[str], args: 
         began[0] = now
 
     model.fit(x, y, on_epoch=tick)
-    return {"epoch_s": times, "steady_epoch_s": round(float(np.mean(times[1:] or times)), 3),
-            "device": model.device_, "mixed_precision": model.mixed_precision_,
-            "val_loss": round(model.history_[-1]["val_loss"], 4)}
+    out = {"epoch_s": times, "steady_epoch_s": round(float(np.mean(times[1:] or times)), 3),
+           "device": model.device_, "mixed_precision": model.mixed_precision_,
+           "val_loss": round(model.history_[-1]["val_loss"], 4)}
+    # batch scoring as a Spark executor does it: on the accelerator when there is one, the same probabilities
+    sample = x[:20_000]
+    on_cpu = model.predict_proba(sample)
+    out["scoring_device"] = model.use_accelerator()
+    began[0] = time.perf_counter()
+    scored = model.predict_proba(sample)
+    out["scoring_s"] = round(time.perf_counter() - began[0], 3)
+    out["scoring_max_abs_diff"] = float(np.abs(scored - on_cpu).max())
+    return out
 
 
 def main() -> None:

@@ -218,6 +218,8 @@ def loaded_pipeline(key: str, payload: Any) -> "ModelPipeline":
 
         pipeline = ModelPipeline.from_bytes(payload.value if hasattr(payload, "value") else payload)
         _single_thread(pipeline.model)  # Spark runs one task per core: one thread each
+        if hasattr(pipeline.model, "use_accelerator"):  # a network: on the executor's GPU when it has one
+            pipeline.model.use_accelerator()
         if len(_LOADED) >= _LOADED_MAX:
             _LOADED.clear()
         _LOADED[key] = pipeline

@@ -342,3 +342,18 @@ def test_serving_chain_matches_the_modules_and_follows_parameter_changes() -> No
     assert "_serve_chain" not in restored.__dict__
     with torch.inference_mode():
         assert torch.allclose(restored(x), moved, atol=1e-6)
+
+
+def test_batch_scoring_takes_the_accelerator_path_and_pickles_back_to_the_cpu(examples: pd.DataFrame) -> None:
+    """No GPU here: ``use_accelerator`` says so and changes nothing; the device path itself runs with the CPU
+    standing in for the GPU (the copies to and from it are the same calls), and a pickle never carries it."""
+    x = np.column_stack([examples["user__x0"].to_numpy()])
+    model = MLPClassifier(max_epochs=2, patience=5).fit(x, examples["bought"].to_numpy())
+    want = model.predict_proba(x[:50])
+    assert not torch.cuda.is_available() and model.use_accelerator() == "cpu"
+    assert "accelerator_" not in model.__dict__
+    model.__dict__["accelerator_"] = torch.device("cpu")
+    assert np.allclose(model.predict_proba(x[:50]), want, rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(model))
+    assert "accelerator_" not in restored.__dict__ and "accelerator_" in model.__dict__
+    assert np.allclose(restored.predict_proba(x[:50]), want, rtol=1e-6)

@@ -199,13 +199,38 @@ class _DeepEstimator(BaseEstimator):  # type: ignore[misc]
             raise ValidationError(f"{type(self).__name__} is not fitted: call fit first")
         x = np.asarray(x, dtype=np.float32)
         check_width(x, self.columns)
+        device = self.__dict__.get("accelerator_")
         with torch.inference_mode():
-            out: torch.Tensor = self.net_(torch.as_tensor(np.nan_to_num(x)))
-            return out.float()
+            if device is None:
+                out: torch.Tensor = self.net_(torch.as_tensor(np.nan_to_num(x)))
+                return out.float()
+            # an accelerator (batch scoring): batches of rows, so the copies to and from the device pay off
+            out = self.net_(torch.as_tensor(np.nan_to_num(x)).to(device, non_blocking=True))
+            return out.float().cpu()
 
     def serve_single_threaded(self) -> None:
         """One intra-op thread in this process: the Inference Service scales by worker processes."""
         torch.set_num_threads(1)
+
+    def use_accelerator(self) -> str:
+        """Predict on this process's CUDA device when it has one (batch scoring on a Spark executor with a GPU).
+
+        Returns the device predictions run on: ``"cpu"`` where there is none (nothing changes). The Inference
+        Service does not call it: one row per request gains nothing from a device round trip.
+        """
+        if not hasattr(self, "net_") or not torch.cuda.is_available():
+            return "cpu"
+        device = torch.device("cuda", torch.cuda.current_device())
+        self.net_.to(device)
+        self.__dict__["accelerator_"] = device
+        return str(device)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "accelerator_" in state:  # a pickle holds the network on the CPU, wherever it predicted last
+            state.pop("accelerator_")
+            state["net_"] = _on_cpu(state["net_"])
+        return state
 
 
 class _Classifier(ClassifierMixin, _DeepEstimator):  # type: ignore[misc]
@@ -245,6 +270,12 @@ class SequenceRegressor(_Regressor):
     """A GRU over the last N events (``ev<i>_`` columns) joined with the tabular MLP."""
 
     sequence = True
+
+
+def _on_cpu(net: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(net).to("cpu")
 
 
 def fit_shard(estimator: _DeepEstimator, x: np.ndarray, y: np.ndarray, rank: int, world: int) -> _DeepEstimator:
