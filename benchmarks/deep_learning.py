@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,11 @@ def distributed(args: argparse.Namespace) -> dict[str, Any]:
 
     spark = spark_session(load_settings(env={}), register_tables=False)
     out: dict[str, Any] = {}
+    # TorchDistributor's processes write their banners to the stdout they inherit: send them to stderr, so
+    # stdout stays the one JSON line
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
     try:
         for processes in (1, 2):
             log(f"distributed: {processes} process(es), {args.epochs} epochs on {len(x)} rows")
@@ -162,6 +168,9 @@ def distributed(args: argparse.Namespace) -> dict[str, Any]:
             out[f"p{processes}_s"] = round(time.perf_counter() - began, 2)
     finally:
         spark.stop()
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
     out["speedup"] = round(out["p1_s"] / out["p2_s"], 3)
     return out
 
