@@ -14,9 +14,11 @@ every epoch. Both sides run with ``--torch-threads`` intra-op threads. Best of
 ratio <= 1.1.
 
 Part 2 (``distributed``): the same network fitted by ``fit_distributed``
-(``TorchDistributor``, gloo, local mode) with 1 and with 2 processes, the same
-epochs; on a 2-core machine the two processes share the cores, so the figure
-says what the machine allows, not what a cluster gives.
+(``TorchDistributor``, gloo, local mode) with 1 and with 2 processes for
+``--distributed-epochs`` epochs, and in this process without it
+(``in_process_s``: p1 minus it is TorchDistributor's start-up). On a 2-core
+machine the two processes share the cores, so the figure says what the
+machine allows, not what a cluster gives.
 
 Prints one JSON line. Usage: python benchmarks/deep_learning.py [--rows 100000] [--epochs 5]
 """
@@ -143,6 +145,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def distributed(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
     from mlplat.models.deep.distributed import fit_distributed
     from mlplat.models.deep.estimator import MLPClassifier
     from mlplat.spark import spark_session
@@ -160,12 +164,21 @@ def distributed(args: argparse.Namespace) -> dict[str, Any]:
     saved_stdout = os.dup(1)
     os.dup2(2, 1)
     try:
+        epochs = args.distributed_epochs
         for processes in (1, 2):
-            log(f"distributed: {processes} process(es), {args.epochs} epochs on {len(x)} rows")
+            log(f"distributed: {processes} process(es), {epochs} epochs on {len(x)} rows")
             began = time.perf_counter()
-            fit_distributed(MLPClassifier(max_epochs=args.epochs, patience=args.epochs + 1, batch_size=256),
+            fit_distributed(MLPClassifier(max_epochs=epochs, patience=epochs + 1, batch_size=256),
                             x.astype(float), y, num_processes=processes)
             out[f"p{processes}_s"] = round(time.perf_counter() - began, 2)
+        # the same fit without TorchDistributor (all the machine's threads): p1 minus this is its start-up
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count() or 1)
+        began = time.perf_counter()
+        MLPClassifier(max_epochs=epochs, patience=epochs + 1, batch_size=256).fit(x.astype(float), y)
+        out["in_process_s"] = round(time.perf_counter() - began, 2)
+        torch.set_num_threads(threads)
+        out["epochs"] = epochs
     finally:
         spark.stop()
         sys.stdout.flush()
@@ -181,6 +194,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--skip-distributed", action="store_true")
+    parser.add_argument("--distributed-epochs", type=int, default=20,
+                        help="epochs of the distributed part (TorchDistributor's start-up, ~7 s here, needs a run "
+                             "long enough to amortize it)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="intra-op threads for both sides (1: batches of 256 gain nothing from a second "
                              "thread, and the Inference Service runs one per worker too)")

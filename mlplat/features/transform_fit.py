@@ -52,9 +52,14 @@ class PandasStats:
     def medians(self, columns: list[str]) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for c in columns:
-            v = np.sort(self._values(c))
+            v = self._values(c)
             n = len(v)
-            out[c] = None if n == 0 else float(v[n // 2]) if n % 2 else float(0.5 * v[n // 2 - 1] + 0.5 * v[n // 2])
+            if n == 0:
+                out[c] = None
+                continue
+            middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+            v = np.partition(v, middle)  # the middle value(s) in place, the rest unordered: no full sort
+            out[c] = float(v[n // 2]) if n % 2 else float(0.5 * v[n // 2 - 1] + 0.5 * v[n // 2])
         return out
 
     def top_values(self, column: str, k: int, numeric: bool) -> list[tuple[Any, int]]:
@@ -159,6 +164,28 @@ def _assemble(spec: TransformerSpec, states: list[dict[str, Any]], schema: dict[
 
 def fit(spec: TransformerSpec | list[dict[str, Any]], data: Any) -> Transformer:
     """Fit each step in order on pandas or Spark data (each on the output of the steps before it)."""
+    return _fit(spec, data)[0]
+
+
+def fit_transform(spec: TransformerSpec | list[dict[str, Any]], df: pd.DataFrame) -> tuple[Transformer, pd.DataFrame]:
+    """Fit on a pandas frame and return the frame transformed too (training needs both).
+
+    Fitting already applies every step but the last to the data; applying the
+    last one to that gives what ``transform_pandas`` gives, without running
+    every step over the rows a second time.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError(f"fit_transform takes a pandas DataFrame, not {type(df).__name__}")
+    transformer, frame = _fit(spec, df)
+    steps = transformer.spec.steps
+    if steps:
+        last = len(steps) - 1
+        frame = OPS[steps[last]["op"]].apply(last, steps[last], transformer.state["steps"][last], frame)
+    return transformer, frame
+
+
+def _fit(spec: TransformerSpec | list[dict[str, Any]], data: Any) -> tuple[Transformer, Any]:
+    """The fitted Transformer and, on pandas, the data after every step but the last."""
     spec = spec if isinstance(spec, TransformerSpec) else TransformerSpec.from_dict(spec)
     if isinstance(data, pd.DataFrame):
         schema = {str(c): pandas_type(data[c]) for c in data.columns}
@@ -190,7 +217,7 @@ def fit(spec: TransformerSpec | list[dict[str, Any]], data: Any) -> Transformer:
         states.append(_json(op.fit(i, step, stats, fields)))
         written |= set(op.writes(step, states[-1]))
         fields = op.walk(step, states[-1], fields)
-    return _assemble(spec, states, schema)
+    return _assemble(spec, states, schema), frame
 
 
-__all__ = ["PandasStats", "SparkStats", "fit"]
+__all__ = ["PandasStats", "SparkStats", "fit", "fit_transform"]

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mlplat.errors import ValidationError
-from mlplat.features.transforms import Transformer, fit
+from mlplat.features.transform_fit import fit_transform
+from mlplat.features.transforms import Transformer
 from mlplat.models.catalog import CLASSIFICATION, CLUSTERING, ModelKind, get_kind, infer_task
 from mlplat.models.evaluate import EvaluationReport, curves_for, task_metrics
 from mlplat.models.pipeline import InputSchema, ModelPipeline, Postprocess
@@ -222,13 +223,15 @@ def train_pipeline(
     say(f"decoding {len(frame)} rows", 0.05)
     decoded = schema.decode(frame)
     train_x, test_x = decoded.iloc[train_idx].reset_index(drop=True), decoded.iloc[test_idx].reset_index(drop=True)
-    fitted = None
+    fitted = transformed = None
     if transformer is None:
         steps = default_transformer_spec(schema, kind)
         if steps:
             say("fitting the transformer", 0.1)
-            transformer = fitted = fit(steps, train_x)
-    transformed = transformer.transform_pandas(train_x) if transformer is not None else train_x
+            transformer, transformed = fit_transform(steps, train_x)
+            fitted = transformer
+    if transformed is None:
+        transformed = transformer.transform_pandas(train_x) if transformer is not None else train_x
     text = [c for c in transformed.columns if not pd.api.types.is_numeric_dtype(transformed[c])]
     if text:
         raise ValidationError(

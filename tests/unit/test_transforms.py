@@ -151,6 +151,25 @@ def test_function_step_is_pickled_and_runs_online(df: pd.DataFrame) -> None:
         assert again.transform_row(df.iloc[i].to_dict()) == pytest.approx(_row(batch, i), abs=0)
 
 
+def test_fit_transform_gives_what_fit_then_transform_gives(df: pd.DataFrame) -> None:
+    """Training fits and transforms in one pass over the steps; the frame must be exactly the batch path's."""
+    from mlplat.features.transform_fit import fit_transform
+
+    def ratio(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(per_year=frame["visits"] / (frame["age"].abs() + 1.0))
+
+    for steps in ([fill_missing(["age"], "median"), scale(["age", "visits"]), one_hot("country")],
+                  [fill_missing(["age"]), function(ratio), scale(["per_year"]), drop(["label"])],
+                  [one_hot("country", max_categories=2)]):
+        before = df.copy()
+        transformer, frame = fit_transform(steps, df)
+        pd.testing.assert_frame_equal(frame, fit(steps, df).transform_pandas(df), check_exact=True)
+        pd.testing.assert_frame_equal(frame, transformer.transform_pandas(df), check_exact=True)
+        pd.testing.assert_frame_equal(df, before)  # the input is not changed
+    with pytest.raises(ValidationError, match="pandas DataFrame"):
+        fit_transform([scale(["age"])], [{"age": 1}])
+
+
 def test_function_step_errors_name_the_step(df: pd.DataFrame) -> None:
     with pytest.raises(ValidationError, match=r"steps\[1\] \(function <lambda>\): returned list"):
         fit([scale("age"), function(lambda frame: [1])], df)
