@@ -226,7 +226,7 @@ class _DeepEstimator(BaseEstimator):  # type: ignore[misc]
         return str(device)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state: dict[str, Any] = dict(super().__getstate__())  # scikit-learn's (it records its version)
         if "accelerator_" in state:  # a pickle holds the network on the CPU, wherever it predicted last
             state.pop("accelerator_")
             state["net_"] = _on_cpu(state["net_"])

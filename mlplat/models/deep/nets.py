@@ -116,7 +116,7 @@ class MLPNet(nn.Module):  # type: ignore[misc]
 
     def _chain(self) -> list[tuple[torch.Tensor, torch.Tensor | None, bool]] | None:
         params = self.__dict__.get("_serve_params")
-        if params is None:
+        if params is None or params[-1] is not self.head.bias:  # new Parameter objects (a conversion made them)
             params = self.__dict__["_serve_params"] = list(self.parameters())
         key = tuple((p._version, p.data_ptr()) for p in params)
         cached = self.__dict__.get("_serve_chain")
