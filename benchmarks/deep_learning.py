@@ -20,7 +20,13 @@ Part 2 (``distributed``): the same network fitted by ``fit_distributed``
 machine the two processes share the cores, so the figure says what the
 machine allows, not what a cluster gives.
 
-Prints one JSON line. Usage: python benchmarks/deep_learning.py [--rows 100000] [--epochs 5]
+Part 3 (``serving``): ``benchmarks/inference.py --kind mlp`` in its own
+process: the Inference Service serving the MLP (features from Online Serving)
+against ``mlflow models serve`` with MLflow's pytorch flavor (its own venv),
+same workers, same load; requests/s, p99 and CPU per request. Target >= 10x.
+
+Prints one JSON line with a ``summary`` of the three. Usage:
+python benchmarks/deep_learning.py [--rows 100000] [--epochs 5] [--skip-distributed] [--skip-serving]
 """
 
 from __future__ import annotations
@@ -188,6 +194,21 @@ def distributed(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def serving(args: argparse.Namespace) -> dict[str, Any]:
+    """Part 3: ``inference.py --kind mlp`` in its own process (its servers and load generator); its JSON line."""
+    import subprocess
+
+    argv = [sys.executable, str(HERE / "inference.py"), "--kind", "mlp", "--seconds", str(args.serving_seconds),
+            "--warmup", "3", "--entities", "20000"]
+    log("serving: " + " ".join(argv[1:]))
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, cwd=HERE.parent)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": f"inference.py exited {done.returncode}"}
+    found: dict[str, Any] = json.loads(lines[-1])
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
@@ -197,6 +218,9 @@ def main() -> None:
     parser.add_argument("--distributed-epochs", type=int, default=20,
                         help="epochs of the distributed part (TorchDistributor's start-up, ~7 s here, needs a run "
                              "long enough to amortize it)")
+    parser.add_argument("--skip-serving", action="store_true")
+    parser.add_argument("--serving-seconds", type=float, default=15.0,
+                        help="seconds of load on each server in the serving part")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="intra-op threads for both sides (1: batches of 256 gain nothing from a second "
                              "thread, and the Inference Service runs one per worker too)")
@@ -209,8 +233,13 @@ def main() -> None:
     result["overhead"] = overhead(args)
     if not args.skip_distributed:
         result["distributed"] = distributed(args)
+    if not args.skip_serving:
+        result["serving"] = serving(args)
+    served = result.get("serving") or {}
     result["summary"] = {"overhead_ratio": result["overhead"]["ratio"],
-                         "distributed_speedup": (result.get("distributed") or {}).get("speedup")}
+                         "distributed_speedup": (result.get("distributed") or {}).get("speedup"),
+                         "serving_rps_ratio": (served.get("rps") or {}).get("ratio"),
+                         "serving_p99_ms": served.get("p99_ms")}
     print(json.dumps(result))
 
 
