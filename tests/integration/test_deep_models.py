@@ -357,3 +357,22 @@ def test_batch_scoring_takes_the_accelerator_path_and_pickles_back_to_the_cpu(ex
     restored = pickle.loads(pickle.dumps(model))
     assert "accelerator_" not in restored.__dict__ and "accelerator_" in model.__dict__
     assert np.allclose(restored.predict_proba(x[:50]), want, rtol=1e-6)
+
+
+def test_the_service_scores_a_networks_micro_batch_in_one_call(examples: pd.DataFrame) -> None:
+    from mlplat.models.fastpath import RowPredictor
+
+    result = train_pipeline(examples.head(600), TrainConfig(model="mlp", target="bought", params=FAST,
+                                                            features=["user__x0", "user__country"]), LAYOUT)
+    predictor = RowPredictor(result.pipeline)
+    assert predictor.rows_independent
+    rows = [predictor.decode({"user.x0": float(r.user__x0), "user.country": r.user__country}, {})
+            for r in examples.head(40).itertuples()]
+    calls: list[int] = []
+    score = predictor._score
+    predictor._score = lambda x: calls.append(len(x)) or score(x)
+    batched = predictor.predict_rows(rows)
+    assert calls == [40]  # one forward for the micro-batch, not one per request
+    singles = [predictor.predict_decoded(r) for r in rows]
+    assert [set(b) for b in batched] == [set(s) for s in singles] and "probability" in batched[0]
+    assert np.allclose([b["probability"] for b in batched], [s["probability"] for s in singles], rtol=1e-5, atol=0)
