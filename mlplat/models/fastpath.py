@@ -6,9 +6,10 @@ frame form in the step's op), and its postprocess's row form; then it calls the
 estimator on a 1 x n float64 matrix. Nothing here re-implements a stage, so
 the output is identical to ``ModelPipeline.predict`` on the same row (tests
 check that on every row of an example set). A micro-batch of rows is scored in
-one model call where rows are independent: trees (bit for bit), and networks
-(to float32 precision: their kernels may sum a batch in another order). A transformer with a step that has
-no row form (a user function) runs on a one-row frame instead.
+one model call where rows are independent: trees (bit for bit) and networks
+(to float32 precision: their kernels may sum a batch in another order). A
+transformer with a step that has no row form (a user function) runs on a
+one-row frame instead.
 """
 
 from __future__ import annotations
@@ -48,11 +49,10 @@ class RowPredictor:
         self._columns = list(pipeline.model_columns)
         self._post = pipeline.postprocess.row_function()
         model = pipeline.model
-        # Trees score each row on its own, so a batch gives each row exactly its one-row output; a linear
-        # model's matrix product may sum in another order for a batch, so those rows are scored one by one.
+        # Trees score each row on its own, so a batch gives each row exactly its one-row output. A network's
+        # batched outputs equal its one-row ones to float32 precision (the deploy check's NET_RTOL). A linear
+        # model's float64 product may sum in another order for a batch, so its rows are scored one by one.
         trees = hasattr(model, "get_booster")
-        # A network's rows are independent too, but float32 kernels may sum a batch in another order than one
-        # row: its batched outputs equal the one-row ones to float32 precision (the deploy check's NET_RTOL).
         network = hasattr(model, "serve_single_threaded")
         self.rows_independent = ((trees or network) and pipeline.task != CLUSTERING
                                  and pipeline.postprocess.kind != "classes")

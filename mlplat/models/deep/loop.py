@@ -123,8 +123,8 @@ def run_loop(
     net.to(device)
     # foreach: one multi-tensor update per step instead of a loop over the parameters (the CPU default)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    step = _amp_step(net, loss_fn, optimizer, scaler, device) if amp else _plain_step(net, loss_fn, optimizer)
+    step = (_amp_step(net, loss_fn, optimizer, torch.amp.GradScaler("cuda"), device) if amp
+            else _plain_step(net, loss_fn, optimizer))
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, start = math.inf, 0, _cpu_state(net), 1
     saved = _load_checkpoint(config)

@@ -67,11 +67,16 @@ class Tabular(nn.Module):  # type: ignore[misc]  # torch is not followed by mypy
             parts.append(weight.new_zeros((weight.shape[0], self.skipped)))
         return torch.cat(parts, dim=1).index_select(1, self.fold_order)
 
+    @property
+    def foldable(self) -> bool:
+        """Inputs and a first layer to fold them into (a network pickled before folding existed has no order)."""
+        return bool(self.has_numeric or self.block_sizes) and len(self.body) > 0 and "fold_order" in self._buffers
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.has_numeric and not self.block_sizes:
             return x[:, :0]
-        if len(self.body) == 0 or "fold_order" not in self._buffers:  # no layer to fold into; a network pickled
-            return self._by_columns(x)                                 # before folding existed
+        if not self.foldable:
+            return self._by_columns(x)
         out = nn.functional.linear(x, self.folded_weight(), self.body[0].bias)
         for layer in islice(self.body, 1, None):
             out = layer(out)
@@ -129,7 +134,7 @@ class MLPNet(nn.Module):  # type: ignore[misc]
 
     def _gather(self) -> list[tuple[torch.Tensor, torch.Tensor | None, bool]] | None:
         tab = self.tabular
-        if not (tab.has_numeric or tab.block_sizes) or len(tab.body) == 0 or "fold_order" not in tab._buffers:
+        if not tab.foldable:
             return None
         chain: list[tuple[torch.Tensor, torch.Tensor | None, bool]] = [(tab.folded_weight(), tab.body[0].bias, False)]
         for layer in islice(tab.body, 1, None):
